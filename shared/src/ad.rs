@@ -1,0 +1,605 @@
+//! The ad and its parts, as types that can only hold valid values.
+//!
+//! Constructors check every rule of SPEC.md once; code that holds an [`Ad`]
+//! never re-checks. The serde derives here are the binary form used by change
+//! events and snapshots (bincode); they go through the same constructors, so
+//! decoding bytes can never produce an invalid value. The JSON forms of the
+//! Admin API live in [`crate::wire`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::country::Country;
+use crate::timestamp::Timestamp;
+
+/// An ad's id: assigned by the writer, positive, never reused.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct AdId(i64);
+
+impl AdId {
+    /// Parses a path segment such as `"42"`; `None` unless it is a positive
+    /// integer that fits a Postgres `bigint`.
+    pub fn parse(text: &str) -> Option<AdId> {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        text.parse::<i64>().ok().and_then(AdId::new)
+    }
+
+    pub fn new(id: i64) -> Option<AdId> {
+        (id > 0).then_some(AdId(id))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for AdId {
+    type Error = String;
+
+    fn try_from(id: i64) -> Result<Self, Self::Error> {
+        AdId::new(id).ok_or_else(|| format!("ad id must be positive, got {id}"))
+    }
+}
+
+impl From<AdId> for i64 {
+    fn from(id: AdId) -> Self {
+        id.0
+    }
+}
+
+impl fmt::Debug for AdId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AdId({})", self.0)
+    }
+}
+
+impl fmt::Display for AdId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// 1–256 Unicode scalar values, at least one not whitespace, no control characters.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Title(String);
+
+impl Title {
+    pub const MAX_CHARS: usize = 256;
+
+    pub fn parse(text: String) -> Result<Title, &'static str> {
+        let chars = text.chars().count();
+        if chars == 0 {
+            return Err("title must not be empty");
+        }
+        if chars > Self::MAX_CHARS {
+            return Err("title must be at most 256 characters");
+        }
+        if text.chars().any(char::is_control) {
+            return Err("title must not contain control characters");
+        }
+        if text.chars().all(char::is_whitespace) {
+            return Err("title must contain a non-whitespace character");
+        }
+        Ok(Title(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Title {
+    type Error = &'static str;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Title::parse(text)
+    }
+}
+
+impl From<Title> for String {
+    fn from(title: Title) -> Self {
+        title.0
+    }
+}
+
+impl fmt::Debug for Title {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// When an ad may be shown: strictly between `start` and `end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "(Timestamp, Timestamp)", into = "(Timestamp, Timestamp)")]
+pub struct TimeWindow {
+    start: Timestamp,
+    end: Timestamp,
+}
+
+impl TimeWindow {
+    /// `None` unless `end > start`.
+    pub fn new(start: Timestamp, end: Timestamp) -> Option<TimeWindow> {
+        (end > start).then_some(TimeWindow { start, end })
+    }
+
+    pub fn start(self) -> Timestamp {
+        self.start
+    }
+
+    pub fn end(self) -> Timestamp {
+        self.end
+    }
+
+    /// SPEC.md: active at `t` when `startAt < t < endAt`.
+    pub fn is_active_at(self, now: Timestamp) -> bool {
+        self.start < now && now < self.end
+    }
+}
+
+impl TryFrom<(Timestamp, Timestamp)> for TimeWindow {
+    type Error = &'static str;
+
+    fn try_from((start, end): (Timestamp, Timestamp)) -> Result<Self, Self::Error> {
+        TimeWindow::new(start, end).ok_or("endAt must be after startAt")
+    }
+}
+
+impl From<TimeWindow> for (Timestamp, Timestamp) {
+    fn from(window: TimeWindow) -> Self {
+        (window.start, window.end)
+    }
+}
+
+/// An inclusive age range within 1–100.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "(u8, u8)", into = "(u8, u8)")]
+pub struct AgeRange {
+    start: u8,
+    end: u8,
+}
+
+impl AgeRange {
+    pub const MIN: u8 = 1;
+    pub const MAX: u8 = 100;
+
+    pub fn new(start: u8, end: u8) -> Option<AgeRange> {
+        let valid = (Self::MIN..=Self::MAX).contains(&start)
+            && (Self::MIN..=Self::MAX).contains(&end)
+            && start <= end;
+        valid.then_some(AgeRange { start, end })
+    }
+
+    pub fn start(self) -> u8 {
+        self.start
+    }
+
+    pub fn end(self) -> u8 {
+        self.end
+    }
+
+    pub fn contains(self, age: u8) -> bool {
+        (self.start..=self.end).contains(&age)
+    }
+}
+
+impl TryFrom<(u8, u8)> for AgeRange {
+    type Error = &'static str;
+
+    fn try_from((start, end): (u8, u8)) -> Result<Self, Self::Error> {
+        AgeRange::new(start, end).ok_or("age range must satisfy 1 <= start <= end <= 100")
+    }
+}
+
+impl From<AgeRange> for (u8, u8) {
+    fn from(range: AgeRange) -> Self {
+        (range.start, range.end)
+    }
+}
+
+/// `M` or `F`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Gender {
+    M,
+    F,
+}
+
+impl Gender {
+    pub const ALL: [Gender; 2] = [Gender::M, Gender::F];
+
+    /// Case-insensitive.
+    pub fn parse(text: &str) -> Option<Gender> {
+        Self::ALL
+            .into_iter()
+            .find(|gender| gender.as_str().eq_ignore_ascii_case(text))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gender::M => "M",
+            Gender::F => "F",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// `android`, `ios` or `web`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Platform {
+    Android,
+    Ios,
+    Web,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 3] = [Platform::Android, Platform::Ios, Platform::Web];
+
+    /// Case-insensitive.
+    pub fn parse(text: &str) -> Option<Platform> {
+        Self::ALL
+            .into_iter()
+            .find(|platform| platform.as_str().eq_ignore_ascii_case(text))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Android => "android",
+            Platform::Ios => "ios",
+            Platform::Web => "web",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One audience: a user matches when every restricted dimension allows them.
+///
+/// An empty list means "no restriction" on that dimension. Lists hold no
+/// duplicates and keep the order they were given in. A group always restricts
+/// at least one dimension: an unrestricted group would target everyone, which
+/// [`Targeting`] represents as having no groups at all.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "ConditionGroupParts", into = "ConditionGroupParts")]
+pub struct ConditionGroup {
+    age: Option<AgeRange>,
+    genders: Vec<Gender>,
+    countries: Vec<Country>,
+    platforms: Vec<Platform>,
+}
+
+/// The fields of a [`ConditionGroup`] before the group's rules are checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConditionGroupParts {
+    pub age: Option<AgeRange>,
+    pub genders: Vec<Gender>,
+    pub countries: Vec<Country>,
+    pub platforms: Vec<Platform>,
+}
+
+/// Why a [`ConditionGroupParts`] is not a valid group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupError {
+    DuplicateGender,
+    DuplicateCountry,
+    DuplicatePlatform,
+    /// Restricts nothing: the caller should treat it as "targets everyone".
+    Unrestricted,
+}
+
+impl fmt::Display for GroupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GroupError::DuplicateGender => "gender must not repeat a value",
+            GroupError::DuplicateCountry => "country must not repeat a value",
+            GroupError::DuplicatePlatform => "platform must not repeat a value",
+            GroupError::Unrestricted => "a condition group must restrict something",
+        })
+    }
+}
+
+fn has_duplicates<T: PartialEq>(values: &[T]) -> bool {
+    values
+        .iter()
+        .enumerate()
+        .any(|(i, value)| values[..i].contains(value))
+}
+
+impl TryFrom<ConditionGroupParts> for ConditionGroup {
+    type Error = GroupError;
+
+    fn try_from(parts: ConditionGroupParts) -> Result<Self, Self::Error> {
+        if has_duplicates(&parts.genders) {
+            return Err(GroupError::DuplicateGender);
+        }
+        if has_duplicates(&parts.countries) {
+            return Err(GroupError::DuplicateCountry);
+        }
+        if has_duplicates(&parts.platforms) {
+            return Err(GroupError::DuplicatePlatform);
+        }
+        if parts.age.is_none()
+            && parts.genders.is_empty()
+            && parts.countries.is_empty()
+            && parts.platforms.is_empty()
+        {
+            return Err(GroupError::Unrestricted);
+        }
+        Ok(ConditionGroup {
+            age: parts.age,
+            genders: parts.genders,
+            countries: parts.countries,
+            platforms: parts.platforms,
+        })
+    }
+}
+
+impl From<ConditionGroup> for ConditionGroupParts {
+    fn from(group: ConditionGroup) -> Self {
+        ConditionGroupParts {
+            age: group.age,
+            genders: group.genders,
+            countries: group.countries,
+            platforms: group.platforms,
+        }
+    }
+}
+
+impl ConditionGroup {
+    /// `None` means no age restriction.
+    pub fn age(&self) -> Option<AgeRange> {
+        self.age
+    }
+
+    /// Empty means no gender restriction.
+    pub fn genders(&self) -> &[Gender] {
+        &self.genders
+    }
+
+    /// Empty means no country restriction.
+    pub fn countries(&self) -> &[Country] {
+        &self.countries
+    }
+
+    /// Empty means no platform restriction.
+    pub fn platforms(&self) -> &[Platform] {
+        &self.platforms
+    }
+
+    /// SPEC.md matching: every dimension the query gives is either
+    /// unrestricted here or allows the given value.
+    pub fn matches(&self, query: &AudienceQuery) -> bool {
+        let age_ok = match (query.age, self.age) {
+            (Some(age), Some(range)) => range.contains(age),
+            _ => true,
+        };
+        fn allows<T: PartialEq>(allowed: &[T], asked: Option<T>) -> bool {
+            match asked {
+                Some(value) => allowed.is_empty() || allowed.contains(&value),
+                None => true,
+            }
+        }
+        age_ok
+            && allows(&self.genders, query.gender)
+            && allows(&self.countries, query.country)
+            && allows(&self.platforms, query.platform)
+    }
+}
+
+/// Who an ad is for: any of its groups. No groups means everyone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Targeting {
+    groups: Vec<ConditionGroup>,
+}
+
+impl Targeting {
+    /// Targets every user.
+    pub fn everyone() -> Targeting {
+        Targeting::default()
+    }
+
+    /// Builds the canonical targeting from groups that each restrict something.
+    pub fn any_of(groups: Vec<ConditionGroup>) -> Targeting {
+        Targeting { groups }
+    }
+
+    /// Empty means everyone.
+    pub fn groups(&self) -> &[ConditionGroup] {
+        &self.groups
+    }
+
+    pub fn matches(&self, query: &AudienceQuery) -> bool {
+        self.groups.is_empty() || self.groups.iter().any(|group| group.matches(query))
+    }
+}
+
+/// A user as the Public API describes them: each field absent means "do not filter".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AudienceQuery {
+    pub age: Option<u8>,
+    pub gender: Option<Gender>,
+    pub country: Option<Country>,
+    pub platform: Option<Platform>,
+}
+
+/// The content of an ad, as an Admin API client writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AdDraft {
+    pub title: Title,
+    pub window: TimeWindow,
+    pub targeting: Targeting,
+}
+
+/// A stored ad: a draft with the id the writer gave it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Ad {
+    pub id: AdId,
+    pub title: Title,
+    pub window: TimeWindow,
+    pub targeting: Targeting,
+}
+
+impl Ad {
+    pub fn from_draft(id: AdId, draft: AdDraft) -> Ad {
+        Ad {
+            id,
+            title: draft.title,
+            window: draft.window,
+            targeting: draft.targeting,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(parts: ConditionGroupParts) -> ConditionGroup {
+        ConditionGroup::try_from(parts).unwrap()
+    }
+
+    #[test]
+    fn ad_id_accepts_only_positive_decimal_integers() {
+        assert_eq!(AdId::parse("42").unwrap().get(), 42);
+        for text in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            "1.0",
+            "abc",
+            " 1",
+            "9223372036854775808",
+        ] {
+            assert!(AdId::parse(text).is_none(), "{text:?} must be rejected");
+        }
+    }
+
+    #[test]
+    fn title_rules() {
+        assert!(Title::parse("AD 1".into()).is_ok());
+        assert!(Title::parse("x".repeat(256)).is_ok());
+        assert!(
+            Title::parse("é".repeat(256)).is_ok(),
+            "limit counts scalar values, not bytes"
+        );
+        assert!(Title::parse("x".repeat(257)).is_err());
+        assert!(Title::parse(String::new()).is_err());
+        assert!(Title::parse("   \u{3000}".into()).is_err());
+        assert!(Title::parse("a\nb".into()).is_err());
+        assert!(Title::parse("a\u{7f}".into()).is_err());
+        assert!(Title::parse("  padded  ".into()).is_ok());
+    }
+
+    #[test]
+    fn window_requires_end_after_start() {
+        let t = |ms| Timestamp::from_millis(ms).unwrap();
+        assert!(TimeWindow::new(t(1), t(2)).is_some());
+        assert!(TimeWindow::new(t(2), t(2)).is_none());
+        assert!(TimeWindow::new(t(3), t(2)).is_none());
+    }
+
+    #[test]
+    fn activity_is_strict_at_both_ends() {
+        let t = |ms| Timestamp::from_millis(ms).unwrap();
+        let window = TimeWindow::new(t(10), t(20)).unwrap();
+        assert!(!window.is_active_at(t(10)));
+        assert!(window.is_active_at(t(11)));
+        assert!(window.is_active_at(t(19)));
+        assert!(!window.is_active_at(t(20)));
+    }
+
+    #[test]
+    fn age_range_rules() {
+        assert!(AgeRange::new(1, 100).is_some());
+        assert!(AgeRange::new(30, 30).is_some());
+        assert!(AgeRange::new(0, 10).is_none());
+        assert!(AgeRange::new(10, 101).is_none());
+        assert!(AgeRange::new(31, 30).is_none());
+    }
+
+    #[test]
+    fn enums_parse_case_insensitively() {
+        assert_eq!(Gender::parse("m"), Some(Gender::M));
+        assert_eq!(Platform::parse("iOS"), Some(Platform::Ios));
+        assert_eq!(Platform::parse("ANDROID"), Some(Platform::Android));
+        assert_eq!(Gender::parse("X"), None);
+        assert_eq!(Platform::parse("windows"), None);
+    }
+
+    #[test]
+    fn group_rejects_duplicates_and_emptiness() {
+        let dup = ConditionGroupParts {
+            genders: vec![Gender::M, Gender::M],
+            ..Default::default()
+        };
+        assert_eq!(
+            ConditionGroup::try_from(dup),
+            Err(GroupError::DuplicateGender)
+        );
+        assert_eq!(
+            ConditionGroup::try_from(ConditionGroupParts::default()),
+            Err(GroupError::Unrestricted)
+        );
+    }
+
+    #[test]
+    fn omitted_query_dimension_does_not_filter() {
+        let g = group(ConditionGroupParts {
+            age: AgeRange::new(20, 30),
+            countries: vec![Country::parse("TW").unwrap()],
+            ..Default::default()
+        });
+        assert!(g.matches(&AudienceQuery::default()));
+        assert!(g.matches(&AudienceQuery {
+            age: Some(20),
+            ..Default::default()
+        }));
+        assert!(g.matches(&AudienceQuery {
+            age: Some(30),
+            ..Default::default()
+        }));
+        assert!(!g.matches(&AudienceQuery {
+            age: Some(31),
+            ..Default::default()
+        }));
+        let jp = Country::parse("JP");
+        assert!(!g.matches(&AudienceQuery {
+            country: jp,
+            ..Default::default()
+        }));
+        assert!(g.matches(&AudienceQuery {
+            gender: Some(Gender::F),
+            ..Default::default()
+        }));
+    }
+
+    #[test]
+    fn targeting_matches_when_any_group_matches() {
+        let ios = group(ConditionGroupParts {
+            platforms: vec![Platform::Ios],
+            ..Default::default()
+        });
+        let web = group(ConditionGroupParts {
+            platforms: vec![Platform::Web],
+            ..Default::default()
+        });
+        let targeting = Targeting::any_of(vec![ios, web]);
+        let on = |platform| AudienceQuery {
+            platform: Some(platform),
+            ..Default::default()
+        };
+        assert!(targeting.matches(&on(Platform::Ios)));
+        assert!(targeting.matches(&on(Platform::Web)));
+        assert!(!targeting.matches(&on(Platform::Android)));
+        assert!(Targeting::everyone().matches(&on(Platform::Android)));
+    }
+}

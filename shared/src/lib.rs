@@ -1,0 +1,23 @@
+//! adcast's shared domain: what an ad is, and every format that carries one.
+//!
+//! Pure code, no network or database; both services depend on it so that the
+//! writer and every edge agree on the rules and the bytes.
+//!
+//! - [`ad`]: the ad and its parts as types that only hold valid values, and
+//!   SPEC.md's matching rule ([`ad::Targeting::matches`]).
+//! - [`country`]: the ISO 3166-1 alpha-2 table.
+//! - [`timestamp`]: millisecond UTC instants and their RFC 3339 text form.
+//! - [`json`] and [`wire`]: the Admin API's JSON, parsed with exact field
+//!   errors ([`error::ValidationError`]) and rendered in canonical form.
+//! - [`event`]: the change event the writer publishes to the stream.
+
+#![deny(rust_2018_idioms)]
+#![forbid(unsafe_code)]
+
+pub mod ad;
+pub mod country;
+pub mod error;
+pub mod event;
+pub mod json;
+pub mod timestamp;
+pub mod wire;
