@@ -26,6 +26,47 @@ impl Json {
         serde_json::from_slice(bytes)
     }
 
+    /// The document with object keys sorted, compact: two bodies that parse
+    /// to the same JSON give the same text (used for idempotent retries).
+    pub fn canonical_text(&self) -> String {
+        let mut out = String::new();
+        self.write_canonical(&mut out);
+        out
+    }
+
+    fn write_canonical(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(value) => out.push_str(if *value { "true" } else { "false" }),
+            Json::Number(number) => out.push_str(&number.to_string()),
+            Json::String(text) => out.push_str(&serde_json::Value::from(text.as_str()).to_string()),
+            Json::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write_canonical(out);
+                }
+                out.push(']');
+            }
+            Json::Object(entries) => {
+                let mut sorted: Vec<_> = entries.iter().collect();
+                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                out.push('{');
+                for (i, (key, value)) in sorted.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::from(key.as_str()).to_string());
+                    out.push(':');
+                    value.write_canonical(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
     /// The JSON type name, for error messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -121,6 +162,16 @@ mod tests {
         };
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1], ("a".to_owned(), Json::String("x".into())));
+    }
+
+    #[test]
+    fn canonical_text_ignores_key_order_and_whitespace() {
+        let a = Json::parse(br#"{"b": [1, "x"], "a": {"d": null, "c": true}}"#).unwrap();
+        let b = Json::parse(br#"{"a":{"c":true,"d":null},"b":[1,"x"]}"#).unwrap();
+        assert_eq!(a.canonical_text(), b.canonical_text());
+        assert_eq!(b.canonical_text(), r#"{"a":{"c":true,"d":null},"b":[1,"x"]}"#);
+        let c = Json::parse(br#"{"a":{"c":false,"d":null},"b":[1,"x"]}"#).unwrap();
+        assert_ne!(a.canonical_text(), c.canonical_text());
     }
 
     #[test]

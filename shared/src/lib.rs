@@ -9,12 +9,14 @@
 //! - [`timestamp`]: millisecond UTC instants and their RFC 3339 text form.
 //! - [`json`] and [`wire`]: the Admin API's JSON, parsed with exact field
 //!   errors ([`error::ValidationError`]) and rendered in canonical form.
+//! - [`api_error`]: the JSON error body and codes both services answer with.
 //! - [`event`]: the change event the writer publishes to the stream.
 
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
 pub mod ad;
+pub mod api_error;
 pub mod country;
 pub mod error;
 pub mod event;

@@ -1,0 +1,148 @@
+//! Command-line flags and environment variables: the one place that lists
+//! every setting. `adcast-writer --help` prints this file's doc comments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "adcast-writer",
+    version,
+    about = "adcast central writer: the Admin API on PostgreSQL, publishing every change in order to a Redis Stream"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address the Admin API listens on.
+    #[arg(long, env = "ADCAST_WRITER_LISTEN", default_value = "127.0.0.1:8081", global = true)]
+    pub listen: SocketAddr,
+
+    /// PostgreSQL URL (required), e.g. postgres://user@host:5432/adcast; TLS via `sslmode=`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+
+    /// Redis URL (required), e.g. redis://127.0.0.1:6379; TLS via `rediss://`.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, global = true)]
+    pub redis_url: Option<String>,
+
+    /// Redis Stream key the change events are published to.
+    #[arg(long, env = "ADCAST_STREAM_KEY", default_value = "adcast:events", global = true)]
+    pub stream_key: String,
+
+    /// Directory the snapshot files are written to.
+    #[arg(long, env = "ADCAST_SNAPSHOT_DIR", default_value = "./data/snapshots", global = true)]
+    pub snapshot_dir: PathBuf,
+
+    /// Bearer token accepted on admin and internal routes; repeat for several
+    /// (rotation). The variable takes a comma-separated list.
+    #[arg(
+        long = "admin-token",
+        env = "ADCAST_ADMIN_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_tokens: Vec<String>,
+
+    /// File holding admin tokens, one per line (blank lines and `#` comments ignored).
+    #[arg(long, env = "ADCAST_ADMIN_TOKENS_FILE", global = true)]
+    pub admin_tokens_file: Option<PathBuf>,
+
+    /// Allow listening on a non-loopback address with no admin tokens configured.
+    #[arg(long, env = "ADCAST_ALLOW_INSECURE_ADMIN", global = true)]
+    pub allow_insecure_admin: bool,
+
+    /// Longest time a request may take before it is answered 503.
+    #[arg(long, env = "ADCAST_REQUEST_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    pub request_timeout_ms: u64,
+
+    /// Longest time a client may take to send its request headers.
+    #[arg(long, env = "ADCAST_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000, global = true)]
+    pub header_read_timeout_ms: u64,
+
+    /// Longest wait for a PostgreSQL connection before answering 503.
+    #[arg(long, env = "ADCAST_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000, global = true)]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Size of the PostgreSQL connection pool.
+    #[arg(long, env = "ADCAST_DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
+    pub db_max_connections: u32,
+
+    /// How often the relay checks the stream for missing events even when
+    /// nothing new was written (covers Redis restarts and other writers).
+    #[arg(long, env = "ADCAST_RELAY_INTERVAL_MS", default_value_t = 1_000, global = true)]
+    pub relay_interval_ms: u64,
+
+    /// Log format.
+    #[arg(long, env = "ADCAST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `adcast_writer=debug`.
+    #[arg(long, env = "ADCAST_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Settings {
+    pub fn database_url(&self) -> anyhow::Result<&str> {
+        self.database_url
+            .as_deref()
+            .context("a PostgreSQL URL is required: --database-url or DATABASE_URL")
+    }
+
+    pub fn redis_url(&self) -> anyhow::Result<&str> {
+        self.redis_url
+            .as_deref()
+            .context("a Redis URL is required: --redis-url or REDIS_URL")
+    }
+
+    /// Every configured admin token: flags, variable and file together.
+    pub fn load_admin_tokens(&self) -> anyhow::Result<Vec<String>> {
+        let mut tokens: Vec<String> = self
+            .admin_tokens
+            .iter()
+            .map(|token| token.trim().to_owned())
+            .filter(|token| !token.is_empty())
+            .collect();
+        if let Some(path) = &self.admin_tokens_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading admin tokens file {}", path.display()))?;
+            tokens.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                    .map(str::to_owned),
+            );
+        }
+        Ok(tokens)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn db_acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_acquire_timeout_ms)
+    }
+
+    pub fn relay_interval(&self) -> Duration {
+        Duration::from_millis(self.relay_interval_ms)
+    }
+}

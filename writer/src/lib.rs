@@ -1,0 +1,22 @@
+//! adcast-writer: the central write service.
+//!
+//! A request goes `server` (hyper + tower layers) → `routes` (auth, method,
+//! handler) → `store` (one PostgreSQL transaction: advisory lock, next
+//! sequence number, ad row, outbox row) → answer with `Adcast-Seq`. After the
+//! commit the handler wakes the `relay`, which copies outbox rows the Redis
+//! Stream lacks, in order, as entries `<seq>-0`. `startup` wires these
+//! together from `config`; `metrics` and `telemetry` report on them.
+
+#![deny(rust_2018_idioms)]
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod metrics;
+pub mod relay;
+pub mod response;
+pub mod routes;
+pub mod server;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,217 @@
+//! The outbox relay: copies committed change events to the Redis Stream, in
+//! order, as entries `<seq>-0`.
+//!
+//! It is the only publisher in the process. Requests never touch Redis: after
+//! a commit they wake the relay and answer. The relay asks the stream for its
+//! last id and publishes every outbox row after it, so the same loop handles
+//! a fresh commit, a crash between commit and publish, a Redis that lost its
+//! data, and a second writer publishing the same rows (Redis refuses an id
+//! that is not above the last one, so a duplicate publish is a no-op).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adcast_shared::event::STREAM_EVENT_FIELD;
+use redis::aio::MultiplexedConnection;
+use redis::AsyncConnectionConfig;
+use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Rows read from the outbox and sent to Redis per round trip.
+const BATCH: u32 = 256;
+/// Bound on any single Redis command, so a hung server cannot stall the relay.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct OutboxRelay {
+    store: Store,
+    redis: redis::Client,
+    stream_key: String,
+    /// Notified after every commit; also used by tests to force a round.
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    /// Pause between rounds when nothing wakes the relay.
+    interval: Duration,
+    /// Reused between rounds; dropped after any error and reopened next round.
+    connection: Option<MultiplexedConnection>,
+}
+
+impl OutboxRelay {
+    pub fn new(
+        store: Store,
+        redis: redis::Client,
+        stream_key: String,
+        wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
+        interval: Duration,
+    ) -> OutboxRelay {
+        OutboxRelay {
+            store,
+            redis,
+            stream_key,
+            wake,
+            metrics,
+            interval,
+            connection: None,
+        }
+    }
+
+    /// Publishes until `shutdown` resolves, then makes one last attempt.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut failures = 0u32;
+        loop {
+            let pause = match self.publish_pending().await {
+                Ok(_) => {
+                    failures = 0;
+                    self.interval
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    self.metrics.publish_failures.fetch_add(1, Ordering::Relaxed);
+                    self.connection = None;
+                    tracing::warn!(error = %error, "publishing to the stream failed; will retry");
+                    // Back off while Redis is down, but never beyond the interval.
+                    Duration::from_millis(50u64 << failures.min(5)).min(self.interval)
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+        if let Err(error) = self.publish_pending().await {
+            tracing::warn!(error = %error, "final publish before shutdown failed; the next start publishes it");
+        }
+    }
+
+    /// One round: publish every outbox row the stream lacks. Returns how many
+    /// entries were added.
+    pub async fn publish_pending(&mut self) -> anyhow::Result<usize> {
+        let mut connection = self.connection().await?;
+        let mut last = stream_last_seq(&mut connection, &self.stream_key).await?;
+        let mut added = 0;
+        loop {
+            let rows = self.store.outbox_after(last, BATCH).await?;
+            let Some((batch_last, _)) = rows.last() else { break };
+            let batch_last = *batch_last;
+            let mut pipe = redis::pipe();
+            for (seq, payload) in &rows {
+                pipe.cmd("XADD")
+                    .arg(&self.stream_key)
+                    .arg(format!("{seq}-0"))
+                    .arg(STREAM_EVENT_FIELD)
+                    .arg(payload.as_slice());
+            }
+            match pipe.query_async::<Vec<String>>(&mut connection).await {
+                Ok(ids) => added += ids.len(),
+                // Another publisher got some of these ids in first; what it
+                // wrote is the same events, so carry on from the stream's end.
+                Err(error) if is_id_too_small(&error) => {
+                    last = stream_last_seq(&mut connection, &self.stream_key).await?;
+                    self.metrics.last_published_seq.fetch_max(last, Ordering::Relaxed);
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            }
+            last = batch_last;
+            self.metrics.last_published_seq.fetch_max(last, Ordering::Relaxed);
+        }
+        // The stream may be behind what this process saw (Redis lost data):
+        // report the stream's truth, not the maximum ever seen.
+        self.metrics.last_published_seq.store(last, Ordering::Relaxed);
+        Ok(added)
+    }
+
+    async fn connection(&mut self) -> anyhow::Result<MultiplexedConnection> {
+        if let Some(connection) = &self.connection {
+            return Ok(connection.clone());
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT);
+        let connection = self
+            .redis
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        self.connection = Some(connection.clone());
+        Ok(connection)
+    }
+}
+
+/// The sequence number of the stream's last generated id; 0 when the stream
+/// does not exist (never written, or Redis lost its data).
+pub async fn stream_last_seq(
+    connection: &mut MultiplexedConnection,
+    stream_key: &str,
+) -> redis::RedisResult<u64> {
+    let info: redis::RedisResult<redis::Value> = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(stream_key)
+        .query_async(connection)
+        .await;
+    let info = match info {
+        Ok(info) => info,
+        Err(error) if error.to_string().to_lowercase().contains("no such key") => return Ok(0),
+        Err(error) => return Err(error),
+    };
+    let last_id = match &info {
+        redis::Value::Map(entries) => entries
+            .iter()
+            .find(|(key, _)| value_is(key, "last-generated-id"))
+            .map(|(_, value)| value.clone()),
+        redis::Value::Array(items) => items
+            .chunks(2)
+            .find(|pair| value_is(&pair[0], "last-generated-id"))
+            .and_then(|pair| pair.get(1).cloned()),
+        _ => None,
+    };
+    let last_id: String = match last_id {
+        Some(value) => redis::from_redis_value(&value)?,
+        None => {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::TypeError,
+                "XINFO STREAM reply has no last-generated-id",
+            )))
+        }
+    };
+    parse_entry_seq(&last_id).ok_or_else(|| {
+        redis::RedisError::from((
+            redis::ErrorKind::TypeError,
+            "stream id is not of the form <seq>-0",
+            last_id,
+        ))
+    })
+}
+
+fn value_is(value: &redis::Value, expected: &str) -> bool {
+    redis::from_redis_value::<String>(value).is_ok_and(|text| text == expected)
+}
+
+/// `"42-0"` → 42.
+pub fn parse_entry_seq(id: &str) -> Option<u64> {
+    let (seq, _) = id.split_once('-')?;
+    seq.parse().ok()
+}
+
+fn is_id_too_small(error: &redis::RedisError) -> bool {
+    error
+        .to_string()
+        .contains("equal or smaller than the target stream top item")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_ids_carry_the_sequence_number() {
+        assert_eq!(parse_entry_seq("42-0"), Some(42));
+        assert_eq!(parse_entry_seq("0-0"), Some(0));
+        assert_eq!(parse_entry_seq("x-0"), None);
+        assert_eq!(parse_entry_seq("42"), None);
+    }
+}

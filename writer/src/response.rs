@@ -1,0 +1,100 @@
+//! Building responses, and the one place an error becomes a status code.
+
+use adcast_shared::api_error::{error_body, validation_error_body, ErrorCode};
+use adcast_shared::error::ValidationError;
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::{Response, StatusCode};
+use http_body_util::Full;
+
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// Header carrying the sequence number of the change a write produced.
+pub const ADCAST_SEQ: &str = "adcast-seq";
+
+/// Everything a route can fail with. The last arm is for bugs and surprises:
+/// logged in full, answered without internals.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn into_response(self, request_id: &str) -> HttpResponse {
+        let (code, body) = match &self {
+            ApiError::Invalid(error) => (ErrorCode::InvalidArgument, validation_error_body(error)),
+            ApiError::Unauthorized => (ErrorCode::Unauthorized, body_of(ErrorCode::Unauthorized, &self)),
+            ApiError::NotFound(_) => (ErrorCode::NotFound, body_of(ErrorCode::NotFound, &self)),
+            ApiError::MethodNotAllowed { .. } => (ErrorCode::MethodNotAllowed, body_of(ErrorCode::MethodNotAllowed, &self)),
+            ApiError::Conflict(_) => (ErrorCode::Conflict, body_of(ErrorCode::Conflict, &self)),
+            ApiError::PayloadTooLarge { .. } => (ErrorCode::PayloadTooLarge, body_of(ErrorCode::PayloadTooLarge, &self)),
+            ApiError::UnsupportedMediaType => (ErrorCode::UnsupportedMediaType, body_of(ErrorCode::UnsupportedMediaType, &self)),
+            ApiError::Unavailable(reason) => {
+                tracing::warn!(request_id, reason = %reason, "answering 503");
+                (ErrorCode::Unavailable, body_of(ErrorCode::Unavailable, &self))
+            }
+            ApiError::Unexpected(error) => {
+                tracing::error!(request_id, error = ?error, "internal error");
+                let message = format!("internal error (request id {request_id})");
+                (ErrorCode::Internal, error_body(ErrorCode::Internal, &message, None))
+            }
+        };
+        let mut response = json_response(status_of(code), body);
+        let headers = response.headers_mut();
+        match self {
+            ApiError::MethodNotAllowed { allow } => {
+                headers.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::Unavailable(_) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::Unauthorized => {
+                headers.insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+fn body_of(code: ErrorCode, error: &ApiError) -> Vec<u8> {
+    error_body(code, &error.to_string(), None)
+}
+
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).expect("error codes map to valid statuses")
+}
+
+/// A JSON response; errors are never cached.
+pub fn json_response(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub fn with_seq(mut response: HttpResponse, seq: u64) -> HttpResponse {
+    response
+        .headers_mut()
+        .insert(ADCAST_SEQ, HeaderValue::from(seq));
+    response
+}

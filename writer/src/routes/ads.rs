@@ -1,0 +1,229 @@
+//! The Admin API: create, read, replace, delete and list ads.
+
+use adcast_shared::ad::AdId;
+use adcast_shared::error::ValidationError;
+use adcast_shared::json::Json;
+use adcast_shared::timestamp::Timestamp;
+use adcast_shared::wire::{parse_ad_draft, AdView};
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError};
+use serde::Serialize;
+
+use super::RequestBody;
+use crate::response::{json_response, with_seq, ApiError, HttpResponse};
+use crate::startup::AppState;
+use crate::store::{ad_json, CreateOutcome, IdempotencyKey, StoredResponse};
+
+/// Largest accepted request body (SPEC.md).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 100;
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+pub async fn create(state: &AppState, request: Request<RequestBody>) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(request.headers())?.map(str::to_owned);
+    let body = read_json(request).await?;
+    let draft = parse_ad_draft(&body, Timestamp::now())?;
+    let request_json = body.canonical_text();
+    let idempotency = key.as_deref().map(|key| IdempotencyKey {
+        key,
+        request_json: &request_json,
+    });
+    let outcome = state
+        .store
+        .create(draft, idempotency, |ad, seq| StoredResponse {
+            status: StatusCode::CREATED.as_u16(),
+            body: ad_json(ad),
+            location: Some(format!("/api/v1/ad/{}", ad.id)),
+            seq: Some(seq),
+        })
+        .await
+        .map_err(db_error)?;
+    match outcome {
+        CreateOutcome::Created(written) => {
+            state.committed(written.seq);
+            let mut response = json_response(StatusCode::CREATED, ad_json(&written.value));
+            set_location(&mut response, &format!("/api/v1/ad/{}", written.value.id));
+            Ok(with_seq(response, written.seq))
+        }
+        CreateOutcome::Replayed(stored) => Ok(replay(stored)),
+        CreateOutcome::KeyReused => Err(ApiError::Conflict(
+            "Idempotency-Key was already used with a different request body".into(),
+        )),
+    }
+}
+
+pub async fn get(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(id)?;
+    match state.store.get(id).await.map_err(db_error)? {
+        Some(ad) => Ok(json_response(StatusCode::OK, ad_json(&ad))),
+        None => Err(not_found(id)),
+    }
+}
+
+pub async fn replace(state: &AppState, id: &str, request: Request<RequestBody>) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(id)?;
+    let body = read_json(request).await?;
+    let draft = parse_ad_draft(&body, Timestamp::now())?;
+    match state.store.replace(id, draft).await.map_err(db_error)? {
+        Some(written) => {
+            state.committed(written.seq);
+            Ok(with_seq(json_response(StatusCode::OK, ad_json(&written.value)), written.seq))
+        }
+        None => Err(not_found(id)),
+    }
+}
+
+pub async fn delete(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(id)?;
+    match state.store.delete(id).await.map_err(db_error)? {
+        Some(written) => {
+            state.committed(written.seq);
+            let mut response = json_response(StatusCode::NO_CONTENT, Bytes::new());
+            response.headers_mut().remove(CONTENT_TYPE);
+            Ok(with_seq(response, written.seq))
+        }
+        None => Err(not_found(id)),
+    }
+}
+
+/// `GET /api/v1/admin/ad?after=&limit=`: keyset pages by id.
+pub async fn list(state: &AppState, query: Option<&str>) -> Result<HttpResponse, ApiError> {
+    let mut after = None;
+    let mut limit = None;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let slot = match name.as_ref() {
+            "after" => &mut after,
+            "limit" => &mut limit,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(ValidationError::field(name.as_ref(), format!("{name} must be given at most once")).into());
+        }
+        *slot = Some(value.into_owned());
+    }
+    let after = after
+        .map(|text| {
+            AdId::parse(&text)
+                .ok_or_else(|| ValidationError::field("after", "after must be a positive integer ad id"))
+        })
+        .transpose()?;
+    let limit = limit
+        .map(|text| {
+            text.parse::<u32>()
+                .ok()
+                .filter(|limit| (1..=MAX_PAGE).contains(limit))
+                .ok_or_else(|| ValidationError::field("limit", "limit must be an integer from 1 to 100"))
+        })
+        .transpose()?
+        .unwrap_or(DEFAULT_PAGE);
+    let mut ads = state.store.list(after, limit + 1).await.map_err(db_error)?;
+    let more = ads.len() > limit as usize;
+    ads.truncate(limit as usize);
+    let next = if more { ads.last().map(|ad| ad.id.get()) } else { None };
+    let page = AdPage {
+        items: ads.iter().map(AdView::new).collect(),
+        next,
+    };
+    let body = serde_json::to_vec(&page).map_err(anyhow::Error::from)?;
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// One page of the admin list; `next` is the `after` for the following page.
+#[derive(Serialize)]
+struct AdPage<'a> {
+    items: Vec<AdView<'a>>,
+    next: Option<i64>,
+}
+
+fn parse_id(text: &str) -> Result<AdId, ApiError> {
+    AdId::parse(text)
+        .ok_or_else(|| ValidationError::field("id", "ad id must be a positive integer").into())
+}
+
+fn not_found(id: AdId) -> ApiError {
+    ApiError::NotFound(format!("no ad with id {id}"))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
+    let invalid = || ValidationError::field("Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters");
+    let text = value.to_str().map_err(|_| invalid())?;
+    let valid = (1..=255).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(invalid().into());
+    }
+    if headers.get_all(IDEMPOTENCY_KEY).iter().count() > 1 {
+        return Err(ValidationError::field("Idempotency-Key", "Idempotency-Key must be given at most once").into());
+    }
+    Ok(Some(text))
+}
+
+/// Checks the media type, reads at most [`MAX_BODY_BYTES`], parses JSON.
+async fn read_json(request: Request<RequestBody>) -> Result<Json, ApiError> {
+    if !is_json(request.headers()) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let bytes = match request.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES })
+        }
+        Err(error) => {
+            return Err(ValidationError::whole(format!("could not read the request body: {error}")).into())
+        }
+    };
+    Json::parse(&bytes)
+        .map_err(|error| ValidationError::whole(format!("request body is not valid JSON: {error}")).into())
+}
+
+/// `application/json`, with or without parameters such as `charset`.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn set_location(response: &mut HttpResponse, location: &str) {
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+}
+
+fn replay(stored: StoredResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CREATED);
+    let mut response = json_response(status, stored.body);
+    if let Some(location) = &stored.location {
+        set_location(&mut response, location);
+    }
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    match stored.seq {
+        Some(seq) => with_seq(response, seq),
+        None => response,
+    }
+}
+
+/// Classifies a database failure: PostgreSQL unreachable or overloaded is a
+/// 503 the client may retry; anything else is a bug or a surprise (500).
+pub fn db_error(error: sqlx::Error) -> ApiError {
+    let unavailable = match &error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "53300"),
+        _ => false,
+    };
+    if unavailable {
+        tracing::warn!(error = %error, "PostgreSQL unavailable");
+        ApiError::Unavailable("the database is unavailable; retry shortly".into())
+    } else {
+        ApiError::Unexpected(anyhow::Error::new(error).context("database query failed"))
+    }
+}

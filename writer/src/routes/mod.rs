@@ -1,0 +1,119 @@
+//! Routing: which handler answers a request, and the checks every admin call
+//! goes through first (authentication, then method).
+
+pub(crate) mod ads;
+mod ops;
+
+use std::sync::Arc;
+
+use http::{Method, Request};
+use hyper::body::Incoming;
+
+use crate::response::{ApiError, HttpResponse};
+use crate::startup::AppState;
+
+/// Request bodies arrive wrapped by the body-limit layer.
+pub type RequestBody = tower_http::body::Limited<Incoming>;
+
+pub use ads::MAX_BODY_BYTES;
+
+/// The routes, named as they appear in metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Ads,
+    Ad,
+    AdminAds,
+    Healthz,
+    Readyz,
+    Metrics,
+    Unknown,
+}
+
+impl Route {
+    fn of(path: &str) -> Route {
+        match path {
+            "/api/v1/ad" => Route::Ads,
+            "/api/v1/admin/ad" => Route::AdminAds,
+            "/healthz" => Route::Healthz,
+            "/readyz" => Route::Readyz,
+            "/metrics" => Route::Metrics,
+            _ if ad_id_segment(path).is_some() => Route::Ad,
+            _ => Route::Unknown,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Route::Ads => "/api/v1/ad",
+            Route::Ad => "/api/v1/ad/{id}",
+            Route::AdminAds => "/api/v1/admin/ad",
+            Route::Healthz => "/healthz",
+            Route::Readyz => "/readyz",
+            Route::Metrics => "/metrics",
+            Route::Unknown => "unknown",
+        }
+    }
+
+    fn needs_admin_token(self) -> bool {
+        matches!(self, Route::Ads | Route::Ad | Route::AdminAds)
+    }
+
+    /// The `Allow` header value.
+    fn allowed(self) -> &'static str {
+        match self {
+            Route::Ads => "POST",
+            Route::Ad => "GET, HEAD, PUT, DELETE",
+            Route::AdminAds | Route::Healthz | Route::Readyz | Route::Metrics => "GET, HEAD",
+            Route::Unknown => "",
+        }
+    }
+}
+
+/// `/api/v1/ad/{id}` → the id segment (not yet validated).
+fn ad_id_segment(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/v1/ad/")
+        .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+}
+
+/// Answers one request; returns the route label for metrics.
+pub async fn handle(state: Arc<AppState>, request: Request<RequestBody>) -> (&'static str, Result<HttpResponse, ApiError>) {
+    let path = request.uri().path().to_owned();
+    let route = Route::of(&path);
+    (route.label(), dispatch(state, route, &path, request).await)
+}
+
+async fn dispatch(
+    state: Arc<AppState>,
+    route: Route,
+    path: &str,
+    request: Request<RequestBody>,
+) -> Result<HttpResponse, ApiError> {
+    if route == Route::Unknown {
+        return Err(ApiError::NotFound(format!("no route for {path}")));
+    }
+    if route.needs_admin_token() {
+        let authorization = request.headers().get(http::header::AUTHORIZATION);
+        if !state.admin_tokens.allows(authorization.map(|value| value.as_bytes())) {
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    let method = request.method().clone();
+    let read = method == Method::GET || method == Method::HEAD;
+    match route {
+        Route::Ads if method == Method::POST => ads::create(&state, request).await,
+        Route::Ad => {
+            let id = ad_id_segment(path).unwrap_or_default();
+            match method {
+                _ if read => ads::get(&state, id).await,
+                Method::PUT => ads::replace(&state, id, request).await,
+                Method::DELETE => ads::delete(&state, id).await,
+                _ => Err(ApiError::MethodNotAllowed { allow: route.allowed() }),
+            }
+        }
+        Route::AdminAds if read => ads::list(&state, request.uri().query()).await,
+        Route::Healthz if read => Ok(ops::healthz()),
+        Route::Readyz if read => ops::readyz(&state).await,
+        Route::Metrics if read => Ok(ops::metrics(&state)),
+        _ => Err(ApiError::MethodNotAllowed { allow: route.allowed() }),
+    }
+}

@@ -1,0 +1,171 @@
+//! The HTTP server: a tower stack around the router, on hyper's HTTP/1.
+//!
+//! Layers, outermost first: JSON bodies for errors made by middleware, panic
+//! catching (a panic is a logged 500, never a dropped connection), request id
+//! (`x-request-id`, set if absent and echoed back), tracing, request-body
+//! limit (64 KiB), request timeout (503). hyper enforces the header-read timeout.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adcast_shared::api_error::{error_body, ErrorCode};
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::{Request, Response};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::response::{json_response, status_of};
+use crate::routes::{self, RequestBody, MAX_BODY_BYTES};
+use crate::startup::AppState;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// How long in-flight requests may run after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    request_timeout: Duration,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let app_state = state.clone();
+    let service = ServiceBuilder::new()
+        .map_response(json_errors_from_middleware)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(SetRequestIdLayer::x_request_id(RequestCounter::default()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("");
+            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(http::StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .service_fn(move |request: Request<RequestBody>| answer(app_state.clone(), request));
+
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Usually EMFILE: wait for connections to close instead of spinning.
+                    tracing::warn!(error = %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within the shutdown grace period");
+    }
+}
+
+async fn answer(state: Arc<AppState>, request: Request<RequestBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let (route, result) = routes::handle(state.clone(), request).await;
+    let response = result.unwrap_or_else(|error| error.into_response(&request_id));
+    state
+        .metrics
+        .record_request(route, response.status().as_u16(), started.elapsed());
+    Ok(response)
+}
+
+/// Middleware answers (413 from the body limit, 503 from the timeout) come
+/// with plain bodies; give every error the JSON shape of SPEC.md.
+fn json_errors_from_middleware(
+    response: Response<tower_http::body::UnsyncBoxBody<Bytes, BoxError>>,
+) -> Response<ResponseBody> {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() && !status.is_server_error() || is_json {
+        return response.map(|body| body.boxed_unsync());
+    }
+    let code = ErrorCode::from_status(status.as_u16());
+    let message = match code {
+        ErrorCode::PayloadTooLarge => format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+        ErrorCode::Unavailable => "the request took too long; retry shortly".to_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let mut json = json_response(status_of(code), error_body(code, &message, None));
+    if code == ErrorCode::Unavailable {
+        json.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if let Some(request_id) = response.headers().get("x-request-id") {
+        json.headers_mut().insert("x-request-id", request_id.clone());
+    }
+    json.map(|body| body.map_err(|never| match never {}).boxed_unsync())
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Full<Bytes>> {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "request handler panicked");
+    json_response(
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        error_body(ErrorCode::Internal, "internal error", None),
+    )
+}
+
+/// Request ids: a per-process prefix and a counter; unique, cheap, sortable.
+#[derive(Clone, Default)]
+struct RequestCounter {
+    next: Arc<AtomicU64>,
+}
+
+impl MakeRequestId for RequestCounter {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{:x}-{n}", std::process::id());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}

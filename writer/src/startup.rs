@@ -1,0 +1,159 @@
+//! Building the writer from its settings, and running it until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::auth::AdminTokens;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::relay::OutboxRelay;
+use crate::server;
+use crate::store::{self, Store};
+
+/// How long start-up waits for PostgreSQL before giving up.
+const DATABASE_STARTUP_WAIT: Duration = Duration::from_secs(30);
+/// Idempotency keys are kept at least this long (SPEC.md: 24 h).
+const IDEMPOTENCY_RETENTION_HOURS: i32 = 24;
+
+/// What every request handler may use.
+pub struct AppState {
+    pub store: Store,
+    pub admin_tokens: AdminTokens,
+    pub metrics: Arc<Metrics>,
+    /// Wakes the outbox relay after a commit so publishing starts at once.
+    pub relay_wake: Arc<Notify>,
+}
+
+impl AppState {
+    /// Records a commit and hands the event to the relay.
+    pub fn committed(&self, seq: u64) {
+        self.metrics.note_committed(seq);
+        self.relay_wake.notify_one();
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    relay: OutboxRelay,
+    settings: Settings,
+}
+
+impl Application {
+    /// Checks the settings, connects to PostgreSQL (waiting for it up to
+    /// 30 s), applies migrations and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let tokens = settings.load_admin_tokens()?;
+        if tokens.is_empty() && !settings.listen.ip().is_loopback() && !settings.allow_insecure_admin {
+            bail!(
+                "refusing to serve the Admin API on non-loopback address {} without admin tokens; \
+                 configure --admin-token / --admin-tokens-file, or pass --allow-insecure-admin",
+                settings.listen
+            );
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.db_max_connections)
+            .acquire_timeout(settings.db_acquire_timeout())
+            .connect_lazy(settings.database_url()?)
+            .context("invalid database URL")?;
+        wait_for_database(&pool).await?;
+        store::migrate(&pool).await?;
+        let store = Store::new(pool);
+
+        let redis = redis::Client::open(settings.redis_url()?).context("invalid Redis URL")?;
+        let metrics = Arc::new(Metrics::default());
+        metrics.note_committed(store.last_seq().await?);
+        let relay_wake = Arc::new(Notify::new());
+        let relay = OutboxRelay::new(
+            store.clone(),
+            redis,
+            settings.stream_key.clone(),
+            relay_wake.clone(),
+            metrics.clone(),
+            settings.relay_interval(),
+        );
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let state = Arc::new(AppState {
+            store,
+            admin_tokens: AdminTokens::new(&tokens),
+            metrics,
+            relay_wake,
+        });
+        Ok(Application {
+            listener,
+            state,
+            relay,
+            settings,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves and publishes until `shutdown` resolves; then stops accepting,
+    /// finishes in-flight requests and makes a last publish attempt.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        tracing::info!(address = %self.local_addr(), "adcast-writer listening");
+        let relay = tokio::spawn(self.relay.run(stopped(stop_rx.clone())));
+        let housekeeping = tokio::spawn(purge_idempotency_keys(self.state.store.clone(), stopped(stop_rx.clone())));
+        server::serve(
+            self.listener,
+            self.state,
+            self.settings.request_timeout(),
+            self.settings.header_read_timeout(),
+            shutdown,
+        )
+        .await;
+        let _ = stop_tx.send(true);
+        let _ = relay.await;
+        let _ = housekeeping.await;
+        tracing::info!("adcast-writer stopped");
+        Ok(())
+    }
+}
+
+async fn wait_for_database(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + DATABASE_STARTUP_WAIT;
+    loop {
+        match sqlx::query("SELECT 1").execute(pool).await {
+            Ok(_) => return Ok(()),
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %error, "waiting for PostgreSQL");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error).context("PostgreSQL is not reachable"),
+        }
+    }
+}
+
+/// Hourly: forget idempotency keys past their retention.
+async fn purge_idempotency_keys(store: Store, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = every_hour.tick() => {
+                if let Err(error) = store.purge_idempotency_keys(IDEMPOTENCY_RETENTION_HOURS).await {
+                    tracing::warn!(error = %error, "purging idempotency keys failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! PostgreSQL: the source of truth, and the write path of ARCHITECTURE.md.
+//!
+//! Every change runs in one transaction that takes a transaction-scoped
+//! advisory lock, allocates the next sequence number from the counter row,
+//! writes the ad row and the outbox row (the encoded change event), and
+//! commits. The lock is held until commit, so commit order is sequence order
+//! and the sequence has no gaps, even with two writer processes.
+
+use adcast_shared::ad::{Ad, AdDraft, AdId, TimeWindow, Title};
+use adcast_shared::event::Change;
+use adcast_shared::json::Json;
+use adcast_shared::timestamp::Timestamp;
+use adcast_shared::wire::{conditions_view, parse_conditions, AdView};
+use anyhow::{anyhow, Context};
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use time::OffsetDateTime;
+
+/// Key of the advisory lock that serialises all writes (any writer process).
+const WRITE_LOCK_KEY: i64 = 0x6164_6361_7374; // "adcast"
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A successful write: what it produced and its place in the change order.
+#[derive(Debug)]
+pub struct Written<T> {
+    pub value: T,
+    pub seq: u64,
+}
+
+/// The first answer to a POST with an `Idempotency-Key`, replayed on retries.
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub location: Option<String>,
+    pub seq: Option<u64>,
+}
+
+/// What a POST with an idempotency key turned out to be.
+#[derive(Debug)]
+pub enum CreateOutcome {
+    Created(Written<Ad>),
+    /// Same key, same body: the first answer.
+    Replayed(StoredResponse),
+    /// Same key, another body.
+    KeyReused,
+}
+
+/// An `Idempotency-Key` with the canonical JSON of the body it came with.
+pub struct IdempotencyKey<'a> {
+    pub key: &'a str,
+    pub request_json: &'a str,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    }
+
+    /// Creates an ad. With a key, a retry replays the first answer instead.
+    /// `render` turns the stored ad into the 201 body, so the same bytes can
+    /// be remembered for replays inside the same transaction.
+    pub async fn create(
+        &self,
+        draft: AdDraft,
+        idempotency: Option<IdempotencyKey<'_>>,
+        render: impl FnOnce(&Ad, u64) -> StoredResponse,
+    ) -> Result<CreateOutcome, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        if let Some(key) = &idempotency {
+            if let Some(previous) = find_idempotent_response(&mut tx, key).await? {
+                return Ok(previous);
+            }
+        }
+        let seq = next_seq(&mut tx).await?;
+        let id: i64 = sqlx::query_scalar("SELECT nextval('ad_id_seq')")
+            .fetch_one(&mut *tx)
+            .await?;
+        let id = AdId::new(id).ok_or_else(|| decode_error("ad_id_seq returned a non-positive id"))?;
+        let ad = Ad::from_draft(id, draft);
+        sqlx::query(
+            "INSERT INTO ads (id, title, start_at, end_at, conditions, last_seq)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+        )
+        .bind(ad.id.get())
+        .bind(ad.title.as_str())
+        .bind(ad.window.start().to_offset_date_time())
+        .bind(ad.window.end().to_offset_date_time())
+        .bind(conditions_json(&ad))
+        .bind(seq as i64)
+        .execute(&mut *tx)
+        .await?;
+        append_outbox(&mut tx, seq, &Change::Upsert(ad.clone())).await?;
+        if let Some(key) = &idempotency {
+            let response = render(&ad, seq);
+            sqlx::query(
+                "INSERT INTO idempotency_keys (key, request_json, status, response_body, location, seq)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(key.key)
+            .bind(key.request_json)
+            .bind(response.status as i16)
+            .bind(&response.body)
+            .bind(&response.location)
+            .bind(response.seq.map(|seq| seq as i64))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(CreateOutcome::Created(Written { value: ad, seq }))
+    }
+
+    /// Replaces a live ad's content; `None` when there is no such live ad.
+    pub async fn replace(&self, id: AdId, draft: AdDraft) -> Result<Option<Written<Ad>>, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        if !lock_live_ad(&mut tx, id).await? {
+            return Ok(None);
+        }
+        let seq = next_seq(&mut tx).await?;
+        let ad = Ad::from_draft(id, draft);
+        sqlx::query(
+            "UPDATE ads SET title = $2, start_at = $3, end_at = $4, conditions = $5::jsonb,
+                            last_seq = $6, updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(id.get())
+        .bind(ad.title.as_str())
+        .bind(ad.window.start().to_offset_date_time())
+        .bind(ad.window.end().to_offset_date_time())
+        .bind(conditions_json(&ad))
+        .bind(seq as i64)
+        .execute(&mut *tx)
+        .await?;
+        append_outbox(&mut tx, seq, &Change::Upsert(ad.clone())).await?;
+        tx.commit().await?;
+        Ok(Some(Written { value: ad, seq }))
+    }
+
+    /// Removes a live ad from the API and from serving; `None` when there is
+    /// no such live ad.
+    pub async fn delete(&self, id: AdId) -> Result<Option<Written<()>>, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        if !lock_live_ad(&mut tx, id).await? {
+            return Ok(None);
+        }
+        let seq = next_seq(&mut tx).await?;
+        sqlx::query("UPDATE ads SET deleted_at = now(), last_seq = $2, updated_at = now() WHERE id = $1")
+            .bind(id.get())
+            .bind(seq as i64)
+            .execute(&mut *tx)
+            .await?;
+        append_outbox(&mut tx, seq, &Change::Delete(id)).await?;
+        tx.commit().await?;
+        Ok(Some(Written { value: (), seq }))
+    }
+
+    /// One live ad, whatever its time window.
+    pub async fn get(&self, id: AdId) -> Result<Option<Ad>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, title, start_at, end_at, conditions::text AS conditions
+             FROM ads WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id.get())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| ad_from_row(&row)).transpose()
+    }
+
+    /// Live ads with id above `after`, by id, at most `limit`.
+    pub async fn list(&self, after: Option<AdId>, limit: u32) -> Result<Vec<Ad>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, title, start_at, end_at, conditions::text AS conditions
+             FROM ads WHERE id > $1 AND deleted_at IS NULL ORDER BY id LIMIT $2",
+        )
+        .bind(after.map_or(0, AdId::get))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ad_from_row).collect()
+    }
+
+    /// The highest sequence number committed so far.
+    pub async fn last_seq(&self) -> Result<u64, sqlx::Error> {
+        let seq: i64 = sqlx::query_scalar("SELECT last_seq FROM change_sequence")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(seq as u64)
+    }
+
+    /// Outbox events after `after`, in sequence order, at most `limit`.
+    pub async fn outbox_after(&self, after: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, sqlx::Error> {
+        let rows = sqlx::query("SELECT seq, payload FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after as i64)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get::<i64, _>("seq")? as u64, row.try_get("payload")?)))
+            .collect()
+    }
+
+    /// Forgets idempotency keys older than `hours` hours.
+    pub async fn purge_idempotency_keys(&self, hours: i32) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)")
+            .bind(hours)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+async fn find_idempotent_response(
+    tx: &mut Transaction<'static, Postgres>,
+    key: &IdempotencyKey<'_>,
+) -> Result<Option<CreateOutcome>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT request_json, status, response_body, location, seq FROM idempotency_keys WHERE key = $1",
+    )
+    .bind(key.key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let request_json: String = row.try_get("request_json")?;
+    if request_json != key.request_json {
+        return Ok(Some(CreateOutcome::KeyReused));
+    }
+    Ok(Some(CreateOutcome::Replayed(StoredResponse {
+        status: row.try_get::<i16, _>("status")? as u16,
+        body: row.try_get("response_body")?,
+        location: row.try_get("location")?,
+        seq: row.try_get::<Option<i64>, _>("seq")?.map(|seq| seq as u64),
+    })))
+}
+
+async fn next_seq(tx: &mut Transaction<'static, Postgres>) -> Result<u64, sqlx::Error> {
+    let seq: i64 = sqlx::query_scalar("UPDATE change_sequence SET last_seq = last_seq + 1 RETURNING last_seq")
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(seq as u64)
+}
+
+async fn lock_live_ad(tx: &mut Transaction<'static, Postgres>, id: AdId) -> Result<bool, sqlx::Error> {
+    let found = sqlx::query("SELECT 1 FROM ads WHERE id = $1 AND deleted_at IS NULL FOR UPDATE")
+        .bind(id.get())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(found.is_some())
+}
+
+async fn append_outbox(
+    tx: &mut Transaction<'static, Postgres>,
+    seq: u64,
+    change: &Change,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox (seq, ad_id, payload) VALUES ($1, $2, $3)")
+        .bind(seq as i64)
+        .bind(change.ad_id().get())
+        .bind(change.encode())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn conditions_json(ad: &Ad) -> String {
+    serde_json::to_string(&conditions_view(&ad.targeting)).expect("conditions serialise to JSON")
+}
+
+/// Rebuilds an ad from its row through the same validating constructors as
+/// the API: a row that breaks a rule is reported, never served.
+pub fn ad_from_row(row: &PgRow) -> Result<Ad, sqlx::Error> {
+    let id: i64 = row.try_get("id")?;
+    let title: String = row.try_get("title")?;
+    let start: OffsetDateTime = row.try_get("start_at")?;
+    let end: OffsetDateTime = row.try_get("end_at")?;
+    let conditions: String = row.try_get("conditions")?;
+    let context = |what: &str| decode_error(&format!("ad {id}: stored {what} is invalid"));
+    let id = AdId::new(id).ok_or_else(|| context("id"))?;
+    let title = Title::parse(title).map_err(|_| context("title"))?;
+    let start = Timestamp::from_offset_date_time(start).ok_or_else(|| context("start_at"))?;
+    let end = Timestamp::from_offset_date_time(end).ok_or_else(|| context("end_at"))?;
+    let window = TimeWindow::new(start, end).ok_or_else(|| context("time window"))?;
+    let conditions = Json::parse(conditions.as_bytes()).map_err(|_| context("conditions"))?;
+    let targeting = parse_conditions(&conditions).map_err(|_| context("conditions"))?;
+    Ok(Ad {
+        id,
+        title,
+        window,
+        targeting,
+    })
+}
+
+fn decode_error(message: &str) -> sqlx::Error {
+    sqlx::Error::Decode(anyhow!(message.to_owned()).into())
+}
+
+/// The canonical JSON of an ad, as every Admin API response shows it.
+pub fn ad_json(ad: &Ad) -> Vec<u8> {
+    serde_json::to_vec(&AdView::new(ad)).expect("ads serialise to JSON")
+}
+
+/// Applies the embedded migrations.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await.context("applying database migrations")
+}
