@@ -104,7 +104,11 @@ mod tests {
 
     #[test]
     fn body_has_the_spec_shape() {
-        let body = error_body(ErrorCode::InvalidArgument, "age must be an integer from 1 to 100", Some("age"));
+        let body = error_body(
+            ErrorCode::InvalidArgument,
+            "age must be an integer from 1 to 100",
+            Some("age"),
+        );
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             value,
@@ -115,6 +119,9 @@ mod tests {
     #[test]
     fn field_is_omitted_when_absent() {
         let body = error_body(ErrorCode::NotFound, "no ad 5", None);
-        assert_eq!(String::from_utf8(body).unwrap(), r#"{"error":{"code":"not_found","message":"no ad 5"}}"#);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"error":{"code":"not_found","message":"no ad 5"}}"#
+        );
     }
 }

@@ -169,7 +169,10 @@ mod tests {
         let a = Json::parse(br#"{"b": [1, "x"], "a": {"d": null, "c": true}}"#).unwrap();
         let b = Json::parse(br#"{"a":{"c":true,"d":null},"b":[1,"x"]}"#).unwrap();
         assert_eq!(a.canonical_text(), b.canonical_text());
-        assert_eq!(b.canonical_text(), r#"{"a":{"c":true,"d":null},"b":[1,"x"]}"#);
+        assert_eq!(
+            b.canonical_text(),
+            r#"{"a":{"c":true,"d":null},"b":[1,"x"]}"#
+        );
         let c = Json::parse(br#"{"a":{"c":false,"d":null},"b":[1,"x"]}"#).unwrap();
         assert_ne!(a.canonical_text(), c.canonical_text());
     }

@@ -13,7 +13,10 @@ pub struct AdminTokens {
 impl AdminTokens {
     pub fn new(tokens: &[String]) -> AdminTokens {
         AdminTokens {
-            digests: tokens.iter().map(|token| digest(token.as_bytes())).collect(),
+            digests: tokens
+                .iter()
+                .map(|token| digest(token.as_bytes()))
+                .collect(),
         }
     }
 
@@ -32,10 +35,9 @@ impl AdminTokens {
             return false;
         };
         let presented = digest(token);
-        self.digests
-            .iter()
-            .fold(0u8, |found, known| found | known.ct_eq(&presented).unwrap_u8())
-            == 1
+        self.digests.iter().fold(0u8, |found, known| {
+            found | known.ct_eq(&presented).unwrap_u8()
+        }) == 1
     }
 }
 
@@ -57,7 +59,14 @@ mod tests {
     #[test]
     fn wrong_missing_or_malformed_credentials_are_refused() {
         let tokens = AdminTokens::new(&["secret".into()]);
-        for header in [None, Some(&b"Bearer nope"[..]), Some(b"secret"), Some(b"Basic secret"), Some(b"Bearer "), Some(b"bearer secret")] {
+        for header in [
+            None,
+            Some(&b"Bearer nope"[..]),
+            Some(b"secret"),
+            Some(b"Basic secret"),
+            Some(b"Bearer "),
+            Some(b"bearer secret"),
+        ] {
             assert!(!tokens.allows(header), "{header:?}");
         }
     }

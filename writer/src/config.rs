@@ -22,7 +22,12 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address the Admin API listens on.
-    #[arg(long, env = "ADCAST_WRITER_LISTEN", default_value = "127.0.0.1:8081", global = true)]
+    #[arg(
+        long,
+        env = "ADCAST_WRITER_LISTEN",
+        default_value = "127.0.0.1:8081",
+        global = true
+    )]
     pub listen: SocketAddr,
 
     /// PostgreSQL URL (required), e.g. postgres://user@host:5432/adcast; TLS via `sslmode=`.
@@ -34,11 +39,21 @@ pub struct Settings {
     pub redis_url: Option<String>,
 
     /// Redis Stream key the change events are published to.
-    #[arg(long, env = "ADCAST_STREAM_KEY", default_value = "adcast:events", global = true)]
+    #[arg(
+        long,
+        env = "ADCAST_STREAM_KEY",
+        default_value = "adcast:events",
+        global = true
+    )]
     pub stream_key: String,
 
     /// Directory the snapshot files are written to.
-    #[arg(long, env = "ADCAST_SNAPSHOT_DIR", default_value = "./data/snapshots", global = true)]
+    #[arg(
+        long,
+        env = "ADCAST_SNAPSHOT_DIR",
+        default_value = "./data/snapshots",
+        global = true
+    )]
     pub snapshot_dir: PathBuf,
 
     /// Bearer token accepted on admin and internal routes; repeat for several
@@ -61,24 +76,49 @@ pub struct Settings {
     pub allow_insecure_admin: bool,
 
     /// Longest time a request may take before it is answered 503.
-    #[arg(long, env = "ADCAST_REQUEST_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    #[arg(
+        long,
+        env = "ADCAST_REQUEST_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
     pub request_timeout_ms: u64,
 
     /// Longest time a client may take to send its request headers.
-    #[arg(long, env = "ADCAST_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000, global = true)]
+    #[arg(
+        long,
+        env = "ADCAST_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
     pub header_read_timeout_ms: u64,
 
     /// Longest wait for a PostgreSQL connection before answering 503.
-    #[arg(long, env = "ADCAST_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000, global = true)]
+    #[arg(
+        long,
+        env = "ADCAST_DB_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 3_000,
+        global = true
+    )]
     pub db_acquire_timeout_ms: u64,
 
     /// Size of the PostgreSQL connection pool.
-    #[arg(long, env = "ADCAST_DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "ADCAST_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
     pub db_max_connections: u32,
 
     /// How often the relay checks the stream for missing events even when
     /// nothing new was written (covers Redis restarts and other writers).
-    #[arg(long, env = "ADCAST_RELAY_INTERVAL_MS", default_value_t = 1_000, global = true)]
+    #[arg(
+        long,
+        env = "ADCAST_RELAY_INTERVAL_MS",
+        default_value_t = 1_000,
+        global = true
+    )]
     pub relay_interval_ms: u64,
 
     /// Log format.

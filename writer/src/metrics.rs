@@ -63,7 +63,8 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP adcast_http_requests_total Admin API requests by route and status.\n");
         out.push_str("# TYPE adcast_http_requests_total counter\n");
-        for ((route, status), count) in self.requests.lock().expect("metrics lock poisoned").iter() {
+        for ((route, status), count) in self.requests.lock().expect("metrics lock poisoned").iter()
+        {
             let _ = writeln!(
                 out,
                 "adcast_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
@@ -89,13 +90,36 @@ impl Metrics {
         let committed = self.last_committed_seq.load(Ordering::Relaxed);
         let published = self.last_published_seq.load(Ordering::Relaxed);
         let gauges = [
-            ("adcast_last_committed_seq", "gauge", "Highest change sequence number committed.", committed),
-            ("adcast_last_published_seq", "gauge", "Highest change sequence number known to be in the stream.", published),
-            ("adcast_outbox_backlog", "gauge", "Committed changes not yet in the stream.", committed.saturating_sub(published)),
-            ("adcast_publish_failures_total", "counter", "Failed attempts to publish to the stream.", self.publish_failures.load(Ordering::Relaxed)),
+            (
+                "adcast_last_committed_seq",
+                "gauge",
+                "Highest change sequence number committed.",
+                committed,
+            ),
+            (
+                "adcast_last_published_seq",
+                "gauge",
+                "Highest change sequence number known to be in the stream.",
+                published,
+            ),
+            (
+                "adcast_outbox_backlog",
+                "gauge",
+                "Committed changes not yet in the stream.",
+                committed.saturating_sub(published),
+            ),
+            (
+                "adcast_publish_failures_total",
+                "counter",
+                "Failed attempts to publish to the stream.",
+                self.publish_failures.load(Ordering::Relaxed),
+            ),
         ];
         for (name, kind, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         }
         out
     }
@@ -112,9 +136,13 @@ mod tests {
         metrics.note_committed(7);
         metrics.last_published_seq.store(5, Ordering::Relaxed);
         let text = metrics.render();
-        assert!(text.contains("adcast_http_requests_total{route=\"POST /api/v1/ad\",status=\"201\"} 1"));
+        assert!(
+            text.contains("adcast_http_requests_total{route=\"POST /api/v1/ad\",status=\"201\"} 1")
+        );
         assert!(text.contains("adcast_http_request_duration_seconds_bucket{route=\"POST /api/v1/ad\",le=\"0.0025\"} 0"));
-        assert!(text.contains("adcast_http_request_duration_seconds_bucket{route=\"POST /api/v1/ad\",le=\"0.005\"} 1"));
+        assert!(text.contains(
+            "adcast_http_request_duration_seconds_bucket{route=\"POST /api/v1/ad\",le=\"0.005\"} 1"
+        ));
         assert!(text.contains("adcast_outbox_backlog 2"));
     }
 }

@@ -70,7 +70,9 @@ impl OutboxRelay {
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
-                    self.metrics.publish_failures.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .publish_failures
+                        .fetch_add(1, Ordering::Relaxed);
                     self.connection = None;
                     tracing::warn!(error = %error, "publishing to the stream failed; will retry");
                     // Back off while Redis is down, but never beyond the interval.
@@ -96,7 +98,9 @@ impl OutboxRelay {
         let mut added = 0;
         loop {
             let rows = self.store.outbox_after(last, BATCH).await?;
-            let Some((batch_last, _)) = rows.last() else { break };
+            let Some((batch_last, _)) = rows.last() else {
+                break;
+            };
             let batch_last = *batch_last;
             let mut pipe = redis::pipe();
             for (seq, payload) in &rows {
@@ -112,17 +116,23 @@ impl OutboxRelay {
                 // wrote is the same events, so carry on from the stream's end.
                 Err(error) if is_id_too_small(&error) => {
                     last = stream_last_seq(&mut connection, &self.stream_key).await?;
-                    self.metrics.last_published_seq.fetch_max(last, Ordering::Relaxed);
+                    self.metrics
+                        .last_published_seq
+                        .fetch_max(last, Ordering::Relaxed);
                     continue;
                 }
                 Err(error) => return Err(error.into()),
             }
             last = batch_last;
-            self.metrics.last_published_seq.fetch_max(last, Ordering::Relaxed);
+            self.metrics
+                .last_published_seq
+                .fetch_max(last, Ordering::Relaxed);
         }
         // The stream may be behind what this process saw (Redis lost data):
         // report the stream's truth, not the maximum ever seen.
-        self.metrics.last_published_seq.store(last, Ordering::Relaxed);
+        self.metrics
+            .last_published_seq
+            .store(last, Ordering::Relaxed);
         Ok(added)
     }
 

@@ -40,20 +40,38 @@ impl ApiError {
     pub fn into_response(self, request_id: &str) -> HttpResponse {
         let (code, body) = match &self {
             ApiError::Invalid(error) => (ErrorCode::InvalidArgument, validation_error_body(error)),
-            ApiError::Unauthorized => (ErrorCode::Unauthorized, body_of(ErrorCode::Unauthorized, &self)),
+            ApiError::Unauthorized => (
+                ErrorCode::Unauthorized,
+                body_of(ErrorCode::Unauthorized, &self),
+            ),
             ApiError::NotFound(_) => (ErrorCode::NotFound, body_of(ErrorCode::NotFound, &self)),
-            ApiError::MethodNotAllowed { .. } => (ErrorCode::MethodNotAllowed, body_of(ErrorCode::MethodNotAllowed, &self)),
+            ApiError::MethodNotAllowed { .. } => (
+                ErrorCode::MethodNotAllowed,
+                body_of(ErrorCode::MethodNotAllowed, &self),
+            ),
             ApiError::Conflict(_) => (ErrorCode::Conflict, body_of(ErrorCode::Conflict, &self)),
-            ApiError::PayloadTooLarge { .. } => (ErrorCode::PayloadTooLarge, body_of(ErrorCode::PayloadTooLarge, &self)),
-            ApiError::UnsupportedMediaType => (ErrorCode::UnsupportedMediaType, body_of(ErrorCode::UnsupportedMediaType, &self)),
+            ApiError::PayloadTooLarge { .. } => (
+                ErrorCode::PayloadTooLarge,
+                body_of(ErrorCode::PayloadTooLarge, &self),
+            ),
+            ApiError::UnsupportedMediaType => (
+                ErrorCode::UnsupportedMediaType,
+                body_of(ErrorCode::UnsupportedMediaType, &self),
+            ),
             ApiError::Unavailable(reason) => {
                 tracing::warn!(request_id, reason = %reason, "answering 503");
-                (ErrorCode::Unavailable, body_of(ErrorCode::Unavailable, &self))
+                (
+                    ErrorCode::Unavailable,
+                    body_of(ErrorCode::Unavailable, &self),
+                )
             }
             ApiError::Unexpected(error) => {
                 tracing::error!(request_id, error = ?error, "internal error");
                 let message = format!("internal error (request id {request_id})");
-                (ErrorCode::Internal, error_body(ErrorCode::Internal, &message, None))
+                (
+                    ErrorCode::Internal,
+                    error_body(ErrorCode::Internal, &message, None),
+                )
             }
         };
         let mut response = json_response(status_of(code), body);
@@ -66,7 +84,10 @@ impl ApiError {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::Unauthorized => {
-                headers.insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                headers.insert(
+                    http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer"),
+                );
             }
             _ => {}
         }

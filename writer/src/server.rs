@@ -24,7 +24,9 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -84,7 +86,10 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
+        let connection = http.serve_connection(
+            TokioIo::new(stream),
+            TowerToHyperService::new(service.clone()),
+        );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -93,12 +98,18 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish within the shutdown grace period");
     }
 }
 
-async fn answer(state: Arc<AppState>, request: Request<RequestBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(
+    state: Arc<AppState>,
+    request: Request<RequestBody>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let request_id = request
         .headers()
@@ -135,10 +146,12 @@ fn json_errors_from_middleware(
     };
     let mut json = json_response(status_of(code), error_body(code, &message, None));
     if code == ErrorCode::Unavailable {
-        json.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        json.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
     if let Some(request_id) = response.headers().get("x-request-id") {
-        json.headers_mut().insert("x-request-id", request_id.clone());
+        json.headers_mut()
+            .insert("x-request-id", request_id.clone());
     }
     json.map(|body| body.map_err(|never| match never {}).boxed_unsync())
 }

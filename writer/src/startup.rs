@@ -51,7 +51,10 @@ impl Application {
     /// 30 s), applies migrations and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let tokens = settings.load_admin_tokens()?;
-        if tokens.is_empty() && !settings.listen.ip().is_loopback() && !settings.allow_insecure_admin {
+        if tokens.is_empty()
+            && !settings.listen.ip().is_loopback()
+            && !settings.allow_insecure_admin
+        {
             bail!(
                 "refusing to serve the Admin API on non-loopback address {} without admin tokens; \
                  configure --admin-token / --admin-tokens-file, or pass --allow-insecure-admin",
@@ -111,7 +114,10 @@ impl Application {
         };
         tracing::info!(address = %self.local_addr(), "adcast-writer listening");
         let relay = tokio::spawn(self.relay.run(stopped(stop_rx.clone())));
-        let housekeeping = tokio::spawn(purge_idempotency_keys(self.state.store.clone(), stopped(stop_rx.clone())));
+        let housekeeping = tokio::spawn(purge_idempotency_keys(
+            self.state.store.clone(),
+            stopped(stop_rx.clone()),
+        ));
         server::serve(
             self.listener,
             self.state,

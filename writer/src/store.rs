@@ -90,7 +90,8 @@ impl Store {
         let id: i64 = sqlx::query_scalar("SELECT nextval('ad_id_seq')")
             .fetch_one(&mut *tx)
             .await?;
-        let id = AdId::new(id).ok_or_else(|| decode_error("ad_id_seq returned a non-positive id"))?;
+        let id =
+            AdId::new(id).ok_or_else(|| decode_error("ad_id_seq returned a non-positive id"))?;
         let ad = Ad::from_draft(id, draft);
         sqlx::query(
             "INSERT INTO ads (id, title, start_at, end_at, conditions, last_seq)
@@ -125,7 +126,11 @@ impl Store {
     }
 
     /// Replaces a live ad's content; `None` when there is no such live ad.
-    pub async fn replace(&self, id: AdId, draft: AdDraft) -> Result<Option<Written<Ad>>, sqlx::Error> {
+    pub async fn replace(
+        &self,
+        id: AdId,
+        draft: AdDraft,
+    ) -> Result<Option<Written<Ad>>, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         if !lock_live_ad(&mut tx, id).await? {
             return Ok(None);
@@ -158,11 +163,13 @@ impl Store {
             return Ok(None);
         }
         let seq = next_seq(&mut tx).await?;
-        sqlx::query("UPDATE ads SET deleted_at = now(), last_seq = $2, updated_at = now() WHERE id = $1")
-            .bind(id.get())
-            .bind(seq as i64)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE ads SET deleted_at = now(), last_seq = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind(id.get())
+        .bind(seq as i64)
+        .execute(&mut *tx)
+        .await?;
         append_outbox(&mut tx, seq, &Change::Delete(id)).await?;
         tx.commit().await?;
         Ok(Some(Written { value: (), seq }))
@@ -202,23 +209,35 @@ impl Store {
     }
 
     /// Outbox events after `after`, in sequence order, at most `limit`.
-    pub async fn outbox_after(&self, after: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, sqlx::Error> {
-        let rows = sqlx::query("SELECT seq, payload FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after as i64)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+    pub async fn outbox_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, Vec<u8>)>, sqlx::Error> {
+        let rows =
+            sqlx::query("SELECT seq, payload FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after as i64)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get::<i64, _>("seq")? as u64, row.try_get("payload")?)))
+            .map(|row| {
+                Ok((
+                    row.try_get::<i64, _>("seq")? as u64,
+                    row.try_get("payload")?,
+                ))
+            })
             .collect()
     }
 
     /// Forgets idempotency keys older than `hours` hours.
     pub async fn purge_idempotency_keys(&self, hours: i32) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)")
-            .bind(hours)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+        )
+        .bind(hours)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -256,13 +275,17 @@ async fn find_idempotent_response(
 }
 
 async fn next_seq(tx: &mut Transaction<'static, Postgres>) -> Result<u64, sqlx::Error> {
-    let seq: i64 = sqlx::query_scalar("UPDATE change_sequence SET last_seq = last_seq + 1 RETURNING last_seq")
-        .fetch_one(&mut **tx)
-        .await?;
+    let seq: i64 =
+        sqlx::query_scalar("UPDATE change_sequence SET last_seq = last_seq + 1 RETURNING last_seq")
+            .fetch_one(&mut **tx)
+            .await?;
     Ok(seq as u64)
 }
 
-async fn lock_live_ad(tx: &mut Transaction<'static, Postgres>, id: AdId) -> Result<bool, sqlx::Error> {
+async fn lock_live_ad(
+    tx: &mut Transaction<'static, Postgres>,
+    id: AdId,
+) -> Result<bool, sqlx::Error> {
     let found = sqlx::query("SELECT 1 FROM ads WHERE id = $1 AND deleted_at IS NULL FOR UPDATE")
         .bind(id.get())
         .fetch_optional(&mut **tx)
@@ -323,5 +346,8 @@ pub fn ad_json(ad: &Ad) -> Vec<u8> {
 
 /// Applies the embedded migrations.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR.run(pool).await.context("applying database migrations")
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying database migrations")
 }

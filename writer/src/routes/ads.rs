@@ -22,7 +22,10 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 100;
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-pub async fn create(state: &AppState, request: Request<RequestBody>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: &AppState,
+    request: Request<RequestBody>,
+) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(request.headers())?.map(str::to_owned);
     let body = read_json(request).await?;
     let draft = parse_ad_draft(&body, Timestamp::now())?;
@@ -63,14 +66,21 @@ pub async fn get(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
     }
 }
 
-pub async fn replace(state: &AppState, id: &str, request: Request<RequestBody>) -> Result<HttpResponse, ApiError> {
+pub async fn replace(
+    state: &AppState,
+    id: &str,
+    request: Request<RequestBody>,
+) -> Result<HttpResponse, ApiError> {
     let id = parse_id(id)?;
     let body = read_json(request).await?;
     let draft = parse_ad_draft(&body, Timestamp::now())?;
     match state.store.replace(id, draft).await.map_err(db_error)? {
         Some(written) => {
             state.committed(written.seq);
-            Ok(with_seq(json_response(StatusCode::OK, ad_json(&written.value)), written.seq))
+            Ok(with_seq(
+                json_response(StatusCode::OK, ad_json(&written.value)),
+                written.seq,
+            ))
         }
         None => Err(not_found(id)),
     }
@@ -100,14 +110,19 @@ pub async fn list(state: &AppState, query: Option<&str>) -> Result<HttpResponse,
             _ => continue,
         };
         if slot.is_some() {
-            return Err(ValidationError::field(name.as_ref(), format!("{name} must be given at most once")).into());
+            return Err(ValidationError::field(
+                name.as_ref(),
+                format!("{name} must be given at most once"),
+            )
+            .into());
         }
         *slot = Some(value.into_owned());
     }
     let after = after
         .map(|text| {
-            AdId::parse(&text)
-                .ok_or_else(|| ValidationError::field("after", "after must be a positive integer ad id"))
+            AdId::parse(&text).ok_or_else(|| {
+                ValidationError::field("after", "after must be a positive integer ad id")
+            })
         })
         .transpose()?;
     let limit = limit
@@ -115,14 +130,20 @@ pub async fn list(state: &AppState, query: Option<&str>) -> Result<HttpResponse,
             text.parse::<u32>()
                 .ok()
                 .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                .ok_or_else(|| ValidationError::field("limit", "limit must be an integer from 1 to 100"))
+                .ok_or_else(|| {
+                    ValidationError::field("limit", "limit must be an integer from 1 to 100")
+                })
         })
         .transpose()?
         .unwrap_or(DEFAULT_PAGE);
     let mut ads = state.store.list(after, limit + 1).await.map_err(db_error)?;
     let more = ads.len() > limit as usize;
     ads.truncate(limit as usize);
-    let next = if more { ads.last().map(|ad| ad.id.get()) } else { None };
+    let next = if more {
+        ads.last().map(|ad| ad.id.get())
+    } else {
+        None
+    };
     let page = AdPage {
         items: ads.iter().map(AdView::new).collect(),
         next,
@@ -148,15 +169,26 @@ fn not_found(id: AdId) -> ApiError {
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
-    let invalid = || ValidationError::field("Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters");
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ValidationError::field(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
+    };
     let text = value.to_str().map_err(|_| invalid())?;
     let valid = (1..=255).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic());
     if !valid {
         return Err(invalid().into());
     }
     if headers.get_all(IDEMPOTENCY_KEY).iter().count() > 1 {
-        return Err(ValidationError::field("Idempotency-Key", "Idempotency-Key must be given at most once").into());
+        return Err(ValidationError::field(
+            "Idempotency-Key",
+            "Idempotency-Key must be given at most once",
+        )
+        .into());
     }
     Ok(Some(text))
 }
@@ -169,14 +201,19 @@ async fn read_json(request: Request<RequestBody>) -> Result<Json, ApiError> {
     let bytes = match request.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES })
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            })
         }
         Err(error) => {
-            return Err(ValidationError::whole(format!("could not read the request body: {error}")).into())
+            return Err(
+                ValidationError::whole(format!("could not read the request body: {error}")).into(),
+            )
         }
     };
-    Json::parse(&bytes)
-        .map_err(|error| ValidationError::whole(format!("request body is not valid JSON: {error}")).into())
+    Json::parse(&bytes).map_err(|error| {
+        ValidationError::whole(format!("request body is not valid JSON: {error}")).into()
+    })
 }
 
 /// `application/json`, with or without parameters such as `charset`.
@@ -213,11 +250,14 @@ fn replay(stored: StoredResponse) -> HttpResponse {
 /// 503 the client may retry; anything else is a bug or a surprise (500).
 pub fn db_error(error: sqlx::Error) -> ApiError {
     let unavailable = match &error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
         sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "53300"),
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }),
         _ => false,
     };
     if unavailable {

@@ -76,7 +76,10 @@ fn ad_id_segment(path: &str) -> Option<&str> {
 }
 
 /// Answers one request; returns the route label for metrics.
-pub async fn handle(state: Arc<AppState>, request: Request<RequestBody>) -> (&'static str, Result<HttpResponse, ApiError>) {
+pub async fn handle(
+    state: Arc<AppState>,
+    request: Request<RequestBody>,
+) -> (&'static str, Result<HttpResponse, ApiError>) {
     let path = request.uri().path().to_owned();
     let route = Route::of(&path);
     (route.label(), dispatch(state, route, &path, request).await)
@@ -93,7 +96,10 @@ async fn dispatch(
     }
     if route.needs_admin_token() {
         let authorization = request.headers().get(http::header::AUTHORIZATION);
-        if !state.admin_tokens.allows(authorization.map(|value| value.as_bytes())) {
+        if !state
+            .admin_tokens
+            .allows(authorization.map(|value| value.as_bytes()))
+        {
             return Err(ApiError::Unauthorized);
         }
     }
@@ -107,13 +113,17 @@ async fn dispatch(
                 _ if read => ads::get(&state, id).await,
                 Method::PUT => ads::replace(&state, id, request).await,
                 Method::DELETE => ads::delete(&state, id).await,
-                _ => Err(ApiError::MethodNotAllowed { allow: route.allowed() }),
+                _ => Err(ApiError::MethodNotAllowed {
+                    allow: route.allowed(),
+                }),
             }
         }
         Route::AdminAds if read => ads::list(&state, request.uri().query()).await,
         Route::Healthz if read => Ok(ops::healthz()),
         Route::Readyz if read => ops::readyz(&state).await,
         Route::Metrics if read => Ok(ops::metrics(&state)),
-        _ => Err(ApiError::MethodNotAllowed { allow: route.allowed() }),
+        _ => Err(ApiError::MethodNotAllowed {
+            allow: route.allowed(),
+        }),
     }
 }

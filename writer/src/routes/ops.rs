@@ -20,7 +20,9 @@ pub async fn readyz(state: &AppState) -> Result<HttpResponse, ApiError> {
     match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => Ok(json_response(StatusCode::OK, r#"{"status":"ready"}"#)),
         Ok(Err(error)) => Err(crate::routes::ads::db_error(error)),
-        Err(_) => Err(ApiError::Unavailable("PostgreSQL did not answer in time".into())),
+        Err(_) => Err(ApiError::Unavailable(
+            "PostgreSQL did not answer in time".into(),
+        )),
     }
 }
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command: brings up PostgreSQL and Redis if needed, then runs every
+# test of the workspace (unit, property and integration tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. infra/services.sh
+
+# Integration tests create databases named adcast_test_*; drop old ones.
+psql "$ADCAST_TEST_DATABASE_URL/postgres" -Atqc \
+  "select datname from pg_database where datname like 'adcast\_test\_%'" 2>/dev/null |
+  while read -r db; do psql "$ADCAST_TEST_DATABASE_URL/postgres" -qc "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
+
+log_file=$(mktemp)
+trap 'rm -f "$log_file"' EXIT
+status=0
+cargo test --workspace --locked "$@" 2>&1 | tee "$log_file" || status=$?
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log_file"
+exit "$status"

@@ -1,0 +1,114 @@
+use http::{Method, StatusCode};
+
+use crate::helpers::{ad_body, TestApp};
+
+#[tokio::test]
+async fn with_tokens_configured_admin_calls_need_a_valid_bearer_token() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.admin_tokens = vec!["old-token".into(), "new-token".into()]
+    })
+    .await;
+    let body = ad_body("AD").to_string();
+    let mut refusals = Vec::new();
+    for authorization in [
+        None,
+        Some("Bearer wrong"),
+        Some("old-token"),
+        Some("Basic b2xkLXRva2Vu"),
+    ] {
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend(authorization.map(|value| ("authorization", value)));
+        let response = app
+            .request(Method::POST, "/api/v1/ad", &headers, Some(&body))
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::UNAUTHORIZED,
+            "{authorization:?}"
+        );
+        assert_eq!(response.error().0, "unauthorized");
+        refusals.push(response.body);
+    }
+    assert!(
+        refusals.iter().all(|body| body == &refusals[0]),
+        "a 401 must not say which part failed"
+    );
+    for path in ["/api/v1/ad/1", "/api/v1/admin/ad"] {
+        assert_eq!(
+            app.get(path).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    assert_eq!(app.count("ads").await, 0);
+
+    for token in ["old-token", "new-token"] {
+        let authorization = format!("Bearer {token}");
+        let response = app
+            .request(
+                Method::POST,
+                "/api/v1/ad",
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &authorization),
+                ],
+                Some(&body),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{token}");
+    }
+    // Operations endpoints stay open for probes and scrapers.
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(app.get("/metrics").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn tokens_can_come_from_a_file() {
+    let path = std::env::temp_dir().join(format!("adcast-tokens-{}", std::process::id()));
+    std::fs::write(&path, "# rotation in progress\nfile-token\n\n").unwrap();
+    let file = path.clone();
+    let app = TestApp::spawn_with(move |settings| settings.admin_tokens_file = Some(file)).await;
+    assert_eq!(
+        app.get("/api/v1/admin/ad").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let ok = app
+        .request(
+            Method::GET,
+            "/api/v1/admin/ad",
+            &[("authorization", "Bearer file-token")],
+            None,
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[tokio::test]
+async fn refuses_a_public_address_without_tokens_unless_allowed() {
+    let database_url = crate::helpers::fresh_database().await;
+    let mut settings = crate::helpers::settings(
+        &database_url,
+        &crate::helpers::redis_url(),
+        "adcast:test:unused",
+    );
+    settings.listen = "0.0.0.0:0".parse().unwrap();
+    let error = adcast_writer::startup::Application::build(settings.clone())
+        .await
+        .err()
+        .expect("must refuse");
+    assert!(
+        error.to_string().contains("--allow-insecure-admin"),
+        "{error}"
+    );
+
+    settings.allow_insecure_admin = true;
+    assert!(adcast_writer::startup::Application::build(settings.clone())
+        .await
+        .is_ok());
+    settings.allow_insecure_admin = false;
+    settings.admin_tokens = vec!["t".into()];
+    assert!(adcast_writer::startup::Application::build(settings)
+        .await
+        .is_ok());
+}

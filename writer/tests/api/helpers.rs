@@ -1,0 +1,295 @@
+//! Test harness: a real writer on a random port, its own fresh PostgreSQL
+//! database and its own Redis stream key, and a small HTTP client.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use adcast_writer::config::{LogFormat, Settings};
+use adcast_writer::startup::Application;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use rand::Rng;
+use serde_json::Value;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::oneshot;
+
+pub fn postgres_base_url() -> String {
+    std::env::var("ADCAST_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("ADCAST_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{:016x}", rand::thread_rng().gen::<u64>())
+}
+
+/// Creates an empty database with a unique name; returns its URL.
+pub async fn fresh_database() -> String {
+    let name = unique("adcast_test");
+    let mut admin = PgConnection::connect(&format!("{}/postgres", postgres_base_url()))
+        .await
+        .expect("PostgreSQL must be reachable for integration tests (see README)");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("creating a test database");
+    format!("{}/{name}", postgres_base_url())
+}
+
+pub fn settings(database_url: &str, redis_url: &str, stream_key: &str) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: Some(database_url.to_owned()),
+        redis_url: Some(redis_url.to_owned()),
+        stream_key: stream_key.to_owned(),
+        snapshot_dir: PathBuf::from("unused"),
+        admin_tokens: Vec::new(),
+        admin_tokens_file: None,
+        allow_insecure_admin: false,
+        request_timeout_ms: 10_000,
+        header_read_timeout_ms: 5_000,
+        db_acquire_timeout_ms: 3_000,
+        db_max_connections: 20,
+        relay_interval_ms: 200,
+        log_format: LogFormat::Text,
+        log: "warn".into(),
+    }
+}
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub database_url: String,
+    pub stream_key: String,
+    pub db: PgPool,
+    pub redis: redis::Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `configure` (fresh DB and stream key).
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let database_url = fresh_database().await;
+        let stream_key = unique("adcast:test").replace('_', ":");
+        let mut settings = settings(&database_url, &redis_url(), &stream_key);
+        configure(&mut settings);
+        Self::start(settings).await
+    }
+
+    pub async fn start(settings: Settings) -> TestApp {
+        let database_url = settings.database_url.clone().unwrap();
+        let stream_key = settings.stream_key.clone();
+        let redis = redis::Client::open(settings.redis_url.clone().unwrap()).unwrap();
+        let app = Application::build(settings).await.expect("writer starts");
+        let address = app.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let db = PgPool::connect(&database_url).await.unwrap();
+        TestApp {
+            address,
+            database_url,
+            stream_key,
+            db,
+            redis,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Graceful stop, as on SIGTERM.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> TestResponse {
+        send(
+            self.address,
+            method,
+            path,
+            headers,
+            body.map(|b| Bytes::from(b.to_owned())),
+        )
+        .await
+    }
+
+    pub async fn post_ad(&self, body: &Value) -> TestResponse {
+        self.request(
+            Method::POST,
+            "/api/v1/ad",
+            &[("content-type", "application/json")],
+            Some(&body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request(Method::GET, path, &[], None).await
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+
+    /// `(entry id, event bytes)` for every stream entry, in stream order.
+    pub async fn stream_entries(&self) -> Vec<(String, Vec<u8>)> {
+        stream_entries(&self.redis, &self.stream_key).await
+    }
+
+    /// Waits until the stream holds `count` entries (the relay is async).
+    pub async fn wait_for_stream_len(&self, count: usize) -> Vec<(String, Vec<u8>)> {
+        wait_for_stream_len(&self.redis, &self.stream_key, count).await
+    }
+}
+
+pub async fn stream_entries(redis: &redis::Client, key: &str) -> Vec<(String, Vec<u8>)> {
+    let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    reply
+        .ids
+        .into_iter()
+        .map(|entry| {
+            let payload: Vec<u8> = entry.get("event").expect("entry has an event field");
+            (entry.id, payload)
+        })
+        .collect()
+}
+
+pub async fn wait_for_stream_len(
+    redis: &redis::Client,
+    key: &str,
+    count: usize,
+) -> Vec<(String, Vec<u8>)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let entries = stream_entries(redis, key).await;
+        if entries.len() >= count || tokio::time::Instant::now() > deadline {
+            assert_eq!(
+                entries.len(),
+                count,
+                "stream {key} should hold {count} entries"
+            );
+            return entries;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "body is not JSON: {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.header("adcast-seq")
+            .expect("Adcast-Seq header")
+            .parse()
+            .unwrap()
+    }
+
+    /// Asserts the SPEC.md error shape and returns `(code, field)`.
+    pub fn error(&self) -> (String, Option<String>) {
+        let json = self.json();
+        let error = &json["error"];
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error needs a message: {json}"
+        );
+        (
+            error["code"].as_str().expect("error code").to_owned(),
+            error["field"].as_str().map(str::to_owned),
+        )
+    }
+}
+
+/// One HTTP/1.1 request on a new connection.
+pub async fn send(
+    address: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Bytes>,
+) -> TestResponse {
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", address.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(body.unwrap_or_default())).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    TestResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// A valid create body, ending in the future.
+pub fn ad_body(title: &str) -> Value {
+    serde_json::json!({
+        "title": title,
+        "startAt": "2024-01-01T00:00:00Z",
+        "endAt": "2099-01-01T00:00:00Z",
+        "conditions": {"ageStart": 20, "ageEnd": 30, "country": ["TW"], "platform": ["ios"]}
+    })
+}

@@ -1,0 +1,77 @@
+use http::{Method, StatusCode};
+
+use crate::helpers::{ad_body, TestApp};
+
+async fn post_with_key(app: &TestApp, key: &str, body: &str) -> crate::helpers::TestResponse {
+    app.request(
+        Method::POST,
+        "/api/v1/ad",
+        &[
+            ("content-type", "application/json"),
+            ("idempotency-key", key),
+        ],
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn retry_with_same_key_and_body_returns_the_first_answer_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    let first = post_with_key(&app, "key-1", &ad_body("AD").to_string()).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    // Same JSON, other key order and spacing: still the same request.
+    let reordered = r#"{ "endAt": "2099-01-01T00:00:00Z", "title": "AD", "startAt": "2024-01-01T00:00:00Z",
+        "conditions": {"platform": ["ios"], "country": ["TW"], "ageEnd": 30, "ageStart": 20} }"#;
+    let retry = post_with_key(&app, "key-1", reordered).await;
+    assert_eq!(retry.status, StatusCode::CREATED);
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.header("location"), first.header("location"));
+    assert_eq!(retry.seq(), first.seq());
+    assert_eq!(app.count("ads").await, 1);
+    assert_eq!(app.count("outbox").await, 1);
+}
+
+#[tokio::test]
+async fn same_key_with_another_body_is_a_409() {
+    let app = TestApp::spawn().await;
+    post_with_key(&app, "key-2", &ad_body("AD").to_string()).await;
+    let other = post_with_key(&app, "key-2", &ad_body("Other").to_string()).await;
+    assert_eq!(other.status, StatusCode::CONFLICT);
+    assert_eq!(other.error().0, "conflict");
+    assert_eq!(app.count("ads").await, 1);
+}
+
+#[tokio::test]
+async fn different_keys_create_different_ads() {
+    let app = TestApp::spawn().await;
+    let a = post_with_key(&app, "a", &ad_body("AD").to_string()).await;
+    let b = post_with_key(&app, "b", &ad_body("AD").to_string()).await;
+    assert_ne!(a.json()["id"], b.json()["id"]);
+    assert_eq!(app.count("ads").await, 2);
+}
+
+#[tokio::test]
+async fn concurrent_retries_create_one_ad() {
+    let app = TestApp::spawn().await;
+    let body = ad_body("AD").to_string();
+    let answers =
+        futures_util::future::join_all((0..10).map(|_| post_with_key(&app, "race", &body))).await;
+    assert!(answers
+        .iter()
+        .all(|answer| answer.status == StatusCode::CREATED));
+    assert!(answers.iter().all(|answer| answer.body == answers[0].body));
+    assert_eq!(app.count("ads").await, 1);
+}
+
+#[tokio::test]
+async fn invalid_keys_are_rejected() {
+    let app = TestApp::spawn().await;
+    let too_long = "k".repeat(256);
+    for key in ["", "has space", too_long.as_str()] {
+        let response = post_with_key(&app, key, &ad_body("AD").to_string()).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{key:?}");
+        assert_eq!(response.error().1.as_deref(), Some("Idempotency-Key"));
+    }
+    assert_eq!(app.count("ads").await, 0);
+}

@@ -1,0 +1,216 @@
+//! The relay under Redis outages and writer crashes: every acknowledged write
+//! reaches the stream, in order, exactly once.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+
+use crate::helpers::{ad_body, fresh_database, send, settings, wait_for_stream_len, TestApp};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private redis-server for one test, so stopping it disturbs no one else.
+struct RedisServer {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    fn start(persistent: bool) -> RedisServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("adcast-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = RedisServer {
+            port,
+            dir,
+            child: None,
+        };
+        server.restart(persistent);
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self, persistent: bool) {
+        let appendonly = if persistent { "yes" } else { "no" };
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                appendonly,
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for these tests (see README)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn writes_survive_a_redis_outage(persistent: bool) {
+    let mut redis = RedisServer::start(persistent);
+    let app = TestApp::spawn_with(|settings| settings.redis_url = Some(redis.url())).await;
+    assert_eq!(
+        app.post_ad(&ad_body("before")).await.status,
+        StatusCode::CREATED
+    );
+    app.wait_for_stream_len(1).await;
+
+    redis.stop();
+    for i in 0..3 {
+        let started = Instant::now();
+        let response = app.post_ad(&ad_body(&format!("during {i}"))).await;
+        assert_eq!(
+            response.status,
+            StatusCode::CREATED,
+            "writes succeed while Redis is down"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a write must not wait on Redis"
+        );
+    }
+    redis.restart(persistent);
+
+    let entries = app.wait_for_stream_len(4).await;
+    let ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["1-0", "2-0", "3-0", "4-0"]);
+}
+
+#[tokio::test]
+async fn writes_while_redis_is_down_are_published_when_it_returns() {
+    writes_survive_a_redis_outage(true).await;
+}
+
+#[tokio::test]
+async fn writes_while_redis_is_down_are_published_when_it_returns_empty() {
+    writes_survive_a_redis_outage(false).await;
+}
+
+/// Runs the real binary so that it can be killed with SIGKILL.
+fn spawn_writer(database_url: &str, redis_url: &str, stream_key: &str, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
+        .env("DATABASE_URL", database_url)
+        .env("REDIS_URL", redis_url)
+        .env("ADCAST_STREAM_KEY", stream_key)
+        .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ADCAST_RELAY_INTERVAL_MS", "100")
+        .env("ADCAST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_until_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "writer did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn writer_killed_after_commit_before_publish_publishes_on_restart() {
+    let database_url = fresh_database().await;
+    let stream_key = format!("adcast:test:crash:{}", free_port());
+    let main_redis = settings(&database_url, &crate::helpers::redis_url(), &stream_key);
+    let redis = redis::Client::open(main_redis.redis_url.clone().unwrap()).unwrap();
+
+    // First life: Redis unreachable, so the commit cannot be published.
+    let port = free_port();
+    let unreachable_redis = format!("redis://127.0.0.1:{}", free_port());
+    let mut writer = spawn_writer(&database_url, &unreachable_redis, &stream_key, port);
+    wait_until_listening(port).await;
+    let address = format!("127.0.0.1:{port}").parse().unwrap();
+    let body = bytes::Bytes::from(ad_body("survivor").to_string());
+    let response = send(
+        address,
+        http::Method::POST,
+        "/api/v1/ad",
+        &[("content-type", "application/json")],
+        Some(body),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::CREATED);
+    writer.kill().unwrap(); // SIGKILL: no shutdown hook runs.
+    writer.wait().unwrap();
+    assert!(crate::helpers::stream_entries(&redis, &stream_key)
+        .await
+        .is_empty());
+
+    // Second life: the relay finds the unpublished outbox row at start-up.
+    let port = free_port();
+    let mut writer = spawn_writer(
+        &database_url,
+        &crate::helpers::redis_url(),
+        &stream_key,
+        port,
+    );
+    let entries = wait_for_stream_len(&redis, &stream_key, 1).await;
+    assert_eq!(entries[0].0, "1-0");
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_second_writer_on_the_same_database_keeps_one_gapless_order() {
+    let first = TestApp::spawn().await;
+    let mut second_settings = settings(
+        &first.database_url,
+        &crate::helpers::redis_url(),
+        &first.stream_key,
+    );
+    second_settings.relay_interval_ms = 100;
+    let second = TestApp::start(second_settings).await;
+    let responses = futures_util::future::join_all((0..40).map(|i| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        async move { app.post_ad(&ad_body(&format!("AD {i}"))).await }
+    }))
+    .await;
+    let mut seqs: Vec<u64> = responses.iter().map(|r| r.seq()).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+    let entries = first.wait_for_stream_len(40).await;
+    assert!(entries
+        .iter()
+        .enumerate()
+        .all(|(i, (id, _))| id == &format!("{}-0", i + 1)));
+}
