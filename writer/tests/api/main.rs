@@ -8,5 +8,6 @@ mod crud;
 mod errors;
 mod idempotency;
 mod ordering;
+mod outage;
 mod publishing;
 mod validation;
