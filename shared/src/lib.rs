@@ -11,6 +11,7 @@
 //!   errors ([`error::ValidationError`]) and rendered in canonical form.
 //! - [`api_error`]: the JSON error body and codes both services answer with.
 //! - [`event`]: the change event the writer publishes to the stream.
+//! - [`snapshot`]: the snapshot file format, and atomic writing of files.
 
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
@@ -21,5 +22,6 @@ pub mod country;
 pub mod error;
 pub mod event;
 pub mod json;
+pub mod snapshot;
 pub mod timestamp;
 pub mod wire;

@@ -1,70 +1,15 @@
 //! Property tests: valid ads survive JSON and the event codec unchanged, and
 //! no byte string makes the event decoder panic.
 
-use adcast_shared::ad::{
-    Ad, AdId, AgeRange, ConditionGroup, ConditionGroupParts, Gender, Platform, Targeting,
-    TimeWindow, Title,
-};
-use adcast_shared::country::{Country, CODES};
+mod common;
+
+use adcast_shared::ad::{Ad, AdId};
 use adcast_shared::event::Change;
 use adcast_shared::json::Json;
 use adcast_shared::timestamp::Timestamp;
 use adcast_shared::wire::{parse_ad_draft, AdView};
+use common::ad;
 use proptest::prelude::*;
-use proptest::sample::subsequence;
-
-fn title() -> impl Strategy<Value = Title> {
-    "[a-zA-Z0-9 éß🎉]{0,255}[a-z]".prop_map(|text| Title::parse(text).unwrap())
-}
-
-fn group() -> impl Strategy<Value = Option<ConditionGroup>> {
-    let countries: Vec<Country> = CODES
-        .iter()
-        .map(|c| Country::try_from(*c).unwrap())
-        .collect();
-    (
-        proptest::option::of((1u8..=100, 1u8..=100)),
-        subsequence(Gender::ALL.to_vec(), 0..=2),
-        subsequence(countries, 0..=5),
-        subsequence(Platform::ALL.to_vec(), 0..=3),
-    )
-        .prop_map(|(age, genders, countries, platforms)| {
-            let age = age.map(|(a, b)| AgeRange::new(a.min(b), a.max(b)).unwrap());
-            let parts = ConditionGroupParts {
-                age,
-                genders,
-                countries,
-                platforms,
-            };
-            ConditionGroup::try_from(parts).ok()
-        })
-}
-
-fn ad() -> impl Strategy<Value = Ad> {
-    let now = Timestamp::now().as_millis();
-    (
-        1i64..=i64::MAX,
-        title(),
-        (now - 10_000_000_000)..now,
-        1i64..10_000_000_000,
-        proptest::collection::vec(group(), 0..4),
-    )
-        .prop_map(move |(id, title, start, length, groups)| {
-            let start = Timestamp::from_millis(start).unwrap();
-            let end = Timestamp::from_millis(start.as_millis().max(now) + length).unwrap();
-            let targeting = if groups.iter().any(Option::is_none) {
-                Targeting::everyone()
-            } else {
-                Targeting::any_of(groups.into_iter().flatten().collect())
-            };
-            Ad {
-                id: AdId::new(id).unwrap(),
-                title,
-                window: TimeWindow::new(start, end).unwrap(),
-                targeting,
-            }
-        })
-}
 
 proptest! {
     #[test]

@@ -1,0 +1,296 @@
+//! Snapshot files: the whole serving state as of one sequence number.
+//!
+//! An edge cold-starts from one of these (memory-mapped), then tails the
+//! stream from its sequence number. The writer produces them; an edge also
+//! writes its own, so a restart needs no network.
+//!
+//! # Byte layout (all integers little-endian)
+//!
+//! | offset | size | field |
+//! | --- | --- | --- |
+//! | 0 | 8 | magic `ADCSNAP\0` |
+//! | 8 | 2 | format version (1) |
+//! | 10 | 2 | reserved, zero |
+//! | 12 | 4 | CRC-32C of the body |
+//! | 16 | 8 | `seq`: the last change included |
+//! | 24 | 8 | creation time, ms since the Unix epoch |
+//! | 32 | 8 | number of ads |
+//! | 40 | 8 | body length in bytes |
+//! | 48 | 4 | CRC-32C of bytes 0..48 |
+//! | 52 | 4 | reserved, zero |
+//! | 56 | body length | zstd-compressed bincode (standard config) of the ads |
+//!
+//! Ads are stored in ascending id order, in the same bincode form as change
+//! events. The decoder checks, in order: length, magic, version, header
+//! checksum, reserved bytes, body length against the file length (a
+//! truncated or padded file is refused), body checksum, then decompresses
+//! with a size cap and decodes with an allocation limit, and finally checks
+//! the ad count and id order. Every failure is a [`SnapshotError`]; nothing
+//! panics, and no length field is trusted before its checksum is.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::ad::Ad;
+use crate::timestamp::Timestamp;
+
+pub const MAGIC: [u8; 8] = *b"ADCSNAP\0";
+/// The format version written by this build.
+pub const FORMAT_VERSION: u16 = 1;
+pub const HEADER_LEN: usize = 56;
+/// Upper bound on the decompressed body: ample for millions of ads, and a
+/// cap on what a hostile file can make the reader allocate.
+const MAX_BODY_DECOMPRESSED: u64 = 1 << 30;
+/// zstd level: 3 is the library default, fast to write and plenty small.
+const ZSTD_LEVEL: i32 = 3;
+/// File name suffix of snapshot files in a directory.
+pub const FILE_SUFFIX: &str = ".adsnap";
+
+/// The fixed-size header, readable without touching the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotHeader {
+    pub version: u16,
+    /// The last change included: tail the stream from here.
+    pub seq: u64,
+    pub created_at: Timestamp,
+    pub ad_count: u64,
+    pub body_len: u64,
+    pub body_crc: u32,
+}
+
+/// Every ad not ended and not deleted, as of change `seq`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub seq: u64,
+    pub created_at: Timestamp,
+    /// Ascending by id.
+    pub ads: Vec<Ad>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SnapshotError {
+    #[error("snapshot is truncated: {0} bytes, shorter than the {HEADER_LEN}-byte header")]
+    TruncatedHeader(usize),
+    #[error("not a snapshot file (wrong magic bytes)")]
+    WrongMagic,
+    #[error(
+        "snapshot format version {0} is not supported (this build reads version {FORMAT_VERSION})"
+    )]
+    UnknownVersion(u16),
+    #[error("snapshot header checksum mismatch (corrupt header)")]
+    HeaderChecksum,
+    #[error("snapshot header has non-zero reserved bytes (corrupt header)")]
+    Reserved,
+    #[error(
+        "snapshot body is {actual} bytes but the header says {expected} (truncated or padded file)"
+    )]
+    BodyLength { expected: u64, actual: u64 },
+    #[error("snapshot body checksum mismatch (corrupt body)")]
+    BodyChecksum,
+    #[error("snapshot body does not decode: {0}")]
+    BadBody(String),
+    #[error("snapshot holds {actual} ads but the header says {expected}")]
+    AdCount { expected: u64, actual: u64 },
+    #[error("snapshot ads are not in strictly ascending id order")]
+    IdOrder,
+}
+
+impl Snapshot {
+    /// Sorts nothing: callers give ads in ascending id order (the decoder
+    /// refuses anything else, so a bad producer is caught at once).
+    pub fn encode(&self) -> Vec<u8> {
+        let raw = bincode::serde::encode_to_vec(&self.ads, bincode::config::standard())
+            .expect("encoding ads into a Vec cannot fail");
+        let body = zstd::bulk::compress(&raw, ZSTD_LEVEL)
+            .expect("zstd compression of an in-memory buffer");
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.created_at.as_millis().to_le_bytes());
+        out.extend_from_slice(&(self.ads.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        let header_crc = crc32c::crc32c(&out[..48]);
+        out.extend_from_slice(&header_crc.to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        debug_assert_eq!(out.len(), HEADER_LEN);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Decodes and verifies a whole file held in memory (or mapped).
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+        let header = SnapshotHeader::decode(bytes)?;
+        let body = &bytes[HEADER_LEN..];
+        if body.len() as u64 != header.body_len {
+            return Err(SnapshotError::BodyLength {
+                expected: header.body_len,
+                actual: body.len() as u64,
+            });
+        }
+        if crc32c::crc32c(body) != header.body_crc {
+            return Err(SnapshotError::BodyChecksum);
+        }
+        let mut raw = Vec::new();
+        zstd::stream::read::Decoder::new(body)
+            .map_err(|error| SnapshotError::BadBody(error.to_string()))?
+            .take(MAX_BODY_DECOMPRESSED)
+            .read_to_end(&mut raw)
+            .map_err(|error| SnapshotError::BadBody(error.to_string()))?;
+        let config = bincode::config::standard().with_limit::<{ MAX_BODY_DECOMPRESSED as usize }>();
+        let (ads, used): (Vec<Ad>, usize) = bincode::serde::decode_from_slice(&raw, config)
+            .map_err(|error| SnapshotError::BadBody(error.to_string()))?;
+        if used != raw.len() {
+            return Err(SnapshotError::BadBody(format!(
+                "{} trailing bytes",
+                raw.len() - used
+            )));
+        }
+        if ads.len() as u64 != header.ad_count {
+            return Err(SnapshotError::AdCount {
+                expected: header.ad_count,
+                actual: ads.len() as u64,
+            });
+        }
+        if ads.windows(2).any(|pair| pair[0].id >= pair[1].id) {
+            return Err(SnapshotError::IdOrder);
+        }
+        Ok(Snapshot {
+            seq: header.seq,
+            created_at: header.created_at,
+            ads,
+        })
+    }
+}
+
+impl SnapshotHeader {
+    /// Reads and verifies the header alone (cheap: for picking a file).
+    pub fn decode(bytes: &[u8]) -> Result<SnapshotHeader, SnapshotError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(SnapshotError::TruncatedHeader(bytes.len()));
+        }
+        let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        if bytes[..8] != MAGIC {
+            return Err(SnapshotError::WrongMagic);
+        }
+        let version = u16_at(8);
+        if version != FORMAT_VERSION {
+            return Err(SnapshotError::UnknownVersion(version));
+        }
+        if crc32c::crc32c(&bytes[..48]) != u32_at(48) {
+            return Err(SnapshotError::HeaderChecksum);
+        }
+        if u16_at(10) != 0 || u32_at(52) != 0 {
+            return Err(SnapshotError::Reserved);
+        }
+        let created_at = Timestamp::from_millis(u64_at(24) as i64)
+            .ok_or_else(|| SnapshotError::BadBody("creation time out of range".into()))?;
+        Ok(SnapshotHeader {
+            version,
+            seq: u64_at(16),
+            created_at,
+            ad_count: u64_at(32),
+            body_len: u64_at(40),
+            body_crc: u32_at(12),
+        })
+    }
+}
+
+/// `snapshot-<seq, 20 digits>.adsnap`: names sort in sequence order.
+pub fn file_name(seq: u64) -> String {
+    format!("snapshot-{seq:020}{FILE_SUFFIX}")
+}
+
+/// The sequence number in a snapshot file name, if it is one.
+pub fn seq_from_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("snapshot-")?.strip_suffix(FILE_SUFFIX)?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// Snapshot files in `dir`, newest (highest sequence number) first. Other
+/// files, including temporary ones, are ignored.
+pub fn list_files(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(seq) = entry.file_name().to_str().and_then(seq_from_file_name) {
+            files.push((seq, entry.path()));
+        }
+    }
+    files.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(files)
+}
+
+/// Writes `bytes` to `path` so that readers see the old file or the whole new
+/// one, never a part, even across a crash: temporary file in the same
+/// directory, fsync, rename over `path`, fsync the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let file_name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "snapshot path needs a file name",
+            )
+        })?;
+    let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Deletes all but the `keep` newest snapshot files in `dir`; returns the
+/// sequence numbers still kept, newest first.
+pub fn prune(dir: &Path, keep: usize) -> std::io::Result<Vec<u64>> {
+    let files = list_files(dir)?;
+    for (_, path) in files.iter().skip(keep.max(1)) {
+        std::fs::remove_file(path)?;
+    }
+    Ok(files
+        .iter()
+        .take(keep.max(1))
+        .map(|(seq, _)| *seq)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_round_trip_and_sort_by_sequence() {
+        assert_eq!(file_name(42), "snapshot-00000000000000000042.adsnap");
+        assert_eq!(seq_from_file_name(&file_name(42)), Some(42));
+        assert_eq!(seq_from_file_name(&file_name(u64::MAX)), Some(u64::MAX));
+        assert!(file_name(9) < file_name(10));
+        for other in [
+            "snapshot-42.adsnap",
+            ".snapshot-00000000000000000042.adsnap.1.tmp",
+            "x.adsnap",
+            "snapshot-0000000000000000004x.adsnap",
+        ] {
+            assert_eq!(seq_from_file_name(other), None, "{other}");
+        }
+    }
+}
