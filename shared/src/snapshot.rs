@@ -224,7 +224,7 @@ pub fn list_files(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
             files.push((seq, entry.path()));
         }
     }
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
     Ok(files)
 }
 
