@@ -31,6 +31,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::ad::Ad;
 use crate::timestamp::Timestamp;
@@ -246,7 +247,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
                 "snapshot path needs a file name",
             )
         })?;
-    let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    // Unique per call, so concurrent writers of the same name never share one.
+    static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!(".{file_name}.{}-{n}.tmp", std::process::id()));
     let result = (|| {
         let mut file = File::create(&temp)?;
         file.write_all(bytes)?;

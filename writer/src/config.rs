@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,6 +17,20 @@ use clap::{Args, Parser, ValueEnum};
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write one snapshot file of the current state and exit (needs only the
+    /// database): for baking a file into an image or seeding a new region.
+    Snapshot {
+        /// The file to write (atomically).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -55,6 +69,25 @@ pub struct Settings {
         global = true
     )]
     pub snapshot_dir: PathBuf,
+
+    /// Snapshot files kept in the snapshot directory; the stream and the
+    /// outbox are trimmed only behind the oldest kept one.
+    #[arg(long, env = "ADCAST_SNAPSHOT_KEEP", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub snapshot_keep: u64,
+
+    /// Write a snapshot once this many changes accumulated since the last one.
+    #[arg(long, env = "ADCAST_SNAPSHOT_EVERY_CHANGES", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub snapshot_every_changes: u64,
+
+    /// Write a snapshot when anything changed and this many seconds passed
+    /// since the last one.
+    #[arg(
+        long,
+        env = "ADCAST_SNAPSHOT_INTERVAL_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub snapshot_interval_secs: u64,
 
     /// Bearer token accepted on admin and internal routes; repeat for several
     /// (rotation). The variable takes a comma-separated list.
@@ -180,6 +213,10 @@ impl Settings {
 
     pub fn db_acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.db_acquire_timeout_ms)
+    }
+
+    pub fn snapshot_interval(&self) -> Duration {
+        Duration::from_secs(self.snapshot_interval_secs)
     }
 
     pub fn relay_interval(&self) -> Duration {

@@ -4,7 +4,8 @@
 //! handler) → `store` (one PostgreSQL transaction: advisory lock, next
 //! sequence number, ad row, outbox row) → answer with `Adcast-Seq`. After the
 //! commit the handler wakes the `relay`, which copies outbox rows the Redis
-//! Stream lacks, in order, as entries `<seq>-0`. `startup` wires these
+//! Stream lacks, in order, as entries `<seq>-0`. `snapshots` writes compacted
+//! state files for edges and trims what they make unnecessary. `startup` wires these
 //! together from `config`; `metrics` and `telemetry` report on them.
 
 #![deny(rust_2018_idioms)]
@@ -17,6 +18,7 @@ pub mod relay;
 pub mod response;
 pub mod routes;
 pub mod server;
+pub mod snapshots;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

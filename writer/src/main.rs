@@ -1,5 +1,5 @@
-use adcast_writer::config::Cli;
-use adcast_writer::startup::Application;
+use adcast_writer::config::{Cli, Command};
+use adcast_writer::startup::{self, Application};
 use adcast_writer::telemetry;
 use clap::Parser;
 
@@ -7,11 +7,16 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.settings.log_format, &cli.settings.log);
-    let result = async {
-        let app = Application::build(cli.settings).await?;
-        app.run_until_stopped(shutdown_signal()).await
-    }
-    .await;
+    let result = match cli.command {
+        Some(Command::Snapshot { out }) => startup::write_snapshot_file(&cli.settings, out).await,
+        None => {
+            async {
+                let app = Application::build(cli.settings).await?;
+                app.run_until_stopped(shutdown_signal()).await
+            }
+            .await
+        }
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -33,6 +33,10 @@ pub struct Metrics {
     pub last_published_seq: AtomicU64,
     /// Publish attempts that failed (Redis unreachable or refused).
     pub publish_failures: AtomicU64,
+    /// The last snapshot written: sequence number, size in bytes, duration.
+    last_snapshot: Mutex<Option<(u64, usize, Duration)>>,
+    /// Snapshot attempts that failed.
+    pub snapshot_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -57,6 +61,10 @@ impl Metrics {
 
     pub fn note_committed(&self, seq: u64) {
         self.last_committed_seq.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    pub fn record_snapshot(&self, seq: u64, bytes: usize, elapsed: Duration) {
+        *self.last_snapshot.lock().expect("metrics lock poisoned") = Some((seq, bytes, elapsed));
     }
 
     pub fn render(&self) -> String {

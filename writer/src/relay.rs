@@ -140,16 +140,20 @@ impl OutboxRelay {
         if let Some(connection) = &self.connection {
             return Ok(connection.clone());
         }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(REDIS_TIMEOUT)
-            .set_response_timeout(REDIS_TIMEOUT);
-        let connection = self
-            .redis
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        let connection = connect(&self.redis).await?;
         self.connection = Some(connection.clone());
         Ok(connection)
     }
+}
+
+/// A connection whose every command is bounded in time.
+pub async fn connect(client: &redis::Client) -> redis::RedisResult<MultiplexedConnection> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(REDIS_TIMEOUT)
+        .set_response_timeout(REDIS_TIMEOUT);
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
 }
 
 /// The sequence number of the stream's last generated id; 0 when the stream

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::relay::OutboxRelay;
 use crate::server;
+use crate::snapshots::{self, SnapshotProducer};
 use crate::store::{self, Store};
 
 /// How long start-up waits for PostgreSQL before giving up.
@@ -29,6 +31,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Wakes the outbox relay after a commit so publishing starts at once.
     pub relay_wake: Arc<Notify>,
+    /// Where the snapshot producer writes; `/internal/v1/snapshot/latest` reads.
+    pub snapshot_dir: PathBuf,
 }
 
 impl AppState {
@@ -43,6 +47,7 @@ pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
     relay: OutboxRelay,
+    snapshots: SnapshotProducer,
     settings: Settings,
 }
 
@@ -61,14 +66,7 @@ impl Application {
                 settings.listen
             );
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.db_max_connections)
-            .acquire_timeout(settings.db_acquire_timeout())
-            .connect_lazy(settings.database_url()?)
-            .context("invalid database URL")?;
-        wait_for_database(&pool).await?;
-        store::migrate(&pool).await?;
-        let store = Store::new(pool);
+        let store = connect_store(&settings).await?;
 
         let redis = redis::Client::open(settings.redis_url()?).context("invalid Redis URL")?;
         let metrics = Arc::new(Metrics::default());
@@ -76,12 +74,22 @@ impl Application {
         let relay_wake = Arc::new(Notify::new());
         let relay = OutboxRelay::new(
             store.clone(),
-            redis,
+            redis.clone(),
             settings.stream_key.clone(),
             relay_wake.clone(),
             metrics.clone(),
             settings.relay_interval(),
         );
+        let snapshots = SnapshotProducer {
+            store: store.clone(),
+            dir: settings.snapshot_dir.clone(),
+            keep: settings.snapshot_keep as usize,
+            every_changes: settings.snapshot_every_changes,
+            interval: settings.snapshot_interval(),
+            redis,
+            stream_key: settings.stream_key.clone(),
+            metrics: metrics.clone(),
+        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -90,11 +98,13 @@ impl Application {
             admin_tokens: AdminTokens::new(&tokens),
             metrics,
             relay_wake,
+            snapshot_dir: settings.snapshot_dir.clone(),
         });
         Ok(Application {
             listener,
             state,
             relay,
+            snapshots,
             settings,
         })
     }
@@ -114,6 +124,7 @@ impl Application {
         };
         tracing::info!(address = %self.local_addr(), "adcast-writer listening");
         let relay = tokio::spawn(self.relay.run(stopped(stop_rx.clone())));
+        let snapshots = tokio::spawn(self.snapshots.run(stopped(stop_rx.clone())));
         let housekeeping = tokio::spawn(purge_idempotency_keys(
             self.state.store.clone(),
             stopped(stop_rx.clone()),
@@ -128,10 +139,36 @@ impl Application {
         .await;
         let _ = stop_tx.send(true);
         let _ = relay.await;
+        let _ = snapshots.await;
         let _ = housekeeping.await;
         tracing::info!("adcast-writer stopped");
         Ok(())
     }
+}
+
+/// Connects to PostgreSQL (waiting for it up to 30 s) and applies migrations.
+pub async fn connect_store(settings: &Settings) -> anyhow::Result<Store> {
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.db_max_connections)
+        .acquire_timeout(settings.db_acquire_timeout())
+        .connect_lazy(settings.database_url()?)
+        .context("invalid database URL")?;
+    wait_for_database(&pool).await?;
+    store::migrate(&pool).await?;
+    Ok(Store::new(pool))
+}
+
+/// `adcast-writer snapshot --out FILE`: one snapshot of the current state.
+pub async fn write_snapshot_file(settings: &Settings, out: PathBuf) -> anyhow::Result<()> {
+    let store = connect_store(settings).await?;
+    let snapshot = store
+        .snapshot_state()
+        .await
+        .context("reading the snapshot state")?;
+    let (seq, ads) = (snapshot.seq, snapshot.ads.len());
+    let bytes = snapshots::save(snapshot, out.clone()).await?;
+    tracing::info!(seq, ads, bytes, path = %out.display(), "snapshot written");
+    Ok(())
 }
 
 async fn wait_for_database(pool: &sqlx::PgPool) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 use adcast_shared::ad::{Ad, AdDraft, AdId, TimeWindow, Title};
 use adcast_shared::event::Change;
 use adcast_shared::json::Json;
+use adcast_shared::snapshot::Snapshot;
 use adcast_shared::timestamp::Timestamp;
 use adcast_shared::wire::{conditions_view, parse_conditions, AdView};
 use anyhow::{anyhow, Context};
@@ -228,6 +229,43 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    /// The serving state exactly as of one change: every live ad that has not
+    /// ended, read in one REPEATABLE READ transaction together with the
+    /// sequence number it corresponds to (writes hold the advisory lock until
+    /// commit, so no change can be half-visible).
+    pub async fn snapshot_state(&self) -> Result<Snapshot, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let (seq, now): (i64, OffsetDateTime) =
+            sqlx::query_as("SELECT last_seq, now() FROM change_sequence")
+                .fetch_one(&mut *tx)
+                .await?;
+        let rows = sqlx::query(
+            "SELECT id, title, start_at, end_at, conditions::text AS conditions
+             FROM ads WHERE deleted_at IS NULL AND end_at > $1 ORDER BY id",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Snapshot {
+            seq: seq as u64,
+            created_at: Timestamp::from_offset_date_time(now).unwrap_or_else(Timestamp::now),
+            ads: rows.iter().map(ad_from_row).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Drops outbox rows up to `seq`: a kept snapshot already covers them.
+    pub async fn prune_outbox(&self, seq: u64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM outbox WHERE seq <= $1")
+            .bind(seq as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Forgets idempotency keys older than `hours` hours.

@@ -3,6 +3,7 @@
 
 pub(crate) mod ads;
 mod ops;
+mod snapshot;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ enum Route {
     Healthz,
     Readyz,
     Metrics,
+    SnapshotLatest,
     Unknown,
 }
 
@@ -37,6 +39,7 @@ impl Route {
             "/healthz" => Route::Healthz,
             "/readyz" => Route::Readyz,
             "/metrics" => Route::Metrics,
+            "/internal/v1/snapshot/latest" => Route::SnapshotLatest,
             _ if ad_id_segment(path).is_some() => Route::Ad,
             _ => Route::Unknown,
         }
@@ -50,12 +53,16 @@ impl Route {
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
+            Route::SnapshotLatest => "/internal/v1/snapshot/latest",
             Route::Unknown => "unknown",
         }
     }
 
     fn needs_admin_token(self) -> bool {
-        matches!(self, Route::Ads | Route::Ad | Route::AdminAds)
+        matches!(
+            self,
+            Route::Ads | Route::Ad | Route::AdminAds | Route::SnapshotLatest
+        )
     }
 
     /// The `Allow` header value.
@@ -63,7 +70,11 @@ impl Route {
         match self {
             Route::Ads => "POST",
             Route::Ad => "GET, HEAD, PUT, DELETE",
-            Route::AdminAds | Route::Healthz | Route::Readyz | Route::Metrics => "GET, HEAD",
+            Route::AdminAds
+            | Route::Healthz
+            | Route::Readyz
+            | Route::Metrics
+            | Route::SnapshotLatest => "GET, HEAD",
             Route::Unknown => "",
         }
     }
@@ -122,6 +133,7 @@ async fn dispatch(
         Route::Healthz if read => Ok(ops::healthz()),
         Route::Readyz if read => ops::readyz(&state).await,
         Route::Metrics if read => Ok(ops::metrics(&state)),
+        Route::SnapshotLatest if read => snapshot::latest(&state, request.headers()).await,
         _ => Err(ApiError::MethodNotAllowed {
             allow: route.allowed(),
         }),

@@ -218,7 +218,7 @@ async fn operations_endpoints_answer() {
 
 #[tokio::test]
 async fn graceful_stop_closes_the_listener() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn().await;
     let address = app.address;
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
     app.stop().await;

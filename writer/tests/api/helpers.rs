@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use adcast_writer::config::{LogFormat, Settings};
+use adcast_writer::snapshots::SnapshotProducer;
 use adcast_writer::startup::Application;
+use adcast_writer::store::Store;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -47,7 +49,10 @@ pub fn settings(database_url: &str, redis_url: &str, stream_key: &str) -> Settin
         database_url: Some(database_url.to_owned()),
         redis_url: Some(redis_url.to_owned()),
         stream_key: stream_key.to_owned(),
-        snapshot_dir: PathBuf::from("unused"),
+        snapshot_dir: std::env::temp_dir().join(unique("adcast-test-snapshots")),
+        snapshot_keep: 5,
+        snapshot_every_changes: 1_000,
+        snapshot_interval_secs: 3_600,
         admin_tokens: Vec::new(),
         admin_tokens_file: None,
         allow_insecure_admin: false,
@@ -65,10 +70,17 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub database_url: String,
     pub stream_key: String,
+    pub snapshot_dir: PathBuf,
     pub db: PgPool,
     pub redis: redis::Client,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.snapshot_dir);
+    }
 }
 
 impl TestApp {
@@ -88,6 +100,7 @@ impl TestApp {
     pub async fn start(settings: Settings) -> TestApp {
         let database_url = settings.database_url.clone().unwrap();
         let stream_key = settings.stream_key.clone();
+        let snapshot_dir = settings.snapshot_dir.clone();
         let redis = redis::Client::open(settings.redis_url.clone().unwrap()).unwrap();
         let app = Application::build(settings).await.expect("writer starts");
         let address = app.local_addr();
@@ -100,10 +113,23 @@ impl TestApp {
             .unwrap();
         });
         let db = PgPool::connect(&database_url).await.unwrap();
+        // The writer snapshots at start-up; wait for it so that every test
+        // starts from the same state (nothing trimmed behind later writes).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while adcast_shared::snapshot::list_files(&snapshot_dir)
+            .map_or(true, |files| files.is_empty())
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no start-up snapshot"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         TestApp {
             address,
             database_url,
             stream_key,
+            snapshot_dir,
             db,
             redis,
             stop: Some(stop),
@@ -112,7 +138,7 @@ impl TestApp {
     }
 
     /// Graceful stop, as on SIGTERM.
-    pub async fn stop(mut self) {
+    pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -157,6 +183,20 @@ impl TestApp {
             .fetch_one(&self.db)
             .await
             .unwrap()
+    }
+
+    /// A snapshot producer on this app's database, directory and stream.
+    pub fn producer(&self, keep: usize) -> SnapshotProducer {
+        SnapshotProducer {
+            store: Store::new(self.db.clone()),
+            dir: self.snapshot_dir.clone(),
+            keep,
+            every_changes: u64::MAX,
+            interval: Duration::from_secs(3_600),
+            redis: self.redis.clone(),
+            stream_key: self.stream_key.clone(),
+            metrics: Default::default(),
+        }
     }
 
     /// `(entry id, event bytes)` for every stream entry, in stream order.

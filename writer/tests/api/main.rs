@@ -10,4 +10,5 @@ mod idempotency;
 mod ordering;
 mod outage;
 mod publishing;
+mod snapshots;
 mod validation;

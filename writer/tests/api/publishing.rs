@@ -214,3 +214,27 @@ async fn a_second_writer_on_the_same_database_keeps_one_gapless_order() {
         .enumerate()
         .all(|(i, (id, _))| id == &format!("{}-0", i + 1)));
 }
+
+#[tokio::test]
+async fn after_redis_loses_its_data_republishing_starts_after_the_oldest_kept_snapshot() {
+    let mut redis = RedisServer::start(false);
+    let app = TestApp::spawn_with(|settings| settings.redis_url = Some(redis.url())).await;
+    for i in 0..5 {
+        app.post_ad(&ad_body(&format!("old {i}"))).await;
+    }
+    app.wait_for_stream_len(5).await;
+    let produced = app.producer(1).produce().await.unwrap();
+    assert_eq!(produced.oldest_kept, 5);
+    for i in 0..3 {
+        app.post_ad(&ad_body(&format!("new {i}"))).await;
+    }
+    redis.stop();
+    redis.restart(false);
+    let entries = app.wait_for_stream_len(3).await;
+    let ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["6-0", "7-0", "8-0"],
+        "history a kept snapshot covers is not republished"
+    );
+}

@@ -1,0 +1,245 @@
+//! Snapshots: exactly the database state after change S, trimming that never
+//! strands an edge, the internal download route, and the CLI.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use adcast_shared::ad::Ad;
+use adcast_shared::event::Change;
+use adcast_shared::snapshot::{self, Snapshot};
+use http::{Method, StatusCode};
+use sqlx::PgPool;
+
+use crate::helpers::{ad_body, TestApp};
+
+/// The live ads after replaying the outbox up to `seq`: the model a
+/// snapshot at `seq` must equal (every test ad ends in 2099).
+async fn replay(db: &PgPool, seq: u64) -> Vec<Ad> {
+    let rows: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, payload FROM outbox WHERE seq <= $1 ORDER BY seq")
+            .bind(seq as i64)
+            .fetch_all(db)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows.len() as u64,
+        seq,
+        "the outbox must still hold the whole history for this check"
+    );
+    let mut ads = BTreeMap::new();
+    for (_, payload) in rows {
+        match Change::decode(&payload).unwrap() {
+            Change::Upsert(ad) => {
+                ads.insert(ad.id, ad);
+            }
+            Change::Delete(id) => {
+                ads.remove(&id);
+            }
+        }
+    }
+    ads.into_values().collect()
+}
+
+/// Waits until the stream's last entry is `seq` (trimming changes its length).
+async fn wait_until_published(app: &TestApp, seq: u64) {
+    let expected = format!("{seq}-0");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while app.stream_entries().await.last().map(|(id, _)| id) != Some(&expected) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "entry {expected} was never published"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn read_snapshot(path: &std::path::Path) -> Snapshot {
+    Snapshot::decode(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn snapshot_holds_exactly_the_live_unended_ads() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for title in ["kept", "deleted", "ended"] {
+        ids.push(
+            app.post_ad(&ad_body(title)).await.json()["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    app.request(Method::DELETE, &format!("/api/v1/ad/{}", ids[1]), &[], None)
+        .await;
+    // Let the third ad end, as time passing would.
+    sqlx::query("UPDATE ads SET start_at = now() - interval '2 hours', end_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(ids[2])
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let produced = app.producer(5).produce().await.unwrap();
+    assert_eq!(produced.seq, 4);
+    let snapshot = read_snapshot(&app.snapshot_dir.join(snapshot::file_name(4)));
+    assert_eq!(snapshot.seq, 4);
+    let kept: Vec<i64> = snapshot.ads.iter().map(|ad| ad.id.get()).collect();
+    assert_eq!(kept, [ids[0]]);
+    let served = serde_json::to_value(adcast_shared::wire::AdView::new(&snapshot.ads[0])).unwrap();
+    assert_eq!(
+        served,
+        app.get(&format!("/api/v1/ad/{}", ids[0])).await.json()
+    );
+}
+
+#[tokio::test]
+async fn snapshots_taken_during_concurrent_writes_equal_the_replayed_history() {
+    let app = TestApp::spawn().await;
+    let producer = app.producer(1_000);
+    let writes = async {
+        for round in 0..30 {
+            let created = app.post_ad(&ad_body(&format!("AD {round}"))).await.json();
+            let path = format!("/api/v1/ad/{}", created["id"]);
+            match round % 3 {
+                0 => {
+                    let body = ad_body(&format!("AD {round} v2")).to_string();
+                    app.request(
+                        Method::PUT,
+                        &path,
+                        &[("content-type", "application/json")],
+                        Some(&body),
+                    )
+                    .await;
+                }
+                1 => {
+                    app.request(Method::DELETE, &path, &[], None).await;
+                }
+                _ => {}
+            }
+        }
+    };
+    let snapshots = async {
+        let mut seqs = Vec::new();
+        for _ in 0..15 {
+            seqs.push(producer.produce().await.unwrap().seq);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        seqs
+    };
+    let ((), seqs) = tokio::join!(writes, snapshots);
+    assert!(seqs.windows(2).all(|pair| pair[0] <= pair[1]));
+    assert!(
+        seqs.iter().any(|&seq| seq > 0 && seq < 50),
+        "some snapshots must land mid-burst: {seqs:?}"
+    );
+    for seq in seqs {
+        let snapshot = read_snapshot(&app.snapshot_dir.join(snapshot::file_name(seq)));
+        assert_eq!(
+            snapshot.ads,
+            replay(&app.db, seq).await,
+            "snapshot at {seq} differs from the history up to {seq}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn trimming_keeps_every_entry_after_the_oldest_kept_snapshot() {
+    let app = TestApp::spawn().await;
+    let producer = app.producer(2);
+    let mut produced = Vec::new();
+    for round in 0..4 {
+        for i in 0..10 {
+            app.post_ad(&ad_body(&format!("AD {round}.{i}"))).await;
+        }
+        wait_until_published(&app, 10 * (round + 1)).await;
+        produced.push(producer.produce().await.unwrap());
+    }
+    let last = produced.last().unwrap();
+    assert_eq!(last.seq, 40);
+    assert_eq!(last.oldest_kept, 30);
+    let kept: Vec<u64> = snapshot::list_files(&app.snapshot_dir)
+        .unwrap()
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(kept, [40, 30]);
+
+    let ids: Vec<String> = app
+        .stream_entries()
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let expected: Vec<String> = (31..=40).map(|seq| format!("{seq}-0")).collect();
+    assert_eq!(
+        ids, expected,
+        "entries after the oldest kept snapshot all remain; older ones are trimmed"
+    );
+    let outbox_min: i64 = sqlx::query_scalar("SELECT min(seq) FROM outbox")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(outbox_min, 31);
+}
+
+#[tokio::test]
+async fn latest_snapshot_is_served_with_an_etag_and_answers_304_when_unchanged() {
+    let app = TestApp::spawn().await;
+    let url = "/internal/v1/snapshot/latest";
+    // The writer writes one at start-up; give it a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let first = loop {
+        let response = app.get(url).await;
+        if response.status == StatusCode::OK || std::time::Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.header("etag"), Some("\"0\""));
+    assert_eq!(Snapshot::decode(&first.body).unwrap().seq, 0);
+
+    let unchanged = app
+        .request(Method::GET, url, &[("if-none-match", "\"0\"")], None)
+        .await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    assert!(unchanged.body.is_empty());
+
+    app.post_ad(&ad_body("new")).await;
+    app.producer(5).produce().await.unwrap();
+    let newer = app
+        .request(Method::GET, url, &[("if-none-match", "\"0\"")], None)
+        .await;
+    assert_eq!(newer.status, StatusCode::OK);
+    assert_eq!(newer.header("etag"), Some("\"1\""));
+    let snapshot = Snapshot::decode(&newer.body).unwrap();
+    assert_eq!((snapshot.seq, snapshot.ads.len()), (1, 1));
+}
+
+#[tokio::test]
+async fn snapshot_route_needs_a_token_when_tokens_are_configured() {
+    let app = TestApp::spawn_with(|settings| settings.admin_tokens = vec!["t0k".into()]).await;
+    app.producer(5).produce().await.unwrap();
+    let url = "/internal/v1/snapshot/latest";
+    assert_eq!(app.get(url).await.status, StatusCode::UNAUTHORIZED);
+    let ok = app
+        .request(Method::GET, url, &[("authorization", "Bearer t0k")], None)
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn snapshot_command_writes_one_file_and_exits() {
+    let app = TestApp::spawn().await;
+    app.post_ad(&ad_body("baked")).await;
+    let out = app.snapshot_dir.join("baked.adsnap");
+    let status = Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
+        .args(["snapshot", "--out"])
+        .arg(&out)
+        .env("DATABASE_URL", &app.database_url)
+        .env("ADCAST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let snapshot = read_snapshot(&out);
+    assert_eq!(snapshot.seq, 1);
+    assert_eq!(snapshot.ads[0].title.as_str(), "baked");
+}
