@@ -1,0 +1,125 @@
+//! Command-line flags and environment variables: every setting of the edge.
+//! `adcast-edge --help` prints this file's doc comments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "adcast-edge",
+    version,
+    about = "adcast edge node: serves the Public API from memory, kept current from the Redis Stream"
+)]
+pub struct Settings {
+    /// Address the Public API listens on.
+    #[arg(long, env = "ADCAST_EDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Redis URL (required), e.g. redis://127.0.0.1:6379; TLS via `rediss://`.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: String,
+
+    /// Redis Stream key the writer publishes change events to.
+    #[arg(long, env = "ADCAST_STREAM_KEY", default_value = "adcast:events")]
+    pub stream_key: String,
+
+    /// Writer base URL (http://host:port). Enables forwarding of admin calls
+    /// and downloading snapshots; without it the edge serves only the Public API.
+    #[arg(long, env = "ADCAST_WRITER_URL")]
+    pub writer_url: Option<String>,
+
+    /// Bearer token the edge presents to the writer's internal routes.
+    #[arg(long, env = "ADCAST_WRITER_TOKEN", hide_env_values = true)]
+    pub writer_token: Option<String>,
+
+    /// File holding the writer token (first line), instead of --writer-token.
+    #[arg(long, env = "ADCAST_WRITER_TOKEN_FILE")]
+    pub writer_token_file: Option<PathBuf>,
+
+    /// Snapshot to start from: a file, or a directory whose newest valid
+    /// snapshot file is used.
+    #[arg(long, env = "ADCAST_SNAPSHOT")]
+    pub snapshot: Option<PathBuf>,
+
+    /// Directory for this edge's own snapshot files (downloaded and persisted).
+    #[arg(long, env = "ADCAST_DATA_DIR", default_value = "./data/edge")]
+    pub data_dir: PathBuf,
+
+    /// Tokio worker threads serving requests (default: number of CPUs).
+    #[arg(long, env = "ADCAST_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+
+    /// Longest wait for `Adcast-Min-Seq`, and for a forwarded write to be
+    /// applied here, before answering anyway (503 for Adcast-Min-Seq).
+    #[arg(long, env = "ADCAST_MIN_SEQ_WAIT_MS", default_value_t = 1_000)]
+    pub min_seq_wait_ms: u64,
+
+    /// Upper bound of `Cache-Control: max-age` on Public API answers.
+    #[arg(long, env = "ADCAST_CACHE_MAX_AGE_SECS", default_value_t = 5)]
+    pub cache_max_age_secs: u64,
+
+    /// /readyz fails when the last contact with the stream is older than this.
+    #[arg(long, env = "ADCAST_READY_MAX_LAG_MS", default_value_t = 15_000)]
+    pub ready_max_lag_ms: u64,
+
+    /// How long one XREAD blocks waiting for new events.
+    #[arg(long, env = "ADCAST_XREAD_BLOCK_MS", default_value_t = 5_000)]
+    pub xread_block_ms: u64,
+
+    /// How often the current state is saved to --data-dir (when it changed).
+    #[arg(long, env = "ADCAST_PERSIST_INTERVAL_SECS", default_value_t = 30)]
+    pub persist_interval_secs: u64,
+
+    /// Longest time a client may take to send its request headers.
+    #[arg(long, env = "ADCAST_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// Log format.
+    #[arg(long, env = "ADCAST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `adcast_edge=debug`.
+    #[arg(long, env = "ADCAST_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Settings {
+    /// The writer token from the flag, the variable or the file.
+    pub fn load_writer_token(&self) -> anyhow::Result<Option<String>> {
+        if let Some(path) = &self.writer_token_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| anyhow::anyhow!("reading writer token file {}: {error}", path.display()))?;
+            return Ok(text.lines().next().map(|line| line.trim().to_owned()).filter(|t| !t.is_empty()));
+        }
+        Ok(self.writer_token.clone().filter(|token| !token.is_empty()))
+    }
+
+    pub fn min_seq_wait(&self) -> Duration {
+        Duration::from_millis(self.min_seq_wait_ms)
+    }
+
+    pub fn ready_max_lag(&self) -> Duration {
+        Duration::from_millis(self.ready_max_lag_ms)
+    }
+
+    pub fn xread_block(&self) -> Duration {
+        Duration::from_millis(self.xread_block_ms)
+    }
+
+    pub fn persist_interval(&self) -> Duration {
+        Duration::from_secs(self.persist_interval_secs.max(1))
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+}

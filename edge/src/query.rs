@@ -1,0 +1,160 @@
+//! The Public API's query string: `offset`, `limit`, `age`, `gender`,
+//! `country`, `platform`, checked exactly as SPEC.md says.
+
+use adcast_shared::ad::{AudienceQuery, Gender, Platform};
+use adcast_shared::country::Country;
+use adcast_shared::error::ValidationError;
+
+use crate::index::Page;
+
+pub const DEFAULT_LIMIT: usize = 5;
+pub const MAX_LIMIT: usize = 100;
+pub const MAX_OFFSET: usize = 1_000_000;
+
+/// A checked Public API query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryParams {
+    pub audience: AudienceQuery,
+    pub page: Page,
+}
+
+impl QueryParams {
+    /// Parses a raw query string (without `?`). Unknown parameters are
+    /// ignored; a known one that is empty, repeated, malformed or out of range
+    /// is an error naming it.
+    pub fn parse(query: &str) -> Result<QueryParams, ValidationError> {
+        let mut raw: [Option<String>; 6] = Default::default();
+        const NAMES: [&str; 6] = ["offset", "limit", "age", "gender", "country", "platform"];
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            let Some(slot) = NAMES.iter().position(|known| *known == name) else { continue };
+            if raw[slot].is_some() {
+                return Err(ValidationError::field(NAMES[slot], format!("{name} must be given at most once")));
+            }
+            if value.is_empty() {
+                return Err(ValidationError::field(NAMES[slot], format!("{name} must not be empty")));
+            }
+            raw[slot] = Some(value.into_owned());
+        }
+        let [offset, limit, age, gender, country, platform] = raw;
+        let offset = match offset {
+            Some(text) => integer(&text, 0, MAX_OFFSET)
+                .ok_or_else(|| ValidationError::field("offset", "offset must be an integer from 0 to 1000000"))?,
+            None => 0,
+        };
+        let limit = match limit {
+            Some(text) => integer(&text, 1, MAX_LIMIT)
+                .ok_or_else(|| ValidationError::field("limit", "limit must be an integer from 1 to 100"))?,
+            None => DEFAULT_LIMIT,
+        };
+        let age = age
+            .map(|text| {
+                integer(&text, 1, 100)
+                    .map(|age| age as u8)
+                    .ok_or_else(|| ValidationError::field("age", "age must be an integer from 1 to 100"))
+            })
+            .transpose()?;
+        let gender = gender
+            .map(|text| Gender::parse(&text).ok_or_else(|| ValidationError::field("gender", "gender must be M or F")))
+            .transpose()?;
+        let country = country
+            .map(|text| {
+                Country::parse(&text).ok_or_else(|| {
+                    ValidationError::field("country", "country must be an ISO 3166-1 alpha-2 code such as TW")
+                })
+            })
+            .transpose()?;
+        let platform = platform
+            .map(|text| {
+                Platform::parse(&text)
+                    .ok_or_else(|| ValidationError::field("platform", "platform must be android, ios or web"))
+            })
+            .transpose()?;
+        Ok(QueryParams {
+            audience: AudienceQuery {
+                age,
+                gender,
+                country,
+                platform,
+            },
+            page: Page { offset, limit },
+        })
+    }
+}
+
+/// Plain decimal digits within `min..=max` (no sign, no spaces, no fraction).
+fn integer(text: &str, min: usize, max: usize) -> Option<usize> {
+    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|value| (min..=max).contains(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(query: &str) -> String {
+        QueryParams::parse(query).unwrap_err().field.unwrap()
+    }
+
+    #[test]
+    fn defaults_apply_when_parameters_are_absent() {
+        let params = QueryParams::parse("").unwrap();
+        assert_eq!(params.page, Page { offset: 0, limit: 5 });
+        assert_eq!(params.audience, AudienceQuery::default());
+    }
+
+    #[test]
+    fn all_parameters_parse_case_insensitively_where_spec_says() {
+        let params = QueryParams::parse("offset=10&limit=3&age=24&gender=f&country=tw&platform=iOS").unwrap();
+        assert_eq!(params.page, Page { offset: 10, limit: 3 });
+        assert_eq!(params.audience.age, Some(24));
+        assert_eq!(params.audience.gender, Some(Gender::F));
+        assert_eq!(params.audience.country.unwrap().as_str(), "TW");
+        assert_eq!(params.audience.platform, Some(Platform::Ios));
+    }
+
+    #[test]
+    fn bounds_are_inclusive() {
+        assert!(QueryParams::parse("offset=1000000&limit=100&age=100").is_ok());
+        assert!(QueryParams::parse("offset=0&limit=1&age=1").is_ok());
+    }
+
+    #[test]
+    fn unknown_parameters_are_ignored() {
+        assert!(QueryParams::parse("foo=bar&foo=baz&x=").is_ok());
+    }
+
+    #[test]
+    fn empty_repeated_malformed_and_out_of_range_values_name_the_parameter() {
+        let cases = [
+            ("age=", "age"),
+            ("age=1&age=2", "age"),
+            ("age=0", "age"),
+            ("age=101", "age"),
+            ("age=abc", "age"),
+            ("age=1.5", "age"),
+            ("age=-1", "age"),
+            ("age=+5", "age"),
+            ("age=%205", "age"),
+            ("offset=-1", "offset"),
+            ("offset=1000001", "offset"),
+            ("offset=", "offset"),
+            ("offset=99999999999999999999", "offset"),
+            ("limit=0", "limit"),
+            ("limit=101", "limit"),
+            ("limit=x", "limit"),
+            ("gender=X", "gender"),
+            ("gender=", "gender"),
+            ("gender=M&gender=F", "gender"),
+            ("country=XX", "country"),
+            ("country=TWN", "country"),
+            ("country=", "country"),
+            ("platform=windows", "platform"),
+            ("platform=", "platform"),
+        ];
+        for (query, field) in cases {
+            assert_eq!(field_of(query), field, "{query}");
+        }
+    }
+}

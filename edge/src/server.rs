@@ -1,0 +1,257 @@
+//! The HTTP front: the Public API, operations endpoints and forwarding.
+//!
+//! `serve(listener, node, shutdown)` accepts HTTP/1 connections (keep-alive,
+//! header-read timeout) until `shutdown` resolves, then lets in-flight
+//! requests finish. The query path takes no lock: it loads the current
+//! state's `Arc`, asks its index, and copies pre-rendered items into the body.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adcast_shared::api_error::{error_body, validation_error_body, ErrorCode};
+use adcast_shared::timestamp::Timestamp;
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::forward::{self, ForwardError};
+use crate::metrics::RouteLabel;
+use crate::node::Node;
+use crate::query::QueryParams;
+
+type HttpResponse = Response<Full<Bytes>>;
+
+pub const ADCAST_SEQ: &str = "adcast-seq";
+pub const ADCAST_MIN_SEQ: &str = "adcast-min-seq";
+/// How long in-flight requests may run after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(node.settings.header_read_timeout())
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(error = %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let node = node.clone();
+        let service = service_fn(move |request| {
+            let node = node.clone();
+            async move { Ok::<_, std::convert::Infallible>(answer(&node, request).await) }
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within the shutdown grace period");
+    }
+}
+
+/// Every response passes here: panics become a 500, and every answer gets
+/// `Adcast-Seq` and is counted.
+async fn answer(node: &Node, request: Request<Incoming>) -> HttpResponse {
+    let started = Instant::now();
+    let (route, mut response) = match AssertUnwindSafe(route(node, request)).catch_unwind().await {
+        Ok(answer) => answer,
+        Err(_) => {
+            tracing::error!("request handler panicked");
+            (RouteLabel::Unknown, error(ErrorCode::Internal, "internal error", None))
+        }
+    };
+    if !response.headers().contains_key(ADCAST_SEQ) {
+        response.headers_mut().insert(ADCAST_SEQ, HeaderValue::from(node.state().seq));
+    }
+    node.metrics.record(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn route(node: &Node, request: Request<Incoming>) -> (RouteLabel, HttpResponse) {
+    let path = request.uri().path();
+    let method = request.method();
+    let read = method == Method::GET || method == Method::HEAD;
+    let forwarding = node.writer.is_some();
+    match path {
+        "/api/v1/ad" if read => (RouteLabel::Ads, public_query(node, &request).await),
+        "/api/v1/ad" if forwarding && method == Method::POST => (RouteLabel::Forwarded, forward(node, request).await),
+        "/api/v1/ad" => {
+            let allow = if forwarding { "GET, HEAD, POST" } else { "GET, HEAD" };
+            (RouteLabel::Ads, method_not_allowed(allow))
+        }
+        "/healthz" if read => (RouteLabel::Operations, json(StatusCode::OK, r#"{"status":"ok"}"#)),
+        "/readyz" if read => (RouteLabel::Operations, readyz(node)),
+        "/metrics" if read => (RouteLabel::Operations, metrics(node)),
+        "/healthz" | "/readyz" | "/metrics" => (RouteLabel::Operations, method_not_allowed("GET, HEAD")),
+        _ if forwarding && (path.starts_with("/api/v1/ad/") || path.starts_with("/api/v1/admin/")) => {
+            (RouteLabel::Forwarded, forward(node, request).await)
+        }
+        _ => (
+            RouteLabel::Unknown,
+            error(ErrorCode::NotFound, &format!("no route for {path}"), None),
+        ),
+    }
+}
+
+/// `GET /api/v1/ad`: the active ads matching the query, by `(endAt, id)`.
+async fn public_query(node: &Node, request: &Request<Incoming>) -> HttpResponse {
+    let params = match QueryParams::parse(request.uri().query().unwrap_or("")) {
+        Ok(params) => params,
+        Err(invalid) => return with_status(StatusCode::BAD_REQUEST, validation_error_body(&invalid)),
+    };
+    if let Some(value) = request.headers().get(ADCAST_MIN_SEQ) {
+        let Some(min_seq) = value.to_str().ok().and_then(|text| text.parse::<u64>().ok()) else {
+            return error(
+                ErrorCode::InvalidArgument,
+                "Adcast-Min-Seq must be a non-negative integer",
+                Some("Adcast-Min-Seq"),
+            );
+        };
+        if !node.wait_for_seq(min_seq, node.settings.min_seq_wait()).await {
+            let mut response = error(
+                ErrorCode::Unavailable,
+                &format!("this edge has not applied change {min_seq} yet; retry shortly"),
+                None,
+            );
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+    }
+    let state = node.state();
+    let now = Timestamp::now();
+    let items = state.index.query(&params.audience, params.page, now);
+    let mut body = Vec::with_capacity(12 + items.iter().map(|item| item.len() + 1).sum::<usize>());
+    body.extend_from_slice(b"{\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(item.as_bytes());
+    }
+    body.extend_from_slice(b"]}");
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, cache_control(max_age(&state.index, now, node.settings.cache_max_age_secs)));
+    headers.insert(ADCAST_SEQ, HeaderValue::from(state.seq));
+    response
+}
+
+/// Seconds an answer computed at `now` stays right: never past the next
+/// start or end of any ad, never past `cap`.
+pub fn max_age(index: &crate::index::AdIndex, now: Timestamp, cap: u64) -> u64 {
+    match index.next_change_after(now) {
+        Some(next) => (((next.as_millis() - now.as_millis()) / 1000) as u64).min(cap),
+        None => cap,
+    }
+}
+
+fn cache_control(max_age: u64) -> HeaderValue {
+    const PRE_RENDERED: [&str; 6] = [
+        "public, max-age=0",
+        "public, max-age=1",
+        "public, max-age=2",
+        "public, max-age=3",
+        "public, max-age=4",
+        "public, max-age=5",
+    ];
+    match PRE_RENDERED.get(max_age as usize) {
+        Some(text) => HeaderValue::from_static(text),
+        None => HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("ASCII header"),
+    }
+}
+
+fn readyz(node: &Node) -> HttpResponse {
+    let state = node.state();
+    if node.is_ready() {
+        return json(StatusCode::OK, format!(r#"{{"status":"ready","seq":{}}}"#, state.seq));
+    }
+    let reason = if !state.loaded {
+        "no state loaded yet".to_owned()
+    } else if node.resync_pending.load(std::sync::atomic::Ordering::Relaxed) {
+        format!("a gap after change {} is waiting for a newer snapshot", state.seq)
+    } else {
+        match node.stream_silence() {
+            Some(silence) => format!("no contact with the stream for {} ms", silence.as_millis()),
+            None => "the stream has not been reached yet".to_owned(),
+        }
+    };
+    let mut response = error(ErrorCode::Unavailable, &format!("not ready: {reason}"), None);
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+fn metrics(node: &Node) -> HttpResponse {
+    let mut response = json(StatusCode::OK, node.render_metrics());
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+async fn forward(node: &Node, request: Request<Incoming>) -> HttpResponse {
+    match forward::forward(node, request).await {
+        Ok(response) => response,
+        Err(failure @ (ForwardError::Unreachable(_) | ForwardError::Timeout)) => {
+            tracing::warn!(error = %failure, "forwarding to the writer failed");
+            let mut response = error(ErrorCode::Unavailable, "the writer is unavailable; retry shortly", None);
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut response = error(ErrorCode::MethodNotAllowed, "method not allowed", None);
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+fn error(code: ErrorCode, message: &str, field: Option<&str>) -> HttpResponse {
+    let status = StatusCode::from_u16(code.status()).expect("error codes are valid statuses");
+    with_status(status, error_body(code, message, field))
+}
+
+/// A JSON error answer: never cached.
+fn with_status(status: StatusCode, body: Vec<u8>) -> HttpResponse {
+    let mut response = json(status, body);
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn json(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

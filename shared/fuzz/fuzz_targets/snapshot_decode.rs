@@ -1,0 +1,53 @@
+//! `Snapshot::decode` on arbitrary bytes: it must return, never panic (nor
+//! abort, hang or exhaust memory), and whatever it accepts must survive
+//! `encode` then `decode` unchanged.
+//!
+//! The format checksums its header and its body, so nearly every mutation of
+//! a valid file dies on a checksum before reaching zstd or bincode. Each input
+//! is therefore decoded three ways:
+//!
+//! 1. as given;
+//! 2. with the header's body length and both CRCs rewritten to match the
+//!    bytes, so mutated bodies reach zstd and bincode;
+//! 3. with the bytes after the header taken as an *uncompressed* body:
+//!    compressed, then wrapped in a repaired header, so mutations reach
+//!    bincode and the ad validation directly (the seed corpus holds such
+//!    raw-body files too; see examples/seed.rs).
+
+#![no_main]
+
+use adcast_shared::snapshot::{Snapshot, HEADER_LEN, MAGIC};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    check(data);
+    if data.len() >= HEADER_LEN && data[..MAGIC.len()] == MAGIC {
+        let mut repaired = data.to_vec();
+        repair(&mut repaired);
+        check(&repaired);
+
+        let body = zstd::bulk::compress(&data[HEADER_LEN..], 1).expect("zstd compresses any bytes");
+        let mut wrapped = data[..HEADER_LEN].to_vec();
+        wrapped.extend_from_slice(&body);
+        repair(&mut wrapped);
+        check(&wrapped);
+    }
+});
+
+fn check(bytes: &[u8]) {
+    if let Ok(snapshot) = Snapshot::decode(bytes) {
+        let again = Snapshot::decode(&snapshot.encode());
+        assert_eq!(again.as_ref(), Ok(&snapshot), "re-encoded snapshot decodes differently");
+    }
+}
+
+/// Makes the body length and both checksums (at the offsets of the layout in
+/// adcast_shared::snapshot) agree with the bytes; everything else is kept.
+fn repair(file: &mut [u8]) {
+    let body_len = (file.len() - HEADER_LEN) as u64;
+    file[40..48].copy_from_slice(&body_len.to_le_bytes());
+    let body_crc = crc32c::crc32c(&file[HEADER_LEN..]);
+    file[12..16].copy_from_slice(&body_crc.to_le_bytes());
+    let header_crc = crc32c::crc32c(&file[..48]);
+    file[48..52].copy_from_slice(&header_crc.to_le_bytes());
+}
