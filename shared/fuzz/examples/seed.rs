@@ -23,17 +23,47 @@ fn main() {
     let ads = ads();
 
     let snapshots = [
-        ("empty", Snapshot { seq: 0, created_at: at(0), ads: vec![] }),
-        ("one", Snapshot { seq: 1, created_at: at(1_700_000_000_000), ads: ads[..1].to_vec() }),
-        ("all", Snapshot { seq: 42, created_at: at(1_700_000_123_456), ads: ads.clone() }),
+        (
+            "empty",
+            Snapshot {
+                seq: 0,
+                created_at: at(0),
+                ads: vec![],
+            },
+        ),
+        (
+            "one",
+            Snapshot {
+                seq: 1,
+                created_at: at(1_700_000_000_000),
+                ads: ads[..1].to_vec(),
+            },
+        ),
+        (
+            "all",
+            Snapshot {
+                seq: 42,
+                created_at: at(1_700_000_123_456),
+                ads: ads.clone(),
+            },
+        ),
     ];
     for (name, snapshot) in &snapshots {
         let bytes = snapshot.encode();
-        assert_eq!(Snapshot::decode(&bytes).as_ref(), Ok(snapshot), "seed {name} round-trips");
+        assert_eq!(
+            Snapshot::decode(&bytes).as_ref(),
+            Ok(snapshot),
+            "seed {name} round-trips"
+        );
         write(&dir, "snapshot_decode", &format!("seed-{name}"), &bytes);
         let mut raw = bytes[..HEADER_LEN].to_vec();
         raw.extend(zstd::stream::decode_all(&bytes[HEADER_LEN..]).expect("own body decompresses"));
-        write(&dir, "snapshot_decode", &format!("seed-{name}-raw-body"), &raw);
+        write(
+            &dir,
+            "snapshot_decode",
+            &format!("seed-{name}-raw-body"),
+            &raw,
+        );
     }
 
     let mut changes: Vec<Change> = ads.iter().cloned().map(Change::Upsert).collect();
@@ -41,7 +71,11 @@ fn main() {
     changes.push(Change::Delete(AdId::new(i64::MAX).unwrap()));
     for (i, change) in changes.iter().enumerate() {
         let bytes = change.encode();
-        assert_eq!(Change::decode(&bytes).as_ref(), Ok(change), "seed change {i} round-trips");
+        assert_eq!(
+            Change::decode(&bytes).as_ref(),
+            Ok(change),
+            "seed change {i} round-trips"
+        );
         write(&dir, "event_decode", &format!("seed-{i}"), &bytes);
     }
     println!(

@@ -10,6 +10,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(change) = Change::decode(data) {
         let again = Change::decode(&change.encode());
-        assert_eq!(again.as_ref(), Ok(&change), "re-encoded change decodes differently");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&change),
+            "re-encoded change decodes differently"
+        );
     }
 });

@@ -37,7 +37,11 @@ fuzz_target!(|data: &[u8]| {
 fn check(bytes: &[u8]) {
     if let Ok(snapshot) = Snapshot::decode(bytes) {
         let again = Snapshot::decode(&snapshot.encode());
-        assert_eq!(again.as_ref(), Ok(&snapshot), "re-encoded snapshot decodes differently");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&snapshot),
+            "re-encoded snapshot decodes differently"
+        );
     }
 }
 
