@@ -16,7 +16,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(base: Duration, max: Duration) -> Backoff {
-        Backoff { base, max, attempt: 0 }
+        Backoff {
+            base,
+            max,
+            attempt: 0,
+        }
     }
 
     /// The next delay; grows until [`Backoff::reset`].
@@ -45,8 +49,14 @@ mod tests {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         for step in [100u64, 200, 400, 800, 1600, 2000, 2000] {
             let delay = backoff.next_delay();
-            assert!(delay >= Duration::from_millis(step / 2), "{delay:?} below half of {step} ms");
-            assert!(delay <= Duration::from_millis(step), "{delay:?} above {step} ms");
+            assert!(
+                delay >= Duration::from_millis(step / 2),
+                "{delay:?} below half of {step} ms"
+            );
+            assert!(
+                delay <= Duration::from_millis(step),
+                "{delay:?} above {step} ms"
+            );
         }
     }
 

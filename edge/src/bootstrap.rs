@@ -40,7 +40,11 @@ pub fn local_candidates(snapshot: Option<&Path>, data_dir: &Path) -> Vec<(u64, P
 }
 
 /// The newest valid local snapshot with a sequence number above `above`.
-pub fn newest_local(snapshot: Option<&Path>, data_dir: &Path, above: Option<u64>) -> Option<Snapshot> {
+pub fn newest_local(
+    snapshot: Option<&Path>,
+    data_dir: &Path,
+    above: Option<u64>,
+) -> Option<Snapshot> {
     for (seq, path) in local_candidates(snapshot, data_dir) {
         if above.is_some_and(|above| seq <= above) {
             break;
@@ -50,7 +54,9 @@ pub fn newest_local(snapshot: Option<&Path>, data_dir: &Path, above: Option<u64>
                 tracing::info!(path = %path.display(), seq = snapshot.seq, ads = snapshot.ads.len(), "loaded snapshot");
                 return Some(snapshot);
             }
-            Err(error) => tracing::error!(error = %error, "refusing snapshot file; trying the next one"),
+            Err(error) => {
+                tracing::error!(error = %error, "refusing snapshot file; trying the next one")
+            }
         }
     }
     None
@@ -65,7 +71,10 @@ pub async fn download_newer(
     have: Option<u64>,
     data_dir: &Path,
 ) -> anyhow::Result<Option<Snapshot>> {
-    let uri = format!("{}/internal/v1/snapshot/latest", writer_url.trim_end_matches('/'));
+    let uri = format!(
+        "{}/internal/v1/snapshot/latest",
+        writer_url.trim_end_matches('/')
+    );
     let mut request = Request::get(&uri);
     if let Some(token) = token {
         request = request.header(AUTHORIZATION, format!("Bearer {token}"));
@@ -73,7 +82,11 @@ pub async fn download_newer(
     if let Some(seq) = have {
         request = request.header(IF_NONE_MATCH, format!("\"{seq}\""));
     }
-    let request = request.body(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync())?;
+    let request = request.body(
+        Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    )?;
     let response = tokio::time::timeout(Duration::from_secs(60), client.request(request))
         .await
         .map_err(|_| anyhow::anyhow!("snapshot download from {uri} timed out"))??;
@@ -84,14 +97,20 @@ pub async fn download_newer(
     }
     let etag = response.headers().get(ETAG).cloned();
     let bytes = response.into_body().collect().await?.to_bytes();
-    let snapshot = Snapshot::decode(&bytes)
-        .map_err(|error| anyhow::anyhow!("downloaded snapshot (ETag {etag:?}) is invalid: {error}"))?;
+    let snapshot = Snapshot::decode(&bytes).map_err(|error| {
+        anyhow::anyhow!("downloaded snapshot (ETag {etag:?}) is invalid: {error}")
+    })?;
     if have.is_some_and(|have| snapshot.seq <= have) {
         return Ok(None);
     }
     let path = data_dir.join(snapshot::file_name(snapshot.seq));
     let to_write = bytes.clone();
     tokio::task::spawn_blocking(move || snapshot::write_atomically(&path, &to_write)).await??;
-    tracing::info!(seq = snapshot.seq, ads = snapshot.ads.len(), bytes = bytes.len(), "downloaded snapshot from the writer");
+    tracing::info!(
+        seq = snapshot.seq,
+        ads = snapshot.ads.len(),
+        bytes = bytes.len(),
+        "downloaded snapshot from the writer"
+    );
     Ok(Some(snapshot))
 }

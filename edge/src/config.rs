@@ -96,9 +96,14 @@ impl Settings {
     /// The writer token from the flag, the variable or the file.
     pub fn load_writer_token(&self) -> anyhow::Result<Option<String>> {
         if let Some(path) = &self.writer_token_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|error| anyhow::anyhow!("reading writer token file {}: {error}", path.display()))?;
-            return Ok(text.lines().next().map(|line| line.trim().to_owned()).filter(|t| !t.is_empty()));
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                anyhow::anyhow!("reading writer token file {}: {error}", path.display())
+            })?;
+            return Ok(text
+                .lines()
+                .next()
+                .map(|line| line.trim().to_owned())
+                .filter(|t| !t.is_empty()));
         }
         Ok(self.writer_token.clone().filter(|token| !token.is_empty()))
     }

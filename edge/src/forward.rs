@@ -49,14 +49,26 @@ pub enum ForwardError {
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
-        "connection" | "keep-alive" | "proxy-connection" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
     )
 }
 
 /// Sends `request` to the writer and relays its answer, after waiting for
 /// a successful write's `Adcast-Seq` to be applied here.
-pub async fn forward(node: &Node, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, ForwardError> {
-    let writer = node.writer.as_ref().expect("forward is only routed when a writer is configured");
+pub async fn forward(
+    node: &Node,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ForwardError> {
+    let writer = node
+        .writer
+        .as_ref()
+        .expect("forward is only routed when a writer is configured");
     let (mut parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let uri: Uri = format!("{}{path}", writer.url.trim_end_matches('/'))
@@ -64,22 +76,37 @@ pub async fn forward(node: &Node, request: Request<Incoming>) -> Result<Response
         .map_err(|error| ForwardError::Unreachable(format!("bad writer URL: {error}")))?;
     parts.uri = uri;
     parts.headers.remove(HOST);
-    let hop_by_hop: Vec<HeaderName> = parts.headers.keys().filter(|name| is_hop_by_hop(name)).cloned().collect();
+    let hop_by_hop: Vec<HeaderName> = parts
+        .headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name))
+        .cloned()
+        .collect();
     for name in hop_by_hop {
         parts.headers.remove(name);
     }
     let body = body.map_err(BoxError::from).boxed_unsync();
-    let response = tokio::time::timeout(WRITER_TIMEOUT, writer.client.request(Request::from_parts(parts, body)))
-        .await
-        .map_err(|_| ForwardError::Timeout)?
-        .map_err(|error| ForwardError::Unreachable(error.to_string()))?;
+    let response = tokio::time::timeout(
+        WRITER_TIMEOUT,
+        writer.client.request(Request::from_parts(parts, body)),
+    )
+    .await
+    .map_err(|_| ForwardError::Timeout)?
+    .map_err(|error| ForwardError::Unreachable(error.to_string()))?;
     let (mut parts, body) = response.into_parts();
     let body = Limited::new(body, MAX_ANSWER_BYTES)
         .collect()
         .await
-        .map_err(|error| ForwardError::Unreachable(format!("reading the writer's answer: {error}")))?
+        .map_err(|error| {
+            ForwardError::Unreachable(format!("reading the writer's answer: {error}"))
+        })?
         .to_bytes();
-    let hop_by_hop: Vec<HeaderName> = parts.headers.keys().filter(|name| is_hop_by_hop(name)).cloned().collect();
+    let hop_by_hop: Vec<HeaderName> = parts
+        .headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name))
+        .cloned()
+        .collect();
     for name in hop_by_hop {
         parts.headers.remove(name);
     }
@@ -93,8 +120,13 @@ pub async fn forward(node: &Node, request: Request<Incoming>) -> Result<Response
             if !node.wait_for_seq(seq, node.settings.min_seq_wait()).await {
                 // The write is done; failing it now would invite a duplicate
                 // retry. Answer, and say the read may not see it yet.
-                tracing::warn!(seq, "forwarded write not applied here within the wait bound");
-                parts.headers.insert("adcast-applied", http::HeaderValue::from_static("false"));
+                tracing::warn!(
+                    seq,
+                    "forwarded write not applied here within the wait bound"
+                );
+                parts
+                    .headers
+                    .insert("adcast-applied", http::HeaderValue::from_static("false"));
             }
         }
     }

@@ -96,7 +96,10 @@ impl AdIndex {
             .collect();
         live.sort_by_key(|ad| (ad.window.end(), ad.id));
 
-        let entry_count: usize = live.iter().map(|ad| ad.targeting.groups().len().max(1)).sum();
+        let entry_count: usize = live
+            .iter()
+            .map(|ad| ad.targeting.groups().len().max(1))
+            .sum();
         let words = entry_count.div_ceil(64);
         let mut index = AdIndex {
             ads: Vec::with_capacity(live.len()),
@@ -204,7 +207,12 @@ impl AdIndex {
             .chain(&self.platform)
             .chain(&self.age);
         fixed.map(Bitset::bytes).sum::<usize>()
-            + self.country.iter().flatten().map(Bitset::bytes).sum::<usize>()
+            + self
+                .country
+                .iter()
+                .flatten()
+                .map(Bitset::bytes)
+                .sum::<usize>()
     }
 
     /// The active ads matching `query` at `now`, in `(endAt, id)` order,
@@ -233,7 +241,9 @@ impl AdIndex {
         } else if query.age.is_some() {
             return out; // outside 1–100 nothing can match (the API rejects it anyway)
         }
-        let country = query.country.map(|c| self.country[c.index()].as_ref().map(|bits| &bits.0[..]));
+        let country = query
+            .country
+            .map(|c| self.country[c.index()].as_ref().map(|bits| &bits.0[..]));
 
         let mut skip = page.offset;
         let mut last_ad = None;
@@ -307,7 +317,9 @@ fn render_item(title: &str, end: Timestamp) -> Box<str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use adcast_shared::ad::{AdId, AgeRange, ConditionGroup, ConditionGroupParts, Targeting, TimeWindow, Title};
+    use adcast_shared::ad::{
+        AdId, AgeRange, ConditionGroup, ConditionGroupParts, Targeting, TimeWindow, Title,
+    };
 
     fn t(ms: i64) -> Timestamp {
         Timestamp::from_millis(ms).unwrap()
@@ -318,34 +330,70 @@ mod tests {
             id: AdId::new(id).unwrap(),
             title: Title::parse(format!("AD {id}")).unwrap(),
             window: TimeWindow::new(t(start), t(end)).unwrap(),
-            targeting: Targeting::any_of(groups.into_iter().map(|g| ConditionGroup::try_from(g).unwrap()).collect()),
+            targeting: Targeting::any_of(
+                groups
+                    .into_iter()
+                    .map(|g| ConditionGroup::try_from(g).unwrap())
+                    .collect(),
+            ),
         }
     }
 
-    fn titles(index: &AdIndex, query: AudienceQuery, offset: usize, limit: usize, now: i64) -> Vec<String> {
+    fn titles(
+        index: &AdIndex,
+        query: AudienceQuery,
+        offset: usize,
+        limit: usize,
+        now: i64,
+    ) -> Vec<String> {
         index
             .query(&query, Page { offset, limit }, t(now))
             .into_iter()
-            .map(|item| serde_json::from_str::<serde_json::Value>(item).unwrap()["title"].as_str().unwrap().to_owned())
+            .map(|item| {
+                serde_json::from_str::<serde_json::Value>(item).unwrap()["title"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect()
     }
 
     #[test]
     fn results_are_sorted_by_end_then_id() {
-        let ads = [ad(3, 0, 500, vec![]), ad(1, 0, 900, vec![]), ad(2, 0, 500, vec![])];
+        let ads = [
+            ad(3, 0, 500, vec![]),
+            ad(1, 0, 900, vec![]),
+            ad(2, 0, 500, vec![]),
+        ];
         let index = AdIndex::build(&ads, t(100));
-        assert_eq!(titles(&index, AudienceQuery::default(), 0, 10, 100), ["AD 2", "AD 3", "AD 1"]);
-        assert_eq!(titles(&index, AudienceQuery::default(), 1, 1, 100), ["AD 3"]);
+        assert_eq!(
+            titles(&index, AudienceQuery::default(), 0, 10, 100),
+            ["AD 2", "AD 3", "AD 1"]
+        );
+        assert_eq!(
+            titles(&index, AudienceQuery::default(), 1, 1, 100),
+            ["AD 3"]
+        );
         assert!(titles(&index, AudienceQuery::default(), 3, 5, 100).is_empty());
     }
 
     #[test]
     fn an_ad_matching_through_two_groups_is_listed_once() {
-        let f = ConditionGroupParts { genders: vec![Gender::F], ..Default::default() };
-        let young = ConditionGroupParts { age: AgeRange::new(1, 20), ..Default::default() };
+        let f = ConditionGroupParts {
+            genders: vec![Gender::F],
+            ..Default::default()
+        };
+        let young = ConditionGroupParts {
+            age: AgeRange::new(1, 20),
+            ..Default::default()
+        };
         let ads = [ad(1, 0, 500, vec![f, young]), ad(2, 0, 600, vec![])];
         let index = AdIndex::build(&ads, t(100));
-        let query = AudienceQuery { gender: Some(Gender::F), age: Some(18), ..Default::default() };
+        let query = AudienceQuery {
+            gender: Some(Gender::F),
+            age: Some(18),
+            ..Default::default()
+        };
         assert_eq!(titles(&index, query, 0, 10, 100), ["AD 1", "AD 2"]);
         assert_eq!(titles(&index, query, 1, 10, 100), ["AD 2"]);
     }
@@ -354,9 +402,18 @@ mod tests {
     fn activity_follows_the_clock_without_a_rebuild() {
         let ads = [ad(1, 200, 300, vec![])];
         let index = AdIndex::build(&ads, t(100));
-        assert!(titles(&index, AudienceQuery::default(), 0, 5, 200).is_empty(), "not active at startAt");
-        assert_eq!(titles(&index, AudienceQuery::default(), 0, 5, 201), ["AD 1"]);
-        assert!(titles(&index, AudienceQuery::default(), 0, 5, 300).is_empty(), "not active at endAt");
+        assert!(
+            titles(&index, AudienceQuery::default(), 0, 5, 200).is_empty(),
+            "not active at startAt"
+        );
+        assert_eq!(
+            titles(&index, AudienceQuery::default(), 0, 5, 201),
+            ["AD 1"]
+        );
+        assert!(
+            titles(&index, AudienceQuery::default(), 0, 5, 300).is_empty(),
+            "not active at endAt"
+        );
     }
 
     #[test]

@@ -65,10 +65,13 @@ impl Application {
     /// node with nothing to load yet still starts: it answers 503 on
     /// `/readyz` until the writer's snapshot arrives.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let redis = redis::Client::open(settings.redis_url.as_str()).context("invalid Redis URL")?;
+        let redis =
+            redis::Client::open(settings.redis_url.as_str()).context("invalid Redis URL")?;
         let writer = match &settings.writer_url {
             Some(url) => {
-                let uri: http::Uri = url.parse().with_context(|| format!("invalid writer URL {url}"))?;
+                let uri: http::Uri = url
+                    .parse()
+                    .with_context(|| format!("invalid writer URL {url}"))?;
                 anyhow::ensure!(
                     uri.scheme_str() == Some("http") && uri.host().is_some(),
                     "the writer URL must be http://host:port (put TLS in front of both services if needed)"
@@ -81,8 +84,12 @@ impl Application {
             }
             None => None,
         };
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "creating the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
         let node = Node::new(settings.clone(), writer);
         let local = {
             let settings = settings.clone();
@@ -101,11 +108,17 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
-        Ok(Application { listener, node, redis })
+        Ok(Application {
+            listener,
+            node,
+            redis,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn node(&self) -> Arc<Node> {
@@ -144,7 +157,11 @@ async fn sync_forever(node: Arc<Node>, redis: redis::Client, mut stop: watch::Re
             // node waits, unready, for a snapshot file.
             tracing::info!("no snapshot: starting from an empty state at sequence 0");
             let now = Timestamp::now();
-            let empty = Snapshot { seq: 0, created_at: now, ads: Vec::new() };
+            let empty = Snapshot {
+                seq: 0,
+                created_at: now,
+                ads: Vec::new(),
+            };
             node.install(state::ServingState::from_snapshot(empty, now));
         }
     }
@@ -154,17 +171,31 @@ async fn sync_forever(node: Arc<Node>, redis: redis::Client, mut stop: watch::Re
 /// Downloads the writer's newest snapshot, retrying until it arrives or
 /// `stop`; true when a state was installed.
 async fn first_snapshot_from_writer(node: &Node, stop: &mut watch::Receiver<bool>) -> bool {
-    let writer = node.writer.as_ref().expect("called only with a writer configured");
+    let writer = node
+        .writer
+        .as_ref()
+        .expect("called only with a writer configured");
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
         let data_dir = &node.settings.data_dir;
-        match bootstrap::download_newer(&writer.client, &writer.url, writer.token.as_deref(), None, data_dir).await {
+        match bootstrap::download_newer(
+            &writer.client,
+            &writer.url,
+            writer.token.as_deref(),
+            None,
+            data_dir,
+        )
+        .await
+        {
             Ok(Some(snapshot)) => {
                 tailer::install_snapshot(node, snapshot);
                 return true;
             }
             Ok(None) => tracing::warn!("the writer has no snapshot yet"),
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot download a first snapshot yet"),
+            Err(error) => tracing::warn!(
+                error = format!("{error:#}"),
+                "cannot download a first snapshot yet"
+            ),
         }
         tokio::select! {
             _ = stop.wait_for(|stop| *stop) => return false,

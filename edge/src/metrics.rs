@@ -44,14 +44,24 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn record(&self, route: RouteLabel, status: u16, elapsed: Duration) {
-        let route_slot = ROUTES.iter().position(|(r, _)| *r == route).unwrap_or(ROUTES.len() - 1);
-        let status_slot = STATUSES.iter().position(|s| *s == status).unwrap_or(STATUSES.len());
+        let route_slot = ROUTES
+            .iter()
+            .position(|(r, _)| *r == route)
+            .unwrap_or(ROUTES.len() - 1);
+        let status_slot = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(STATUSES.len());
         self.requests[route_slot][status_slot].fetch_add(1, Ordering::Relaxed);
         if route == RouteLabel::Ads {
             let seconds = elapsed.as_secs_f64();
-            let bucket = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound).unwrap_or(LATENCY_BUCKETS.len());
+            let bucket = LATENCY_BUCKETS
+                .iter()
+                .position(|bound| seconds <= *bound)
+                .unwrap_or(LATENCY_BUCKETS.len());
             self.latency[bucket].fetch_add(1, Ordering::Relaxed);
-            self.latency_sum_nanos.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+            self.latency_sum_nanos
+                .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
         }
     }
 
@@ -67,7 +77,9 @@ impl Metrics {
                 if count == 0 {
                     continue;
                 }
-                let status = STATUSES.get(status_slot).map_or("other".to_owned(), u16::to_string);
+                let status = STATUSES
+                    .get(status_slot)
+                    .map_or("other".to_owned(), u16::to_string);
                 let _ = writeln!(out, "adcast_edge_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}");
             }
         }
@@ -76,23 +88,51 @@ impl Metrics {
         let mut cumulative = 0;
         for (bucket, bound) in LATENCY_BUCKETS.iter().enumerate() {
             cumulative += self.latency[bucket].load(Ordering::Relaxed);
-            let _ = writeln!(out, "adcast_edge_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "adcast_edge_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
         }
         cumulative += self.latency[LATENCY_BUCKETS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "adcast_edge_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "adcast_edge_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        );
         let sum = self.latency_sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         let _ = writeln!(out, "adcast_edge_request_duration_seconds_sum {sum}");
-        let _ = writeln!(out, "adcast_edge_request_duration_seconds_count {cumulative}");
+        let _ = writeln!(
+            out,
+            "adcast_edge_request_duration_seconds_count {cumulative}"
+        );
         let counters = [
-            ("adcast_edge_events_applied_total", "Change events applied since start.", &self.events_applied),
-            ("adcast_edge_resyncs_total", "Snapshot reloads after a gap in the stream.", &self.resyncs),
-            ("adcast_edge_stream_errors_total", "Errors reading the stream.", &self.stream_errors),
+            (
+                "adcast_edge_events_applied_total",
+                "Change events applied since start.",
+                &self.events_applied,
+            ),
+            (
+                "adcast_edge_resyncs_total",
+                "Snapshot reloads after a gap in the stream.",
+                &self.resyncs,
+            ),
+            (
+                "adcast_edge_stream_errors_total",
+                "Errors reading the stream.",
+                &self.stream_errors,
+            ),
         ];
         for (name, help, value) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
         }
         for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         out
     }
@@ -109,8 +149,12 @@ mod tests {
         metrics.record(RouteLabel::Ads, 400, Duration::from_micros(30));
         metrics.record(RouteLabel::Unknown, 418, Duration::from_micros(30));
         let text = metrics.render(&[("adcast_edge_applied_seq", "Last change applied.", 7.0)]);
-        assert!(text.contains("adcast_edge_http_requests_total{route=\"/api/v1/ad\",status=\"200\"} 1"));
-        assert!(text.contains("adcast_edge_http_requests_total{route=\"unknown\",status=\"other\"} 1"));
+        assert!(
+            text.contains("adcast_edge_http_requests_total{route=\"/api/v1/ad\",status=\"200\"} 1")
+        );
+        assert!(
+            text.contains("adcast_edge_http_requests_total{route=\"unknown\",status=\"other\"} 1")
+        );
         assert!(text.contains("adcast_edge_request_duration_seconds_bucket{le=\"0.00005\"} 1"));
         assert!(text.contains("adcast_edge_request_duration_seconds_bucket{le=\"0.0001\"} 2"));
         assert!(text.contains("adcast_edge_request_duration_seconds_count 2"));

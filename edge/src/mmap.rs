@@ -19,11 +19,23 @@ pub enum LoadError {
 /// Maps `path`, verifies and decodes it, and unmaps it again.
 pub fn load_snapshot(path: &Path) -> Result<Snapshot, LoadError> {
     let shown = || path.display().to_string();
-    let file = File::open(path).map_err(|source| LoadError::Io { path: shown(), source })?;
-    let length = file.metadata().map_err(|source| LoadError::Io { path: shown(), source })?.len();
+    let file = File::open(path).map_err(|source| LoadError::Io {
+        path: shown(),
+        source,
+    })?;
+    let length = file
+        .metadata()
+        .map_err(|source| LoadError::Io {
+            path: shown(),
+            source,
+        })?
+        .len();
     if length == 0 {
         // An empty file cannot be mapped; report it as the truncation it is.
-        return Err(LoadError::Invalid { path: shown(), source: SnapshotError::TruncatedHeader(0) });
+        return Err(LoadError::Invalid {
+            path: shown(),
+            source: SnapshotError::TruncatedHeader(0),
+        });
     }
     // SAFETY: the map is read-only and lives only for this function. Snapshot
     // files are never modified in place: writers (the writer's producer, this
@@ -33,6 +45,12 @@ pub fn load_snapshot(path: &Path) -> Result<Snapshot, LoadError> {
     // read could break that (SIGBUS); operators must not edit these files in
     // place, which the README states.
     #[allow(unsafe_code)]
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| LoadError::Io { path: shown(), source })?;
-    Snapshot::decode(&map).map_err(|source| LoadError::Invalid { path: shown(), source })
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| LoadError::Io {
+        path: shown(),
+        source,
+    })?;
+    Snapshot::decode(&map).map_err(|source| LoadError::Invalid {
+        path: shown(),
+        source,
+    })
 }

@@ -67,17 +67,21 @@ impl Node {
     }
 
     pub fn note_snapshot_loaded(&self, created_at: Timestamp) {
-        self.snapshot_created_at.store(created_at.as_millis(), Ordering::Relaxed);
+        self.snapshot_created_at
+            .store(created_at.as_millis(), Ordering::Relaxed);
     }
 
     pub fn note_stream_contact(&self) {
-        self.last_stream_contact.store(Timestamp::now().as_millis(), Ordering::Relaxed);
+        self.last_stream_contact
+            .store(Timestamp::now().as_millis(), Ordering::Relaxed);
     }
 
     /// Time since the tailer last heard from Redis; `None` if it never did.
     pub fn stream_silence(&self) -> Option<Duration> {
         let last = self.last_stream_contact.load(Ordering::Relaxed);
-        (last > 0).then(|| Duration::from_millis(Timestamp::now().as_millis().saturating_sub(last).max(0) as u64))
+        (last > 0).then(|| {
+            Duration::from_millis(Timestamp::now().as_millis().saturating_sub(last).max(0) as u64)
+        })
     }
 
     /// Waits until change `seq` is applied, at most `bound`. True if it is.
@@ -103,7 +107,11 @@ impl Node {
         let snapshot_created = self.snapshot_created_at.load(Ordering::Relaxed);
         let stream_last = self.metrics.stream_last_seq.load(Ordering::Relaxed);
         let gauges = [
-            ("adcast_edge_applied_seq", "Sequence number of the last change applied.", state.seq as f64),
+            (
+                "adcast_edge_applied_seq",
+                "Sequence number of the last change applied.",
+                state.seq as f64,
+            ),
             (
                 "adcast_edge_lag_events",
                 "Changes in the stream not yet applied here (as of the last look).",
@@ -112,17 +120,38 @@ impl Node {
             (
                 "adcast_edge_stream_silence_seconds",
                 "Seconds since the stream was last heard from (-1: never).",
-                self.stream_silence().map_or(-1.0, |silence| silence.as_secs_f64()),
+                self.stream_silence()
+                    .map_or(-1.0, |silence| silence.as_secs_f64()),
             ),
             (
                 "adcast_edge_snapshot_age_seconds",
                 "Age of the snapshot the current state was started from.",
-                if snapshot_created > 0 { (now - snapshot_created) as f64 / 1000.0 } else { -1.0 },
+                if snapshot_created > 0 {
+                    (now - snapshot_created) as f64 / 1000.0
+                } else {
+                    -1.0
+                },
             ),
-            ("adcast_edge_ads", "Ads held (not ended at the last rebuild).", state.index.len() as f64),
-            ("adcast_edge_index_entries", "Condition-group entries in the index.", state.index.entries() as f64),
-            ("adcast_edge_index_bitset_bytes", "Bytes held by the index bitsets.", state.index.bitset_bytes() as f64),
-            ("adcast_edge_ready", "1 when /readyz answers 200.", if self.is_ready() { 1.0 } else { 0.0 }),
+            (
+                "adcast_edge_ads",
+                "Ads held (not ended at the last rebuild).",
+                state.index.len() as f64,
+            ),
+            (
+                "adcast_edge_index_entries",
+                "Condition-group entries in the index.",
+                state.index.entries() as f64,
+            ),
+            (
+                "adcast_edge_index_bitset_bytes",
+                "Bytes held by the index bitsets.",
+                state.index.bitset_bytes() as f64,
+            ),
+            (
+                "adcast_edge_ready",
+                "1 when /readyz answers 200.",
+                if self.is_ready() { 1.0 } else { 0.0 },
+            ),
         ];
         self.metrics.render(&gauges)
     }

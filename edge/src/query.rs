@@ -26,47 +26,64 @@ impl QueryParams {
         let mut raw: [Option<String>; 6] = Default::default();
         const NAMES: [&str; 6] = ["offset", "limit", "age", "gender", "country", "platform"];
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            let Some(slot) = NAMES.iter().position(|known| *known == name) else { continue };
+            let Some(slot) = NAMES.iter().position(|known| *known == name) else {
+                continue;
+            };
             if raw[slot].is_some() {
-                return Err(ValidationError::field(NAMES[slot], format!("{name} must be given at most once")));
+                return Err(ValidationError::field(
+                    NAMES[slot],
+                    format!("{name} must be given at most once"),
+                ));
             }
             if value.is_empty() {
-                return Err(ValidationError::field(NAMES[slot], format!("{name} must not be empty")));
+                return Err(ValidationError::field(
+                    NAMES[slot],
+                    format!("{name} must not be empty"),
+                ));
             }
             raw[slot] = Some(value.into_owned());
         }
         let [offset, limit, age, gender, country, platform] = raw;
         let offset = match offset {
-            Some(text) => integer(&text, 0, MAX_OFFSET)
-                .ok_or_else(|| ValidationError::field("offset", "offset must be an integer from 0 to 1000000"))?,
+            Some(text) => integer(&text, 0, MAX_OFFSET).ok_or_else(|| {
+                ValidationError::field("offset", "offset must be an integer from 0 to 1000000")
+            })?,
             None => 0,
         };
         let limit = match limit {
-            Some(text) => integer(&text, 1, MAX_LIMIT)
-                .ok_or_else(|| ValidationError::field("limit", "limit must be an integer from 1 to 100"))?,
+            Some(text) => integer(&text, 1, MAX_LIMIT).ok_or_else(|| {
+                ValidationError::field("limit", "limit must be an integer from 1 to 100")
+            })?,
             None => DEFAULT_LIMIT,
         };
         let age = age
             .map(|text| {
-                integer(&text, 1, 100)
-                    .map(|age| age as u8)
-                    .ok_or_else(|| ValidationError::field("age", "age must be an integer from 1 to 100"))
+                integer(&text, 1, 100).map(|age| age as u8).ok_or_else(|| {
+                    ValidationError::field("age", "age must be an integer from 1 to 100")
+                })
             })
             .transpose()?;
         let gender = gender
-            .map(|text| Gender::parse(&text).ok_or_else(|| ValidationError::field("gender", "gender must be M or F")))
+            .map(|text| {
+                Gender::parse(&text)
+                    .ok_or_else(|| ValidationError::field("gender", "gender must be M or F"))
+            })
             .transpose()?;
         let country = country
             .map(|text| {
                 Country::parse(&text).ok_or_else(|| {
-                    ValidationError::field("country", "country must be an ISO 3166-1 alpha-2 code such as TW")
+                    ValidationError::field(
+                        "country",
+                        "country must be an ISO 3166-1 alpha-2 code such as TW",
+                    )
                 })
             })
             .transpose()?;
         let platform = platform
             .map(|text| {
-                Platform::parse(&text)
-                    .ok_or_else(|| ValidationError::field("platform", "platform must be android, ios or web"))
+                Platform::parse(&text).ok_or_else(|| {
+                    ValidationError::field("platform", "platform must be android, ios or web")
+                })
             })
             .transpose()?;
         Ok(QueryParams {
@@ -86,7 +103,9 @@ fn integer(text: &str, min: usize, max: usize) -> Option<usize> {
     if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    text.parse().ok().filter(|value| (min..=max).contains(value))
+    text.parse()
+        .ok()
+        .filter(|value| (min..=max).contains(value))
 }
 
 #[cfg(test)]
@@ -100,14 +119,28 @@ mod tests {
     #[test]
     fn defaults_apply_when_parameters_are_absent() {
         let params = QueryParams::parse("").unwrap();
-        assert_eq!(params.page, Page { offset: 0, limit: 5 });
+        assert_eq!(
+            params.page,
+            Page {
+                offset: 0,
+                limit: 5
+            }
+        );
         assert_eq!(params.audience, AudienceQuery::default());
     }
 
     #[test]
     fn all_parameters_parse_case_insensitively_where_spec_says() {
-        let params = QueryParams::parse("offset=10&limit=3&age=24&gender=f&country=tw&platform=iOS").unwrap();
-        assert_eq!(params.page, Page { offset: 10, limit: 3 });
+        let params =
+            QueryParams::parse("offset=10&limit=3&age=24&gender=f&country=tw&platform=iOS")
+                .unwrap();
+        assert_eq!(
+            params.page,
+            Page {
+                offset: 10,
+                limit: 3
+            }
+        );
         assert_eq!(params.audience.age, Some(24));
         assert_eq!(params.audience.gender, Some(Gender::F));
         assert_eq!(params.audience.country.unwrap().as_str(), "TW");

@@ -69,7 +69,10 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: impl Future
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish within the shutdown grace period");
     }
 }
@@ -82,13 +85,19 @@ async fn answer(node: &Node, request: Request<Incoming>) -> HttpResponse {
         Ok(answer) => answer,
         Err(_) => {
             tracing::error!("request handler panicked");
-            (RouteLabel::Unknown, error(ErrorCode::Internal, "internal error", None))
+            (
+                RouteLabel::Unknown,
+                error(ErrorCode::Internal, "internal error", None),
+            )
         }
     };
     if !response.headers().contains_key(ADCAST_SEQ) {
-        response.headers_mut().insert(ADCAST_SEQ, HeaderValue::from(node.state().seq));
+        response
+            .headers_mut()
+            .insert(ADCAST_SEQ, HeaderValue::from(node.state().seq));
     }
-    node.metrics.record(route, response.status().as_u16(), started.elapsed());
+    node.metrics
+        .record(route, response.status().as_u16(), started.elapsed());
     response
 }
 
@@ -99,16 +108,29 @@ async fn route(node: &Node, request: Request<Incoming>) -> (RouteLabel, HttpResp
     let forwarding = node.writer.is_some();
     match path {
         "/api/v1/ad" if read => (RouteLabel::Ads, public_query(node, &request).await),
-        "/api/v1/ad" if forwarding && method == Method::POST => (RouteLabel::Forwarded, forward(node, request).await),
+        "/api/v1/ad" if forwarding && method == Method::POST => {
+            (RouteLabel::Forwarded, forward(node, request).await)
+        }
         "/api/v1/ad" => {
-            let allow = if forwarding { "GET, HEAD, POST" } else { "GET, HEAD" };
+            let allow = if forwarding {
+                "GET, HEAD, POST"
+            } else {
+                "GET, HEAD"
+            };
             (RouteLabel::Ads, method_not_allowed(allow))
         }
-        "/healthz" if read => (RouteLabel::Operations, json(StatusCode::OK, r#"{"status":"ok"}"#)),
+        "/healthz" if read => (
+            RouteLabel::Operations,
+            json(StatusCode::OK, r#"{"status":"ok"}"#),
+        ),
         "/readyz" if read => (RouteLabel::Operations, readyz(node)),
         "/metrics" if read => (RouteLabel::Operations, metrics(node)),
-        "/healthz" | "/readyz" | "/metrics" => (RouteLabel::Operations, method_not_allowed("GET, HEAD")),
-        _ if forwarding && (path.starts_with("/api/v1/ad/") || path.starts_with("/api/v1/admin/")) => {
+        "/healthz" | "/readyz" | "/metrics" => {
+            (RouteLabel::Operations, method_not_allowed("GET, HEAD"))
+        }
+        _ if forwarding
+            && (path.starts_with("/api/v1/ad/") || path.starts_with("/api/v1/admin/")) =>
+        {
             (RouteLabel::Forwarded, forward(node, request).await)
         }
         _ => (
@@ -122,23 +144,34 @@ async fn route(node: &Node, request: Request<Incoming>) -> (RouteLabel, HttpResp
 async fn public_query(node: &Node, request: &Request<Incoming>) -> HttpResponse {
     let params = match QueryParams::parse(request.uri().query().unwrap_or("")) {
         Ok(params) => params,
-        Err(invalid) => return with_status(StatusCode::BAD_REQUEST, validation_error_body(&invalid)),
+        Err(invalid) => {
+            return with_status(StatusCode::BAD_REQUEST, validation_error_body(&invalid))
+        }
     };
     if let Some(value) = request.headers().get(ADCAST_MIN_SEQ) {
-        let Some(min_seq) = value.to_str().ok().and_then(|text| text.parse::<u64>().ok()) else {
+        let Some(min_seq) = value
+            .to_str()
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+        else {
             return error(
                 ErrorCode::InvalidArgument,
                 "Adcast-Min-Seq must be a non-negative integer",
                 Some("Adcast-Min-Seq"),
             );
         };
-        if !node.wait_for_seq(min_seq, node.settings.min_seq_wait()).await {
+        if !node
+            .wait_for_seq(min_seq, node.settings.min_seq_wait())
+            .await
+        {
             let mut response = error(
                 ErrorCode::Unavailable,
                 &format!("this edge has not applied change {min_seq} yet; retry shortly"),
                 None,
             );
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
             return response;
         }
     }
@@ -157,7 +190,10 @@ async fn public_query(node: &Node, request: &Request<Incoming>) -> HttpResponse 
     let mut response = Response::new(Full::new(Bytes::from(body)));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(CACHE_CONTROL, cache_control(max_age(&state.index, now, node.settings.cache_max_age_secs)));
+    headers.insert(
+        CACHE_CONTROL,
+        cache_control(max_age(&state.index, now, node.settings.cache_max_age_secs)),
+    );
     headers.insert(ADCAST_SEQ, HeaderValue::from(state.seq));
     response
 }
@@ -189,20 +225,35 @@ fn cache_control(max_age: u64) -> HeaderValue {
 fn readyz(node: &Node) -> HttpResponse {
     let state = node.state();
     if node.is_ready() {
-        return json(StatusCode::OK, format!(r#"{{"status":"ready","seq":{}}}"#, state.seq));
+        return json(
+            StatusCode::OK,
+            format!(r#"{{"status":"ready","seq":{}}}"#, state.seq),
+        );
     }
     let reason = if !state.loaded {
         "no state loaded yet".to_owned()
-    } else if node.resync_pending.load(std::sync::atomic::Ordering::Relaxed) {
-        format!("a gap after change {} is waiting for a newer snapshot", state.seq)
+    } else if node
+        .resync_pending
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        format!(
+            "a gap after change {} is waiting for a newer snapshot",
+            state.seq
+        )
     } else {
         match node.stream_silence() {
             Some(silence) => format!("no contact with the stream for {} ms", silence.as_millis()),
             None => "the stream has not been reached yet".to_owned(),
         }
     };
-    let mut response = error(ErrorCode::Unavailable, &format!("not ready: {reason}"), None);
-    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    let mut response = error(
+        ErrorCode::Unavailable,
+        &format!("not ready: {reason}"),
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 
@@ -220,8 +271,14 @@ async fn forward(node: &Node, request: Request<Incoming>) -> HttpResponse {
         Ok(response) => response,
         Err(failure @ (ForwardError::Unreachable(_) | ForwardError::Timeout)) => {
             tracing::warn!(error = %failure, "forwarding to the writer failed");
-            let mut response = error(ErrorCode::Unavailable, "the writer is unavailable; retry shortly", None);
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            let mut response = error(
+                ErrorCode::Unavailable,
+                "the writer is unavailable; retry shortly",
+                None,
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
             response
         }
     }
@@ -229,7 +286,9 @@ async fn forward(node: &Node, request: Request<Incoming>) -> HttpResponse {
 
 fn method_not_allowed(allow: &'static str) -> HttpResponse {
     let mut response = error(ErrorCode::MethodNotAllowed, "method not allowed", None);
-    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
     response
 }
 

@@ -69,12 +69,13 @@ impl ServingState {
     /// The state after `events`, which must continue this one exactly
     /// (`seq + 1`, `seq + 2`, …); otherwise nothing is applied.
     pub fn apply(&self, events: &[(u64, Change)], now: Timestamp) -> Result<ServingState, Gap> {
-        let mut expected = self.seq + 1;
-        for (seq, _) in events {
+        for (expected, (seq, _)) in (self.seq + 1..).zip(events) {
             if *seq != expected {
-                return Err(Gap { expected, got: *seq });
+                return Err(Gap {
+                    expected,
+                    got: *seq,
+                });
             }
-            expected += 1;
         }
         let mut ads = self.ads.clone();
         for (_, change) in events {
@@ -116,7 +117,11 @@ mod tests {
         Ad {
             id: AdId::new(id).unwrap(),
             title: Title::parse(format!("AD {id}")).unwrap(),
-            window: TimeWindow::new(Timestamp::from_millis(0).unwrap(), Timestamp::from_millis(end).unwrap()).unwrap(),
+            window: TimeWindow::new(
+                Timestamp::from_millis(0).unwrap(),
+                Timestamp::from_millis(end).unwrap(),
+            )
+            .unwrap(),
             targeting: Targeting::everyone(),
         }
     }
@@ -127,8 +132,18 @@ mod tests {
 
     #[test]
     fn applies_events_in_sequence() {
-        let state = ServingState::from_snapshot(Snapshot { seq: 5, created_at: now(), ads: vec![ad(1, 1000)] }, now());
-        let events = [(6, Change::Upsert(ad(2, 1000))), (7, Change::Delete(AdId::new(1).unwrap()))];
+        let state = ServingState::from_snapshot(
+            Snapshot {
+                seq: 5,
+                created_at: now(),
+                ads: vec![ad(1, 1000)],
+            },
+            now(),
+        );
+        let events = [
+            (6, Change::Upsert(ad(2, 1000))),
+            (7, Change::Delete(AdId::new(1).unwrap())),
+        ];
         let next = state.apply(&events, now()).unwrap();
         assert_eq!(next.seq, 7);
         assert_eq!(next.ads.keys().map(|id| id.get()).collect::<Vec<_>>(), [2]);
@@ -137,16 +152,45 @@ mod tests {
 
     #[test]
     fn a_gap_applies_nothing() {
-        let state = ServingState::from_snapshot(Snapshot { seq: 5, created_at: now(), ads: vec![] }, now());
-        let events = [(6, Change::Upsert(ad(2, 1000))), (8, Change::Upsert(ad(3, 1000)))];
-        assert_eq!(state.apply(&events, now()).err(), Some(Gap { expected: 7, got: 8 }));
+        let state = ServingState::from_snapshot(
+            Snapshot {
+                seq: 5,
+                created_at: now(),
+                ads: vec![],
+            },
+            now(),
+        );
+        let events = [
+            (6, Change::Upsert(ad(2, 1000))),
+            (8, Change::Upsert(ad(3, 1000))),
+        ];
+        assert_eq!(
+            state.apply(&events, now()).err(),
+            Some(Gap {
+                expected: 7,
+                got: 8
+            })
+        );
         let late = [(7, Change::Upsert(ad(2, 1000)))];
-        assert_eq!(state.apply(&late, now()).err(), Some(Gap { expected: 6, got: 7 }));
+        assert_eq!(
+            state.apply(&late, now()).err(),
+            Some(Gap {
+                expected: 6,
+                got: 7
+            })
+        );
     }
 
     #[test]
     fn ended_ads_are_dropped() {
-        let state = ServingState::from_snapshot(Snapshot { seq: 1, created_at: now(), ads: vec![ad(1, 50), ad(2, 1000)] }, now());
+        let state = ServingState::from_snapshot(
+            Snapshot {
+                seq: 1,
+                created_at: now(),
+                ads: vec![ad(1, 50), ad(2, 1000)],
+            },
+            now(),
+        );
         assert_eq!(state.ads.len(), 1);
         assert_eq!(state.to_snapshot(now()).ads, vec![ad(2, 1000)]);
     }

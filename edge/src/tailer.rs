@@ -77,7 +77,11 @@ impl StreamTailer {
                         continue;
                     }
                     if let Err(BatchProblem::Gap(reason)) = self.apply(entries) {
-                        tracing::warn!(reason, applied = self.node.state().seq, "gap in the stream; fetching a newer snapshot");
+                        tracing::warn!(
+                            reason,
+                            applied = self.node.state().seq,
+                            "gap in the stream; fetching a newer snapshot"
+                        );
                         self.resync(&mut stop).await;
                     }
                 }
@@ -95,11 +99,17 @@ impl StreamTailer {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Duration::from_secs(3))
             .set_response_timeout(block + Duration::from_secs(5));
-        self.redis.get_multiplexed_async_connection_with_config(&config).await
+        self.redis
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
     }
 
     /// `XREAD COUNT … BLOCK … STREAMS key <from>-0`: entries after `from`.
-    async fn read(&self, conn: &mut MultiplexedConnection, from: u64) -> redis::RedisResult<Vec<(String, Option<Vec<u8>>)>> {
+    async fn read(
+        &self,
+        conn: &mut MultiplexedConnection,
+        from: u64,
+    ) -> redis::RedisResult<Vec<(String, Option<Vec<u8>>)>> {
         let reply: Option<StreamReadReply> = redis::cmd("XREAD")
             .arg("COUNT")
             .arg(BATCH)
@@ -126,10 +136,15 @@ impl StreamTailer {
     fn apply(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<(), BatchProblem> {
         let mut events = Vec::with_capacity(entries.len());
         for (id, payload) in entries {
-            let seq = parse_entry_seq(&id).ok_or_else(|| BatchProblem::Gap(format!("entry id {id} is not <seq>-0")))?;
-            let payload = payload.ok_or_else(|| BatchProblem::Gap(format!("entry {id} has no event field")))?;
+            let seq = parse_entry_seq(&id)
+                .ok_or_else(|| BatchProblem::Gap(format!("entry id {id} is not <seq>-0")))?;
+            let payload = payload
+                .ok_or_else(|| BatchProblem::Gap(format!("entry {id} has no event field")))?;
             let change = Change::decode(&payload).map_err(|error| {
-                self.node.metrics.stream_errors.fetch_add(1, Ordering::Relaxed);
+                self.node
+                    .metrics
+                    .stream_errors
+                    .fetch_add(1, Ordering::Relaxed);
                 BatchProblem::Gap(format!("entry {id} cannot be decoded: {error}"))
             })?;
             events.push((seq, change));
@@ -138,7 +153,10 @@ impl StreamTailer {
         let next = state
             .apply(&events, Timestamp::now())
             .map_err(|gap| BatchProblem::Gap(gap.to_string()))?;
-        self.node.metrics.events_applied.fetch_add(events.len() as u64, Ordering::Relaxed);
+        self.node
+            .metrics
+            .events_applied
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
         tracing::debug!(from = state.seq, to = next.seq, "applied events");
         self.node.install(next);
         Ok(())
@@ -158,7 +176,10 @@ impl StreamTailer {
                 self.node.resync_pending.store(false, Ordering::Relaxed);
                 return;
             }
-            tracing::warn!(have, "no snapshot newer than the applied state yet; retrying");
+            tracing::warn!(
+                have,
+                "no snapshot newer than the applied state yet; retrying"
+            );
             pause(stop, backoff.next_delay()).await;
         }
     }
@@ -175,13 +196,22 @@ impl StreamTailer {
             .await
             .map(|reply| reply.ids);
         if let Ok(ids) = reply {
-            let last = ids.first().and_then(|entry| parse_entry_seq(&entry.id)).unwrap_or(0);
-            self.node.metrics.stream_last_seq.store(last, Ordering::Relaxed);
+            let last = ids
+                .first()
+                .and_then(|entry| parse_entry_seq(&entry.id))
+                .unwrap_or(0);
+            self.node
+                .metrics
+                .stream_last_seq
+                .store(last, Ordering::Relaxed);
         }
     }
 
     fn stream_error(&self, message: &str) {
-        self.node.metrics.stream_errors.fetch_add(1, Ordering::Relaxed);
+        self.node
+            .metrics
+            .stream_errors
+            .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(message);
     }
 }
@@ -191,7 +221,15 @@ impl StreamTailer {
 pub async fn newer_snapshot(node: &Node, have: u64) -> Option<Snapshot> {
     if let Some(writer) = &node.writer {
         let data_dir = &node.settings.data_dir;
-        match bootstrap::download_newer(&writer.client, &writer.url, writer.token.as_deref(), Some(have), data_dir).await {
+        match bootstrap::download_newer(
+            &writer.client,
+            &writer.url,
+            writer.token.as_deref(),
+            Some(have),
+            data_dir,
+        )
+        .await
+        {
             Ok(Some(snapshot)) => return Some(snapshot),
             Ok(None) => {}
             Err(error) => tracing::warn!(error = format!("{error:#}"), "snapshot download failed"),

@@ -3,8 +3,8 @@
 
 use adcast_edge::index::{AdIndex, Page};
 use adcast_shared::ad::{
-    Ad, AdId, AgeRange, AudienceQuery, ConditionGroup, ConditionGroupParts, Gender, Platform, Targeting, TimeWindow,
-    Title,
+    Ad, AdId, AgeRange, AudienceQuery, ConditionGroup, ConditionGroupParts, Gender, Platform,
+    Targeting, TimeWindow, Title,
 };
 use adcast_shared::country::{Country, CODES};
 use adcast_shared::timestamp::Timestamp;
@@ -53,8 +53,16 @@ fn group(rng: &mut Rng) -> ConditionGroupParts {
     let mut countries: Vec<Country> = (0..rng.below(4)).map(|_| country(rng)).collect();
     countries.sort();
     countries.dedup();
-    let platforms: Vec<Platform> = Platform::ALL.into_iter().filter(|_| rng.chance(35)).collect();
-    ConditionGroupParts { age, genders, countries, platforms }
+    let platforms: Vec<Platform> = Platform::ALL
+        .into_iter()
+        .filter(|_| rng.chance(35))
+        .collect();
+    ConditionGroupParts {
+        age,
+        genders,
+        countries,
+        platforms,
+    }
 }
 
 /// Times on a coarse grid (ties on endAt are common) around `now`.
@@ -69,13 +77,17 @@ fn ads(rng: &mut Rng, count: usize, now: i64) -> Vec<Ad> {
                 _ => (0..2 + rng.below(2)).map(|_| group(rng)).collect(),
             };
             // Canonical targeting: an unrestricted group means everyone.
-            let valid: Result<Vec<_>, _> = groups.into_iter().map(ConditionGroup::try_from).collect();
+            let valid: Result<Vec<_>, _> =
+                groups.into_iter().map(ConditionGroup::try_from).collect();
             let targeting = valid.map_or(Targeting::everyone(), Targeting::any_of);
             Ad {
                 id: AdId::new(id).unwrap(),
                 title: Title::parse(format!("AD {id} \"q\"")).unwrap(),
-                window: TimeWindow::new(Timestamp::from_millis(start).unwrap(), Timestamp::from_millis(end).unwrap())
-                    .unwrap(),
+                window: TimeWindow::new(
+                    Timestamp::from_millis(start).unwrap(),
+                    Timestamp::from_millis(end).unwrap(),
+                )
+                .unwrap(),
                 targeting,
             }
         })
@@ -93,7 +105,12 @@ fn query(rng: &mut Rng) -> AudienceQuery {
 
 /// SPEC.md, literally: active (strict), matching any group, sorted by
 /// `(endAt, id)`, then `offset` and `limit`.
-fn brute_force(ads: &[Ad], query: &AudienceQuery, page: Page, now: Timestamp) -> Vec<serde_json::Value> {
+fn brute_force(
+    ads: &[Ad],
+    query: &AudienceQuery,
+    page: Page,
+    now: Timestamp,
+) -> Vec<serde_json::Value> {
     let mut hits: Vec<&Ad> = ads
         .iter()
         .filter(|ad| ad.window.is_active_at(now) && ad.targeting.matches(query))
@@ -119,8 +136,14 @@ fn check(seed: u64, ad_count: usize, queries: usize) {
         let now = match rng.below(4) {
             0 => build_time,
             1 => build_time + rng.below(40_000) as i64,
-            2 => ads[rng.below(ads.len() as u64) as usize].window.start().as_millis(),
-            _ => ads[rng.below(ads.len() as u64) as usize].window.end().as_millis(),
+            2 => ads[rng.below(ads.len() as u64) as usize]
+                .window
+                .start()
+                .as_millis(),
+            _ => ads[rng.below(ads.len() as u64) as usize]
+                .window
+                .end()
+                .as_millis(),
         }
         .max(build_time);
         let now = Timestamp::from_millis(now).unwrap();

@@ -6,7 +6,8 @@
 //! platforms, titles of 10–60 characters.
 
 use adcast_shared::ad::{
-    Ad, AdId, AgeRange, ConditionGroup, ConditionGroupParts, Gender, Platform, Targeting, TimeWindow, Title,
+    Ad, AdId, AgeRange, ConditionGroup, ConditionGroupParts, Gender, Platform, Targeting,
+    TimeWindow, Title,
 };
 use adcast_shared::country::{Country, CODES};
 use adcast_shared::snapshot::Snapshot;
@@ -34,16 +35,28 @@ fn group(rng: &mut Rng) -> Option<ConditionGroup> {
         let start = 1 + rng.below(60) as u8;
         AgeRange::new(start, (start + 5 + rng.below(30) as u8).min(100)).unwrap()
     });
-    let genders = if rng.below(3) == 0 { vec![Gender::ALL[rng.below(2) as usize]] } else { vec![] };
+    let genders = if rng.below(3) == 0 {
+        vec![Gender::ALL[rng.below(2) as usize]]
+    } else {
+        vec![]
+    };
     let mut countries: Vec<Country> = (0..rng.below(4))
         .map(|_| Country::try_from(CODES[rng.below(CODES.len() as u64) as usize]).unwrap())
         .collect();
     countries.sort();
     countries.dedup();
-    let mut platforms: Vec<Platform> = (0..rng.below(3)).map(|_| Platform::ALL[rng.below(3) as usize]).collect();
+    let mut platforms: Vec<Platform> = (0..rng.below(3))
+        .map(|_| Platform::ALL[rng.below(3) as usize])
+        .collect();
     platforms.sort();
     platforms.dedup();
-    ConditionGroup::try_from(ConditionGroupParts { age, genders, countries, platforms }).ok()
+    ConditionGroup::try_from(ConditionGroupParts {
+        age,
+        genders,
+        countries,
+        platforms,
+    })
+    .ok()
 }
 
 fn ads(count: usize) -> Vec<Ad> {
@@ -51,7 +64,9 @@ fn ads(count: usize) -> Vec<Ad> {
     let now = Timestamp::now().as_millis();
     (1..=count as i64)
         .map(|id| {
-            let title: String = (0..10 + rng.below(50)).map(|_| (b'a' + rng.below(26) as u8) as char).collect();
+            let title: String = (0..10 + rng.below(50))
+                .map(|_| (b'a' + rng.below(26) as u8) as char)
+                .collect();
             let start = now - rng.below(86_400_000 * 30) as i64;
             let end = now + 1 + rng.below(86_400_000 * 60) as i64;
             let groups: Vec<_> = (0..1 + rng.below(2)).map(|_| group(&mut rng)).collect();
@@ -63,8 +78,11 @@ fn ads(count: usize) -> Vec<Ad> {
             Ad {
                 id: AdId::new(id).unwrap(),
                 title: Title::parse(title).unwrap(),
-                window: TimeWindow::new(Timestamp::from_millis(start).unwrap(), Timestamp::from_millis(end).unwrap())
-                    .unwrap(),
+                window: TimeWindow::new(
+                    Timestamp::from_millis(start).unwrap(),
+                    Timestamp::from_millis(end).unwrap(),
+                )
+                .unwrap(),
                 targeting,
             }
         })
@@ -75,10 +93,22 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("snapshot");
     group.sample_size(20);
     for count in [1_000usize, 100_000] {
-        let snapshot = Snapshot { seq: 42, created_at: Timestamp::now(), ads: ads(count) };
+        let snapshot = Snapshot {
+            seq: 42,
+            created_at: Timestamp::now(),
+            ads: ads(count),
+        };
         let bytes = snapshot.encode();
-        println!("snapshot/{count} ads: file size {} bytes ({:.2} MiB)", bytes.len(), bytes.len() as f64 / 1048576.0);
-        group.bench_with_input(BenchmarkId::new("encode", count), &snapshot, |b, snapshot| b.iter(|| snapshot.encode()));
+        println!(
+            "snapshot/{count} ads: file size {} bytes ({:.2} MiB)",
+            bytes.len(),
+            bytes.len() as f64 / 1048576.0
+        );
+        group.bench_with_input(
+            BenchmarkId::new("encode", count),
+            &snapshot,
+            |b, snapshot| b.iter(|| snapshot.encode()),
+        );
         group.bench_with_input(BenchmarkId::new("decode", count), &bytes, |b, bytes| {
             b.iter(|| Snapshot::decode(bytes).unwrap())
         });

@@ -6,81 +6,9 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
-use crate::helpers::{ad_body, fresh_database, send, settings, wait_for_stream_len, TestApp};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A private redis-server for one test, so stopping it disturbs no one else.
-struct RedisServer {
-    port: u16,
-    dir: std::path::PathBuf,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    fn start(persistent: bool) -> RedisServer {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("adcast-redis-{port}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut server = RedisServer {
-            port,
-            dir,
-            child: None,
-        };
-        server.restart(persistent);
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn restart(&mut self, persistent: bool) {
-        let appendonly = if persistent { "yes" } else { "no" };
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                appendonly,
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed for these tests (see README)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use crate::helpers::{
+    ad_body, free_port, fresh_database, send, settings, wait_for_stream_len, RedisServer, TestApp,
+};
 
 async fn writes_survive_a_redis_outage(persistent: bool) {
     let mut redis = RedisServer::start(persistent);

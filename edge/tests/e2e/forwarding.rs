@@ -1,0 +1,120 @@
+//! One base URL for the whole API: admin calls through an edge reach the
+//! writer unchanged, and the edge answers a write only once it serves it.
+
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{ad_body, settings_for, TestEdge, TestWriter};
+
+#[tokio::test]
+async fn writes_through_the_edge_are_readable_from_it_at_once() {
+    let writer = TestWriter::spawn().await;
+    let edge = TestEdge::start(settings_for(&writer)).await;
+    let json = [("content-type", "application/json")];
+
+    let created = edge
+        .request(
+            Method::POST,
+            "/api/v1/ad",
+            &json,
+            Some(&ad_body("via edge").to_string()),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.json()["id"].as_i64().unwrap();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/api/v1/ad/{id}").as_str())
+    );
+    // No Adcast-Min-Seq: the POST itself waited until the edge applied it.
+    assert_eq!(edge.titles("").await, ["via edge"]);
+
+    let path = format!("/api/v1/ad/{id}");
+    let body = json!({"title": "renamed", "startAt": "2024-01-01T00:00:00Z", "endAt": "2099-01-01T00:00:00Z"}).to_string();
+    let updated = edge.request(Method::PUT, &path, &json, Some(&body)).await;
+    assert_eq!(updated.status, StatusCode::OK);
+    assert_eq!(edge.titles("").await, ["renamed"]);
+
+    let fetched = edge.get(&path).await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(fetched.json()["title"], "renamed");
+    let listed = edge.get("/api/v1/admin/ad").await;
+    assert_eq!(listed.json()["items"][0]["id"], json!(id));
+
+    let deleted = edge.request(Method::DELETE, &path, &[], None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(edge.titles("").await.is_empty());
+
+    // Errors come back from the writer as they are.
+    let invalid = edge
+        .request(Method::POST, "/api/v1/ad", &json, Some("{\"title\":\"\"}"))
+        .await;
+    assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        invalid.error(),
+        ("invalid_argument".into(), Some("title".into()))
+    );
+}
+
+#[tokio::test]
+async fn forwarded_calls_keep_their_headers() {
+    let writer =
+        TestWriter::spawn_with(|settings| settings.admin_tokens = vec!["secret".into()]).await;
+    let mut settings = settings_for(&writer);
+    settings.writer_token = Some("secret".into());
+    let edge = TestEdge::start(settings).await;
+    let body = ad_body("authorised").to_string();
+    let refused = edge
+        .request(
+            Method::POST,
+            "/api/v1/ad",
+            &[("content-type", "application/json")],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "the edge adds no credentials of its own"
+    );
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", "Bearer secret"),
+        ("idempotency-key", "k1"),
+    ];
+    let first = edge
+        .request(Method::POST, "/api/v1/ad", &headers, Some(&body))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let retry = edge
+        .request(Method::POST, "/api/v1/ad", &headers, Some(&body))
+        .await;
+    assert_eq!(retry.body, first.body, "Idempotency-Key reached the writer");
+    assert_eq!(writer.count("ads").await, 1);
+}
+
+#[tokio::test]
+async fn forwarding_to_a_writer_that_is_down_is_a_503() {
+    let writer = TestWriter::spawn().await;
+    let mut settings = settings_for(&writer);
+    let unused = crate::writer_helpers::free_port();
+    settings.writer_url = Some(format!("http://127.0.0.1:{unused}"));
+    // The edge boots from the writer's snapshot directory instead.
+    settings.snapshot = Some(writer.snapshot_dir.clone());
+    let edge = TestEdge::start(settings).await;
+    let response = edge
+        .request(
+            Method::POST,
+            "/api/v1/ad",
+            &[("content-type", "application/json")],
+            Some(&ad_body("x").to_string()),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.error().0, "unavailable");
+    assert_eq!(
+        edge.get("/api/v1/ad").await.status,
+        StatusCode::OK,
+        "the Public API is unaffected"
+    );
+}

@@ -1,0 +1,179 @@
+//! The edge under trimmed streams, lost Redis data, outages and bad files:
+//! it never serves a state that skipped an event, and it converges.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use adcast_shared::snapshot::{self, Snapshot};
+use adcast_shared::timestamp::Timestamp;
+use http::StatusCode;
+
+use crate::harness::{ad_body, edge_settings, settings_for, TestEdge, TestWriter};
+use crate::writer_helpers::{free_port, RedisServer};
+
+async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stream_trimmed_past_the_edge_makes_it_resync_from_a_snapshot() {
+    let writer = TestWriter::spawn().await;
+    for i in 0..5 {
+        writer.post_ad(&ad_body(&format!("old {i}"))).await;
+    }
+    writer.wait_for_stream_len(5).await;
+    let produced = writer.producer(1).produce().await.unwrap();
+    assert_eq!((produced.seq, produced.oldest_kept), (5, 5));
+    assert!(
+        writer.stream_entries().await.is_empty(),
+        "entries 1..5 are trimmed"
+    );
+
+    // An edge holding only a stale file (seq 0), able to reach the writer.
+    let mut settings = settings_for(&writer);
+    let stale = std::env::temp_dir().join(format!("adcast-stale-{}.adsnap", free_port()));
+    snapshot::write_atomically(
+        &stale,
+        &Snapshot {
+            seq: 0,
+            created_at: Timestamp::now(),
+            ads: vec![],
+        }
+        .encode(),
+    )
+    .unwrap();
+    settings.snapshot = Some(stale.clone());
+    let edge = TestEdge::start(settings).await;
+    assert_eq!(edge.node.state().seq, 0);
+
+    let newer = writer.post_ad(&ad_body("new")).await;
+    edge.wait_for_seq(newer.seq()).await;
+    assert_eq!(
+        edge.titles("limit=100").await.len(),
+        6,
+        "the 5 trimmed creates came from the snapshot"
+    );
+    assert_eq!(edge.node.metrics.resyncs.load(Ordering::Relaxed), 1);
+    std::fs::remove_file(stale).unwrap();
+}
+
+#[tokio::test]
+async fn an_edge_converges_after_redis_loses_all_its_data() {
+    let redis = RedisServer::start(false);
+    let writer = TestWriter::spawn_with(|settings| settings.redis_url = Some(redis.url())).await;
+    let edge = TestEdge::start(edge_settings(&redis.url(), &writer.stream_key)).await;
+    let mut last = 0;
+    for i in 0..3 {
+        last = writer.post_ad(&ad_body(&format!("before {i}"))).await.seq();
+    }
+    edge.wait_for_seq(last).await;
+
+    let mut connection = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    for i in 0..2 {
+        last = writer.post_ad(&ad_body(&format!("after {i}"))).await.seq();
+    }
+    edge.wait_for_seq(last).await;
+    assert_eq!(edge.titles("limit=100").await.len(), 5);
+}
+
+#[tokio::test]
+async fn an_edge_started_from_a_file_with_redis_down_serves_it_and_catches_up() {
+    let mut redis = RedisServer::start(false);
+    let writer = TestWriter::spawn_with(|settings| settings.redis_url = Some(redis.url())).await;
+    writer.post_ad(&ad_body("in the file 1")).await;
+    writer.post_ad(&ad_body("in the file 2")).await;
+    writer.wait_for_stream_len(2).await;
+    writer.producer(5).produce().await.unwrap();
+    redis.stop();
+    let late = writer
+        .post_ad(&ad_body("written while Redis was down"))
+        .await;
+    assert_eq!(late.status, StatusCode::CREATED);
+
+    let mut settings = edge_settings(&redis.url(), &writer.stream_key);
+    settings.snapshot = Some(writer.snapshot_dir.clone());
+    settings.ready_max_lag_ms = 1_000;
+    let edge = TestEdge::start(settings).await;
+    assert_eq!(edge.titles("").await, ["in the file 1", "in the file 2"]);
+    assert_eq!(
+        edge.get("/readyz").await.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no stream contact yet"
+    );
+
+    redis.restart(false); // back, and empty: the writer republishes
+    edge.wait_for_seq(late.seq()).await;
+    assert_eq!(edge.titles("limit=100").await.len(), 3);
+    wait_until("the edge is ready", async || {
+        edge.get("/readyz").await.status == StatusCode::OK
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_edge_restarts_from_its_own_saved_state_with_writer_and_redis_down() {
+    let writer = TestWriter::spawn().await;
+    let mut first = TestEdge::start(settings_for(&writer)).await;
+    writer.post_ad(&ad_body("kept 1")).await;
+    let last = writer.post_ad(&ad_body("kept 2")).await.seq();
+    first.wait_for_seq(last).await;
+    first.stop().await; // saves its state on the way out
+    let data_dir = first.keep_data_dir();
+    drop(first);
+
+    let nowhere = format!("redis://127.0.0.1:{}", free_port());
+    let mut settings = edge_settings(&nowhere, &writer.stream_key);
+    settings.writer_url = Some(format!("http://127.0.0.1:{}", free_port()));
+    settings.data_dir = data_dir;
+    let second = TestEdge::start(settings).await;
+    assert_eq!(second.node.state().seq, last);
+    assert_eq!(second.titles("").await, ["kept 1", "kept 2"]);
+}
+
+#[tokio::test]
+async fn a_corrupt_or_truncated_newest_snapshot_is_refused_and_an_older_one_used() {
+    let writer = TestWriter::spawn().await;
+    writer.post_ad(&ad_body("good")).await;
+    let good = writer.producer(5).produce().await.unwrap();
+    writer.post_ad(&ad_body("newer")).await;
+    let newer = writer.producer(5).produce().await.unwrap();
+    let newer_path = writer.snapshot_dir.join(snapshot::file_name(newer.seq));
+    let original = std::fs::read(&newer_path).unwrap();
+
+    let nowhere = format!("redis://127.0.0.1:{}", free_port());
+    for damage in ["flip", "truncate"] {
+        let mut bytes = original.clone();
+        match damage {
+            "flip" => {
+                let last = bytes.len() - 1;
+                bytes[last] ^= 0x40;
+            }
+            _ => bytes.truncate(bytes.len() / 2),
+        }
+        std::fs::write(&newer_path, &bytes).unwrap();
+        let mut settings = edge_settings(&nowhere, &writer.stream_key);
+        settings.snapshot = Some(writer.snapshot_dir.clone());
+        let edge = TestEdge::start(settings).await;
+        assert_eq!(
+            edge.node.state().seq,
+            good.seq,
+            "{damage}: fell back to the older file"
+        );
+        assert_eq!(edge.titles("").await, ["good"], "{damage}");
+    }
+}
