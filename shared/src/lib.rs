@@ -12,6 +12,7 @@
 //! - [`api_error`]: the JSON error body and codes both services answer with.
 //! - [`event`]: the change event the writer publishes to the stream.
 //! - [`snapshot`]: the snapshot file format, and atomic writing of files.
+//! - `sample` (feature `sample`): deterministic sample ads for benchmarks.
 
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
@@ -22,6 +23,8 @@ pub mod country;
 pub mod error;
 pub mod event;
 pub mod json;
+#[cfg(feature = "sample")]
+pub mod sample;
 pub mod snapshot;
 pub mod timestamp;
 pub mod wire;

@@ -95,6 +95,23 @@ impl OutboxRelay {
     pub async fn publish_pending(&mut self) -> anyhow::Result<usize> {
         let mut connection = self.connection().await?;
         let mut last = stream_last_seq(&mut connection, &self.stream_key).await?;
+        let mut committed = self.metrics.last_committed_seq.load(Ordering::Relaxed);
+        if last > committed {
+            // Another writer process may have committed since; ask the database.
+            committed = self.store.last_seq().await?;
+            self.metrics.note_committed(committed);
+        }
+        if last > committed {
+            // The stream holds history this database never wrote (the
+            // database was reset, or two deployments share a stream key).
+            // Publishing would be refused; say so loudly instead of quietly.
+            tracing::error!(
+                stream_last = last,
+                committed,
+                stream_key = %self.stream_key,
+                "the stream is ahead of the database; use a fresh --stream-key or delete the stream"
+            );
+        }
         let mut added = 0;
         loop {
             let rows = self.store.outbox_after(last, BATCH).await?;
