@@ -84,6 +84,11 @@ impl Node {
         })
     }
 
+    /// Follows the applied sequence number (for instrumentation).
+    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
     /// Waits until change `seq` is applied, at most `bound`. True if it is.
     pub async fn wait_for_seq(&self, seq: u64, bound: Duration) -> bool {
         let mut applied = self.applied.subscribe();
