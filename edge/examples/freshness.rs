@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use adcast_edge::forward::http_client;
 use bytes::Bytes;
+use clap::Parser;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use sqlx::Connection;
