@@ -1,0 +1,65 @@
+variable "name" {
+  description = "Identifier prefix of the replication group and its companions."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC of the primary region."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets (at least two zones) for the cache subnet group."
+  type        = list(string)
+}
+
+variable "client_security_group_ids" {
+  description = "Security groups allowed to connect on 6379: the writer (publishes) and the primary region's edges (read the stream)."
+  type        = list(string)
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for encryption at rest, the slow-log group and the REDIS_URL secrets."
+  type        = string
+}
+
+variable "engine_version" {
+  description = "Redis OSS engine version (Global Datastore needs 5.0.6 or later; streams need 5+)."
+  type        = string
+  default     = "7.1"
+}
+
+variable "node_type" {
+  description = "Node type. Global Datastore requires M5/M6g/M7g/R5/R6g/R7g families or larger. The stream holds at most a few snapshots' worth of events, so memory needs are small."
+  type        = string
+  default     = "cache.r7g.large"
+}
+
+variable "num_cache_clusters" {
+  description = "Nodes in the group: one primary and the rest read replicas across zones (at least 2 for automatic failover)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.num_cache_clusters >= 2
+    error_message = "Automatic failover and Multi-AZ need at least two nodes."
+  }
+}
+
+variable "snapshot_retention_days" {
+  description = "Days of automatic ElastiCache backups. The writer can always republish the stream from PostgreSQL, so this is a convenience, not the source of truth."
+  type        = number
+  default     = 3
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps the Redis slow log."
+  type        = number
+  default     = 365
+}
+
+variable "tags" {
+  description = "Tags added to every resource of this module."
+  type        = map(string)
+  default     = {}
+}
