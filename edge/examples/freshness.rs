@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         allow_insecure_admin: false,
         request_timeout_ms: 10_000,
         header_read_timeout_ms: 5_000,
+        max_connections: 1_024,
         db_acquire_timeout_ms: 3_000,
         db_max_connections: 10,
         relay_interval_ms: 1_000,

@@ -73,6 +73,10 @@ pub struct Settings {
     #[arg(long, env = "ADCAST_PERSIST_INTERVAL_SECS", default_value_t = 30)]
     pub persist_interval_secs: u64,
 
+    /// Most client connections served at once; further ones wait to be accepted.
+    #[arg(long, env = "ADCAST_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
     /// Longest time a client may take to send its request headers.
     #[arg(long, env = "ADCAST_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000)]
     pub header_read_timeout_ms: u64,

@@ -22,6 +22,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::forward::{self, ForwardError};
 use crate::metrics::RouteLabel;
@@ -32,6 +33,11 @@ type HttpResponse = Response<Full<Bytes>>;
 
 pub const ADCAST_SEQ: &str = "adcast-seq";
 pub const ADCAST_MIN_SEQ: &str = "adcast-min-seq";
+/// Largest request head (request line with the query string, and headers);
+/// beyond it hyper answers 431.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most header fields in one request.
+const MAX_HEADERS: usize = 64;
 /// How long in-flight requests may run after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -41,9 +47,18 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: impl Future
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(node.settings.header_read_timeout())
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
         .keep_alive(true);
+    let connections = Arc::new(Semaphore::new(node.settings.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        // At the connection limit, stop accepting: new clients wait in the
+        // kernel's backlog instead of starving the ones being served.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -66,6 +81,7 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: impl Future
             if let Err(error) = connection.await {
                 tracing::debug!(error = %error, "connection closed with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);

@@ -117,6 +117,15 @@ pub struct Settings {
     )]
     pub request_timeout_ms: u64,
 
+    /// Most client connections served at once; further ones wait to be accepted.
+    #[arg(
+        long,
+        env = "ADCAST_MAX_CONNECTIONS",
+        default_value_t = 1_024,
+        global = true
+    )]
+    pub max_connections: usize,
+
     /// Longest time a client may take to send its request headers.
     #[arg(
         long,

@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -37,6 +38,19 @@ use crate::startup::AppState;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 
+/// Largest request head (request line and headers); beyond it hyper answers 431.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most header fields in one request.
+const MAX_HEADERS: usize = 64;
+
+/// Bounds on what one client can make the server hold.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+}
+
 /// How long in-flight requests may run after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -44,8 +58,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
-    request_timeout: Duration,
-    header_read_timeout: Duration,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
 ) {
     let app_state = state.clone();
@@ -63,16 +76,28 @@ pub async fn serve(
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(http::StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
         .service_fn(move |request: Request<RequestBody>| answer(app_state.clone(), request));
 
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
         .keep_alive(true);
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        // At the connection limit, stop accepting: new clients wait in the
+        // kernel's backlog instead of starving the ones being served.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -95,6 +120,7 @@ pub async fn serve(
             if let Err(error) = connection.await {
                 tracing::debug!(error = %error, "connection closed with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);

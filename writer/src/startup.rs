@@ -15,7 +15,7 @@ use crate::auth::AdminTokens;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::relay::OutboxRelay;
-use crate::server;
+use crate::server::{self, ServerLimits};
 use crate::snapshots::{self, SnapshotProducer};
 use crate::store::{self, Store};
 
@@ -132,8 +132,11 @@ impl Application {
         server::serve(
             self.listener,
             self.state,
-            self.settings.request_timeout(),
-            self.settings.header_read_timeout(),
+            ServerLimits {
+                request_timeout: self.settings.request_timeout(),
+                header_read_timeout: self.settings.header_read_timeout(),
+                max_connections: self.settings.max_connections,
+            },
             shutdown,
         )
         .await;

@@ -34,6 +34,7 @@ pub fn edge_settings(redis_url: &str, stream_key: &str) -> Settings {
         xread_block_ms: 500,
         persist_interval_secs: 3_600,
         header_read_timeout_ms: 5_000,
+        max_connections: 10_000,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }

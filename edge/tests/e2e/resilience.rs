@@ -177,3 +177,61 @@ async fn a_corrupt_or_truncated_newest_snapshot_is_refused_and_an_older_one_used
         assert_eq!(edge.titles("").await, ["good"], "{damage}");
     }
 }
+
+#[tokio::test]
+async fn stalled_connections_neither_block_others_nor_linger() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let writer = TestWriter::spawn().await;
+    let mut settings = edge_settings(&crate::writer_helpers::redis_url(), &writer.stream_key);
+    settings.header_read_timeout_ms = 1_000;
+    let edge = TestEdge::start(settings).await;
+
+    // 300 clients that start a request and never finish its headers.
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(edge.address).await.unwrap();
+        stream
+            .write_all(b"GET /api/v1/ad HTTP/1.1\r\nHost: slow\r\nX-Slow: ")
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        assert_eq!(edge.get("/api/v1/ad").await.status, StatusCode::OK);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "normal requests waited {:?}",
+        started.elapsed()
+    );
+
+    // After the header-read timeout every stalled connection is closed.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for stream in &mut stalled {
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await;
+        match read {
+            Ok(Ok(_)) | Ok(Err(_)) => {} // EOF, a 408 then EOF, or a reset: closed by the server
+            Err(_) => panic!("a stalled connection was still open after the header timeout"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn oversized_request_heads_are_refused() {
+    let writer = TestWriter::spawn().await;
+    let edge = TestEdge::start(edge_settings(
+        &crate::writer_helpers::redis_url(),
+        &writer.stream_key,
+    ))
+    .await;
+    let long_query = format!("/api/v1/ad?pad={}", "x".repeat(20_000));
+    let response = edge.get(&long_query).await;
+    assert_eq!(response.status, StatusCode::from_u16(431).unwrap());
+    assert_eq!(
+        edge.get("/api/v1/ad").await.status,
+        StatusCode::OK,
+        "the edge keeps serving"
+    );
+}

@@ -133,6 +133,7 @@ pub fn settings(database_url: &str, redis_url: &str, stream_key: &str) -> Settin
         allow_insecure_admin: false,
         request_timeout_ms: 10_000,
         header_read_timeout_ms: 5_000,
+        max_connections: 1_024,
         db_acquire_timeout_ms: 3_000,
         db_max_connections: 20,
         relay_interval_ms: 200,
@@ -375,11 +376,23 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: Option<Bytes>,
 ) -> TestResponse {
-    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    try_send(address, method, path, headers, body)
+        .await
+        .unwrap_or_else(|error| panic!("request to {address} failed: {error}"))
+}
+
+/// Like [`send`], but a connection failure is an error, not a panic (for
+/// tests that kill the server mid-request).
+pub async fn try_send(
+    address: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Bytes>,
+) -> Result<TestResponse, Box<dyn std::error::Error + Send + Sync>> {
+    let stream = tokio::net::TcpStream::connect(address).await?;
     let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     let mut request = Request::builder()
         .method(method)
@@ -388,15 +401,15 @@ pub async fn send(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let request = request.body(Full::new(body.unwrap_or_default())).unwrap();
-    let response = sender.send_request(request).await.unwrap();
+    let request = request.body(Full::new(body.unwrap_or_default()))?;
+    let response = sender.send_request(request).await?;
     let (parts, body) = response.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    TestResponse {
+    let body = body.collect().await?.to_bytes();
+    Ok(TestResponse {
         status: parts.status,
         headers: parts.headers,
         body,
-    }
+    })
 }
 
 /// A valid create body, ending in the future.

@@ -166,3 +166,112 @@ async fn after_redis_loses_its_data_republishing_starts_after_the_oldest_kept_sn
         "history a kept snapshot covers is not republished"
     );
 }
+
+#[tokio::test]
+async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates_none() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let database_url = fresh_database().await;
+    let stream_key = format!("adcast:test:burst:{}", free_port());
+    let redis = redis::Client::open(crate::helpers::redis_url()).unwrap();
+    let port = free_port();
+    let mut writer = spawn_writer(
+        &database_url,
+        &crate::helpers::redis_url(),
+        &stream_key,
+        port,
+    );
+    wait_until_listening(port).await;
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    let acked = Arc::new(AtomicUsize::new(0));
+    let requests: Vec<_> = (0..120)
+        .map(|i| {
+            let acked = acked.clone();
+            tokio::spawn(async move {
+                let body = bytes::Bytes::from(ad_body(&format!("burst {i}")).to_string());
+                let answer = crate::helpers::try_send(
+                    address,
+                    http::Method::POST,
+                    "/api/v1/ad",
+                    &[("content-type", "application/json")],
+                    Some(body),
+                )
+                .await;
+                match answer {
+                    Ok(response) if response.status == StatusCode::CREATED => {
+                        acked.fetch_add(1, Ordering::SeqCst);
+                        Some(format!("burst {i}"))
+                    }
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    // SIGKILL once a good part of the burst has been answered.
+    while acked.load(Ordering::SeqCst) < 40 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for request in requests {
+        acknowledged.extend(request.await.unwrap());
+    }
+    assert!(acknowledged.len() >= 40);
+    eprintln!(
+        "burst: {} of 120 writes acknowledged before SIGKILL",
+        acknowledged.len()
+    );
+
+    let port = free_port();
+    let mut writer = spawn_writer(
+        &database_url,
+        &crate::helpers::redis_url(),
+        &stream_key,
+        port,
+    );
+    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let committed: i64 = loop {
+        let committed: i64 = sqlx::query_scalar("SELECT last_seq FROM change_sequence")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        let entries = crate::helpers::stream_entries(&redis, &stream_key).await;
+        if entries.len() as i64 == committed {
+            break committed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let entries = crate::helpers::stream_entries(&redis, &stream_key).await;
+    let ids: Vec<String> = entries.iter().map(|(id, _)| id.clone()).collect();
+    let expected: Vec<String> = (1..=committed).map(|seq| format!("{seq}-0")).collect();
+    assert_eq!(ids, expected, "one gapless order, no entry twice");
+    let published: Vec<String> = entries
+        .iter()
+        .map(
+            |(_, payload)| match adcast_shared::event::Change::decode(payload).unwrap() {
+                adcast_shared::event::Change::Upsert(ad) => ad.title.as_str().to_owned(),
+                other => panic!("unexpected {other:?}"),
+            },
+        )
+        .collect();
+    for title in &acknowledged {
+        assert_eq!(
+            published.iter().filter(|t| *t == title).count(),
+            1,
+            "{title} must be published exactly once"
+        );
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM ads")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows, committed,
+        "every committed change is one whole ad, nothing half-written"
+    );
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+}
