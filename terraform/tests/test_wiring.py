@@ -34,21 +34,86 @@ META_ARGUMENTS = {"source", "version", "providers", "count", "for_each", "depend
 
 
 def _value(raw):
-    """python-hcl2 wraps attribute values in one-element lists in some versions."""
+    """Older python-hcl2 releases wrap attribute values in one-element lists."""
     if isinstance(raw, list) and len(raw) == 1:
         return raw[0]
     return raw
 
 
 def _clean_keys(block: dict) -> dict:
-    return {k: v for k, v in block.items() if not k.startswith("__")}
+    return {_unquote(k): v for k, v in block.items() if not k.startswith("__")}
 
 
-def _unquote(text: str) -> str:
+def _unquote(text) -> str:
     text = str(text)
     if len(text) >= 2 and text[0] == text[-1] == '"':
         return text[1:-1]
     return text
+
+
+def _reference(text) -> str:
+    """`${aws.primary}` or `aws.primary` -> `aws.primary`."""
+    text = _unquote(text)
+    if text.startswith("${") and text.endswith("}"):
+        return text[2:-1]
+    return text
+
+
+def _parse(handle) -> dict:
+    """Parse one .tf file, across python-hcl2 versions.
+
+    python-hcl2 8 quotes strings unless asked not to (SerializationOptions);
+    older releases, and checkov's fork bc-python-hcl2, strip quotes already
+    and wrap attribute values in lists (see _value).
+    """
+    try:
+        from hcl2.utils import SerializationOptions
+
+        return hcl2.load(handle, serialization_options=SerializationOptions(strip_string_quotes=True))
+    except (ImportError, TypeError):
+        handle.seek(0)
+        return hcl2.load(handle)
+
+
+VARIABLE_BLOCK = re.compile(r'^variable\s+"[^"]+"\s*\{', re.MULTILINE)
+
+
+def _strip_variable_blocks(text: str) -> str:
+    """The text without its `variable` blocks, so a variable's own validation
+    block does not count as a use of it. Braces inside strings are skipped."""
+    out, pos = [], 0
+    for match in VARIABLE_BLOCK.finditer(text):
+        if match.start() < pos:
+            continue
+        out.append(text[pos : match.start()])
+        depth, i, in_string = 0, match.end() - 1, False
+        while i < len(text):
+            ch = text[i]
+            if in_string:
+                if ch == "\\":
+                    i += 1
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            i += 1
+        pos = i + 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _blocks(parsed: dict, kind: str):
+    """Yield (label, body) for every block of one kind, e.g. every variable."""
+    for block in parsed.get(kind, []) or []:
+        for label, body in block.items():
+            if not label.startswith("__"):
+                yield _unquote(label), body
 
 
 @dataclass
@@ -57,8 +122,6 @@ class Variable:
     file: Path
     has_default: bool
     description: str
-    start_line: int
-    end_line: int
 
 
 @dataclass
@@ -79,7 +142,7 @@ class Config:
     outputs: dict[str, str] = field(default_factory=dict)
     calls: dict[str, ModuleCall] = field(default_factory=dict)
     configuration_aliases: set[str] = field(default_factory=set)
-    # Source text with every `variable` block blanked out, for use checks.
+    # Source text without its `variable` blocks, for the use check.
     body_text: str = ""
     full_text: str = ""
 
@@ -88,16 +151,18 @@ class Config:
         return str(self.path.relative_to(TERRAFORM_ROOT))
 
 
-def _parse_aliases(required_providers: dict) -> set[str]:
+def _parse_aliases(required_providers) -> set[str]:
     aliases = set()
-    for provider_name, spec in _clean_keys(required_providers).items():
-        spec = _value(spec)
-        if not isinstance(spec, dict):
+    blocks = required_providers if isinstance(required_providers, list) else [required_providers]
+    for block in blocks:
+        if not isinstance(block, dict):
             continue
-        for alias in _value(spec.get("configuration_aliases", [])) or []:
-            # "${aws.requester}" -> "aws.requester"
-            alias = str(alias).strip("${}")
-            aliases.add(alias)
+        for _provider, spec in _clean_keys(block).items():
+            spec = _value(spec)
+            if not isinstance(spec, dict):
+                continue
+            for alias in _value(spec.get("configuration_aliases", [])) or []:
+                aliases.add(_reference(alias))
     return aliases
 
 
@@ -107,46 +172,34 @@ def load_config(directory: Path) -> Config:
     for tf in sorted(directory.glob("*.tf")):
         text = tf.read_text()
         with tf.open() as handle:
-            parsed = hcl2.load(handle)
-        lines = text.splitlines()
-        for block in parsed.get("variable", []):
-            for name, spec in block.items():
-                spec = _clean_keys(spec) | {
-                    "__start_line__": spec.get("__start_line__"),
-                    "__end_line__": spec.get("__end_line__"),
-                }
-                description = _unquote(_value(spec.get("description", "")) or "")
-                config.variables[name] = Variable(
-                    name=name,
-                    file=tf,
-                    has_default="default" in spec,
-                    description=description.strip(),
-                    start_line=spec["__start_line__"],
-                    end_line=spec["__end_line__"],
-                )
-                for i in range(spec["__start_line__"] - 1, spec["__end_line__"]):
-                    lines[i] = ""
-        for block in parsed.get("output", []):
-            for name, spec in block.items():
-                config.outputs[name] = _unquote(_value(spec.get("description", "")) or "").strip()
-        for block in parsed.get("module", []):
-            for name, spec in block.items():
-                spec = _clean_keys(spec)
-                providers = set()
-                for mapping in spec.get("providers", []) or []:
-                    if isinstance(mapping, dict):
-                        providers.update(_clean_keys(mapping).keys())
-                config.calls[name] = ModuleCall(
-                    name=name,
-                    file=tf,
-                    source=_unquote(_value(spec.get("source", ""))),
-                    arguments=set(spec) - META_ARGUMENTS,
-                    providers=providers,
-                )
-        for block in parsed.get("terraform", []):
-            for required in block.get("required_providers", []) or []:
-                config.configuration_aliases |= _parse_aliases(required)
-        body_parts.append("\n".join(lines))
+            parsed = _parse(handle)
+        for name, spec in _blocks(parsed, "variable"):
+            spec = _clean_keys(spec)
+            config.variables[name] = Variable(
+                name=name,
+                file=tf,
+                has_default="default" in spec,
+                description=_unquote(_value(spec.get("description", "")) or "").strip(),
+            )
+        for name, spec in _blocks(parsed, "output"):
+            config.outputs[name] = _unquote(_value(_clean_keys(spec).get("description", "")) or "").strip()
+        for name, spec in _blocks(parsed, "module"):
+            spec = _clean_keys(spec)
+            providers = set()
+            mappings = spec.get("providers") or []
+            for mapping in mappings if isinstance(mappings, list) else [mappings]:
+                if isinstance(mapping, dict):
+                    providers.update(_reference(key) for key in _clean_keys(mapping))
+            config.calls[name] = ModuleCall(
+                name=name,
+                file=tf,
+                source=_unquote(_value(spec.get("source", ""))),
+                arguments=set(spec) - META_ARGUMENTS,
+                providers=providers,
+            )
+        for block in parsed.get("terraform", []) or []:
+            config.configuration_aliases |= _parse_aliases(block.get("required_providers") or [])
+        body_parts.append(_strip_variable_blocks(text))
         full_parts.append(text)
     config.body_text = "\n".join(body_parts)
     config.full_text = "\n".join(full_parts)
