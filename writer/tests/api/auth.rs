@@ -112,3 +112,71 @@ async fn refuses_a_public_address_without_tokens_unless_allowed() {
         .await
         .is_ok());
 }
+
+#[tokio::test]
+async fn secrets_never_reach_the_logs() {
+    use std::process::{Command, Stdio};
+    let token = "tok-never-logged-7f3a";
+    let password = "pw-never-logged-91c2";
+    // Trust authentication ignores the password, but the URL still carries it.
+    let database_url = crate::helpers::fresh_database().await.replacen(
+        "postgres@",
+        &format!("postgres:{password}@"),
+        1,
+    );
+    let port = crate::helpers::free_port();
+    let mut writer = Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
+        .env("DATABASE_URL", &database_url)
+        .env("REDIS_URL", crate::helpers::redis_url())
+        .env("ADCAST_STREAM_KEY", format!("adcast:test:secrets:{port}"))
+        .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ADCAST_ADMIN_TOKENS", token)
+        .env(
+            "ADCAST_SNAPSHOT_DIR",
+            std::env::temp_dir().join(format!("adcast-secrets-{port}")),
+        )
+        .env("ADCAST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(address).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "writer did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let bearer = format!("Bearer {token}");
+    let body = bytes::Bytes::from(ad_body("logged?").to_string());
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", bearer.as_str()),
+    ];
+    let created =
+        crate::helpers::send(address, Method::POST, "/api/v1/ad", &headers, Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let wrong = format!("Bearer {token}-wrong");
+    crate::helpers::send(
+        address,
+        Method::GET,
+        "/api/v1/admin/ad",
+        &[("authorization", wrong.as_str())],
+        None,
+    )
+    .await;
+    writer.kill().unwrap();
+    let output = writer.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr) + String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logs.contains("adcast-writer listening"),
+        "the logs were captured"
+    );
+    assert!(
+        !logs.contains(token),
+        "the admin token leaked into the logs"
+    );
+    assert!(
+        !logs.contains(password),
+        "the database password leaked into the logs"
+    );
+}
