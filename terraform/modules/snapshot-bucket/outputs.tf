@@ -4,6 +4,8 @@ output "bucket_name" {
 }
 
 output "bucket_arn" {
-  description = "ARN of the snapshot bucket."
+  description = "ARN of the snapshot bucket, available once versioning is on (S3 replication requires it on the destination)."
   value       = aws_s3_bucket.this.arn
+
+  depends_on = [aws_s3_bucket_versioning.this]
 }

@@ -314,7 +314,9 @@ resource "aws_ecs_task_definition" "this" {
       mountPoints = [{ sourceVolume = "snapshots", containerPath = local.snapshot_dir, readOnly = false }]
       dependsOn   = [{ containerName = "volume-init", condition = "SUCCESS" }]
       healthCheck = {
-        command     = ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8081/readyz"]
+        # Liveness only: a PostgreSQL outage makes /readyz fail, and
+        # replacing the writer would not fix that.
+        command     = ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8081/healthz"]
         interval    = 10
         timeout     = 3
         retries     = 3
