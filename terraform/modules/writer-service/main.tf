@@ -161,10 +161,6 @@ resource "aws_service_discovery_service" "writer" {
     }
   }
 
-  health_check_custom_config {
-    failure_threshold = 1
-  }
-
   tags = var.tags
 }
 
