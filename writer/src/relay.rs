@@ -239,6 +239,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tls_redis_urls_are_supported() {
+        // Without a TLS feature compiled in, redis-rs refuses these at once.
+        assert!(redis::Client::open("rediss://:secret@127.0.0.1:6380/").is_ok());
+    }
+
+    #[test]
     fn entry_ids_carry_the_sequence_number() {
         assert_eq!(parse_entry_seq("42-0"), Some(42));
         assert_eq!(parse_entry_seq("0-0"), Some(0));

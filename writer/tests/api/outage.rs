@@ -207,3 +207,30 @@ async fn postgres_down_is_a_fast_503_and_the_writer_recovers_by_itself() {
     assert_eq!(titles, ["before", "after"]);
     app.wait_for_stream_len(2).await;
 }
+
+#[tokio::test]
+async fn the_database_url_can_require_tls() {
+    // Debian's PostgreSQL offers TLS with its snake-oil certificate;
+    // `sslmode=require` fails outright if the writer was built without TLS.
+    let database_url = crate::helpers::fresh_database().await + "?sslmode=require";
+    let mut config = settings(&database_url, &redis_url(), "adcast:test:tls");
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let app = TestApp::start(config).await;
+    assert_eq!(
+        app.post_ad(&ad_body("over TLS")).await.status,
+        StatusCode::CREATED
+    );
+    // This test's own connection is one of them; the writer holds the others.
+    let (encrypted, plain): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE ssl), count(*) FILTER (WHERE NOT ssl)
+         FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE datname = current_database()",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        encrypted >= 2,
+        "the writer's connections use TLS ({encrypted} encrypted)"
+    );
+    assert_eq!(plain, 0);
+}
