@@ -18,7 +18,8 @@
 #   TIME_BUDGET     hard cap in seconds per service; a run cut short fails (600)
 #   SEED            generation seed, reused for both services; empty: a fresh
 #                   one, printed so the run can be repeated (HYPOTHESIS_SEED
-#                   is read too)
+#                   is read too; schemathesis 4 calls it --seed, 3.x had
+#                   --hypothesis-seed)
 #   ADMIN_TOKEN     a writer admin token, when the writer has tokens configured:
 #                   sent as `Authorization: Bearer`, and the ignored_auth check
 #                   then verifies that calls without it are refused
@@ -33,7 +34,8 @@
 # Exit status: 0 when every check passed for every service; 1 on a failure, a
 # time budget exceeded, or a service not ready.
 #
-# Checks: all of schemathesis's checks (`--checks all`), which are:
+# Checks: all of schemathesis's checks (`--checks all`); the only one ever left
+# out is ignored_auth, when no ADMIN_TOKEN is given. What each verifies here:
 #   not_a_server_error            no 5xx; except the documented 503 of the edge's
 #                                 Adcast-Min-Seq wait (schemathesis/schemathesis.toml)
 #   status_code_conformance       every status is one the document declares
