@@ -141,7 +141,8 @@ async fn route(node: &Node, request: Request<Incoming>) -> (RouteLabel, HttpResp
         ),
         "/readyz" if read => (RouteLabel::Operations, readyz(node)),
         "/metrics" if read => (RouteLabel::Operations, metrics(node)),
-        "/healthz" | "/readyz" | "/metrics" => {
+        "/openapi.yaml" if read => (RouteLabel::Operations, openapi()),
+        "/healthz" | "/readyz" | "/metrics" | "/openapi.yaml" => {
             (RouteLabel::Operations, method_not_allowed("GET, HEAD"))
         }
         _ if forwarding
@@ -165,11 +166,12 @@ async fn public_query(node: &Node, request: &Request<Incoming>) -> HttpResponse 
         }
     };
     if let Some(value) = request.headers().get(ADCAST_MIN_SEQ) {
-        let Some(min_seq) = value
+        let min_seq = value
             .to_str()
             .ok()
-            .and_then(|text| text.parse::<u64>().ok())
-        else {
+            .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|text| text.parse::<u64>().ok());
+        let Some(min_seq) = min_seq else {
             return error(
                 ErrorCode::InvalidArgument,
                 "Adcast-Min-Seq must be a non-negative integer",
@@ -241,6 +243,27 @@ fn cache_control(max_age: u64) -> HeaderValue {
         Some(text) => HeaderValue::from_static(text),
         None => HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("ASCII header"),
     }
+}
+
+/// The OpenAPI 3.1 document of both services (the repository's `openapi.yaml`).
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+/// Every route an edge serves itself, with its methods, as `(path, "GET,
+/// HEAD")`; with a writer configured it also forwards the Admin API.
+pub const ROUTE_TABLE: [(&str, &str); 5] = [
+    ("/api/v1/ad", "GET, HEAD"),
+    ("/healthz", "GET, HEAD"),
+    ("/readyz", "GET, HEAD"),
+    ("/metrics", "GET, HEAD"),
+    ("/openapi.yaml", "GET, HEAD"),
+];
+
+fn openapi() -> HttpResponse {
+    let mut response = json(StatusCode::OK, OPENAPI_YAML);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+    response
 }
 
 fn readyz(node: &Node) -> HttpResponse {

@@ -279,15 +279,18 @@ async fn adcast_min_seq_waits_boundedly_then_answers_503() {
             && started.elapsed() < Duration::from_secs(3)
     );
 
-    let bad = edge
-        .request(
-            Method::GET,
-            "/api/v1/ad",
-            &[("adcast-min-seq", "soon")],
-            None,
-        )
-        .await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    for malformed in ["soon", "+0", "-1", "1.0"] {
+        let bad = edge
+            .request(
+                Method::GET,
+                "/api/v1/ad",
+                &[("adcast-min-seq", malformed)],
+                None,
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{malformed:?}");
+        assert_eq!(bad.error().1.as_deref(), Some("Adcast-Min-Seq"));
+    }
 
     let created = writer.post_ad(&crate::harness::ad_body("waited for")).await;
     let seq = created.seq().to_string();

@@ -3,6 +3,8 @@
 
 pub(crate) mod ads;
 mod ops;
+
+pub use ops::OPENAPI_YAML;
 mod snapshot;
 
 use std::sync::Arc;
@@ -27,6 +29,7 @@ enum Route {
     Healthz,
     Readyz,
     Metrics,
+    OpenApi,
     SnapshotLatest,
     Unknown,
 }
@@ -39,6 +42,7 @@ impl Route {
             "/healthz" => Route::Healthz,
             "/readyz" => Route::Readyz,
             "/metrics" => Route::Metrics,
+            "/openapi.yaml" => Route::OpenApi,
             "/internal/v1/snapshot/latest" => Route::SnapshotLatest,
             _ if ad_id_segment(path).is_some() => Route::Ad,
             _ => Route::Unknown,
@@ -53,6 +57,7 @@ impl Route {
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
+            Route::OpenApi => "/openapi.yaml",
             Route::SnapshotLatest => "/internal/v1/snapshot/latest",
             Route::Unknown => "unknown",
         }
@@ -74,10 +79,33 @@ impl Route {
             | Route::Healthz
             | Route::Readyz
             | Route::Metrics
+            | Route::OpenApi
             | Route::SnapshotLatest => "GET, HEAD",
             Route::Unknown => "",
         }
     }
+}
+
+impl Route {
+    const ALL: [Route; 8] = [
+        Route::Ads,
+        Route::Ad,
+        Route::AdminAds,
+        Route::Healthz,
+        Route::Readyz,
+        Route::Metrics,
+        Route::OpenApi,
+        Route::SnapshotLatest,
+    ];
+}
+
+/// Every route the writer serves with its methods, as `(path template,
+/// "GET, HEAD")`: what the OpenAPI document must describe.
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    Route::ALL
+        .iter()
+        .map(|route| (route.label(), route.allowed()))
+        .collect()
 }
 
 /// `/api/v1/ad/{id}` → the id segment (not yet validated).
@@ -133,6 +161,7 @@ async fn dispatch(
         Route::Healthz if read => Ok(ops::healthz()),
         Route::Readyz if read => ops::readyz(&state).await,
         Route::Metrics if read => Ok(ops::metrics(&state)),
+        Route::OpenApi if read => Ok(ops::openapi()),
         Route::SnapshotLatest if read => snapshot::latest(&state, request.headers()).await,
         _ => Err(ApiError::MethodNotAllowed {
             allow: route.allowed(),

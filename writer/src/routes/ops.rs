@@ -26,6 +26,17 @@ pub async fn readyz(state: &AppState) -> Result<HttpResponse, ApiError> {
     }
 }
 
+/// The OpenAPI 3.1 document of both services (the repository's `openapi.yaml`).
+pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
+
+pub fn openapi() -> HttpResponse {
+    let mut response = json_response(StatusCode::OK, OPENAPI_YAML);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+    response
+}
+
 pub fn metrics(state: &AppState) -> HttpResponse {
     let mut response = json_response(StatusCode::OK, state.metrics.render());
     response.headers_mut().insert(

@@ -58,7 +58,10 @@ fn spawn_writer(database_url: &str, redis_url: &str, stream_key: &str, port: u16
         .env("ADCAST_STREAM_KEY", stream_key)
         .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
         .env("ADCAST_RELAY_INTERVAL_MS", "100")
-        .env("ADCAST_SNAPSHOT_DIR", std::env::temp_dir().join(format!("adcast-test-snapshots-{port}")))
+        .env(
+            "ADCAST_SNAPSHOT_DIR",
+            std::env::temp_dir().join(format!("adcast-test-snapshots-{port}")),
+        )
         .env("ADCAST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
