@@ -6,6 +6,7 @@
 //! is logged and skipped. With `--writer-url`, the writer's newest snapshot
 //! is downloaded into `--data-dir` when it is newer than what is on disk.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,10 +27,7 @@ pub fn local_candidates(snapshot: Option<&Path>, data_dir: &Path) -> Vec<(u64, P
             candidates.extend(snapshot::list_files(path).unwrap_or_default());
         } else {
             // A named file is used whatever its name; its header says its seq.
-            let seq = std::fs::read(path)
-                .ok()
-                .and_then(|bytes| SnapshotHeader::decode(&bytes).ok())
-                .map_or(0, |header| header.seq);
+            let seq = read_header(path).map_or(0, |header| header.seq);
             candidates.push((seq, path.to_path_buf()));
         }
     }
@@ -37,6 +35,13 @@ pub fn local_candidates(snapshot: Option<&Path>, data_dir: &Path) -> Vec<(u64, P
     candidates.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
     candidates.dedup_by(|a, b| a.1 == b.1);
     candidates
+}
+
+/// The header of a snapshot file, reading only its first bytes.
+fn read_header(path: &Path) -> Option<SnapshotHeader> {
+    let mut header = [0u8; snapshot::HEADER_LEN];
+    std::fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
+    SnapshotHeader::decode(&header).ok()
 }
 
 /// The newest valid local snapshot with a sequence number above `above`.
