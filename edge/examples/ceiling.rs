@@ -47,8 +47,12 @@ fn main() {
                     headers.insert("adcast-seq", HeaderValue::from(1000u64));
                     async move { Ok::<_, Infallible>(response) }
                 });
+                // The same HTTP/1 settings as the edge's server.
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
+                    .header_read_timeout(std::time::Duration::from_secs(5))
+                    .max_buf_size(16 * 1024)
+                    .max_headers(64)
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;

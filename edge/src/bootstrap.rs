@@ -40,7 +40,10 @@ pub fn local_candidates(snapshot: Option<&Path>, data_dir: &Path) -> Vec<(u64, P
 /// The header of a snapshot file, reading only its first bytes.
 fn read_header(path: &Path) -> Option<SnapshotHeader> {
     let mut header = [0u8; snapshot::HEADER_LEN];
-    std::fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
+    std::fs::File::open(path)
+        .ok()?
+        .read_exact(&mut header)
+        .ok()?;
     SnapshotHeader::decode(&header).ok()
 }
 

@@ -3,9 +3,11 @@
 //! A snapshot is every live, not-yet-ended ad as of change `S`, read in one
 //! consistent transaction ([`Store::snapshot_state`]), written atomically into
 //! the snapshot directory. After each one the producer keeps the newest
-//! `keep` files and trims what nobody can need any more: stream entries and
-//! outbox rows at or below the oldest kept snapshot's `S`. An edge holding any
-//! kept snapshot can therefore always catch up from the stream.
+//! `keep` files and trims what nobody can need any more: stream entries at or
+//! below the oldest kept snapshot's `S`, and outbox rows at or below both
+//! that `S` and the last published entry. An edge holding any kept snapshot
+//! can therefore always catch up from the stream, and every committed change
+//! still reaches the stream.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -116,11 +118,18 @@ impl SnapshotProducer {
         tracing::info!(seq, bytes, path = %path.display(), elapsed_ms = started.elapsed().as_millis() as u64, "snapshot written");
 
         // Trimming is housekeeping: a failure here is retried next time.
-        if let Err(error) = self.trim_stream(oldest_kept).await {
-            tracing::warn!(error = %error, "trimming the stream failed");
-        }
-        if let Err(error) = self.store.prune_outbox(oldest_kept).await {
-            tracing::warn!(error = %error, "pruning the outbox failed");
+        match self.trim_stream(oldest_kept).await {
+            // Outbox rows not yet in the stream stay, even when a snapshot
+            // covers them: the relay must still publish them, or an edge
+            // tailing the stream would wait for them without seeing a gap.
+            Ok(published) => {
+                if let Err(error) = self.store.prune_outbox(oldest_kept.min(published)).await {
+                    tracing::warn!(error = %error, "pruning the outbox failed");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "trimming the stream failed; the outbox is kept")
+            }
         }
         Ok(Produced {
             seq,
@@ -130,16 +139,18 @@ impl SnapshotProducer {
     }
 
     /// `XTRIM MINID <oldest_kept + 1>`: entries at or below a kept snapshot
-    /// are covered by it; everything after it stays.
-    async fn trim_stream(&self, oldest_kept: u64) -> redis::RedisResult<()> {
+    /// are covered by it; everything after it stays. Returns the sequence
+    /// number of the stream's last entry (what has been published).
+    async fn trim_stream(&self, oldest_kept: u64) -> redis::RedisResult<u64> {
         let mut connection = relay::connect(&self.redis).await?;
+        let published = relay::stream_last_seq(&mut connection, &self.stream_key).await?;
         redis::cmd("XTRIM")
             .arg(&self.stream_key)
             .arg("MINID")
             .arg(format!("{}-0", oldest_kept + 1))
             .query_async::<i64>(&mut connection)
-            .await
-            .map(drop)
+            .await?;
+        Ok(published)
     }
 }
 

@@ -58,9 +58,10 @@ fn spawn_writer(database_url: &str, redis_url: &str, stream_key: &str, port: u16
         .env("ADCAST_STREAM_KEY", stream_key)
         .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
         .env("ADCAST_RELAY_INTERVAL_MS", "100")
+        // One directory per stream, kept across restarts like a real volume.
         .env(
             "ADCAST_SNAPSHOT_DIR",
-            std::env::temp_dir().join(format!("adcast-test-snapshots-{port}")),
+            std::env::temp_dir().join(stream_key.replace(':', "-")),
         )
         .env("ADCAST_LOG", "warn")
         .stdout(Stdio::null())
@@ -237,6 +238,7 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
         port,
     );
     let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
     let committed: i64 = loop {
         let committed: i64 = sqlx::query_scalar("SELECT last_seq FROM change_sequence")
             .fetch_one(&db)
@@ -246,6 +248,10 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
         if entries.len() as i64 == committed {
             break committed;
         }
+        assert!(
+            Instant::now() < deadline,
+            "the stream never caught up with the database"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let entries = crate::helpers::stream_entries(&redis, &stream_key).await;

@@ -243,3 +243,22 @@ async fn snapshot_command_writes_one_file_and_exits() {
     assert_eq!(snapshot.seq, 1);
     assert_eq!(snapshot.ads[0].title.as_str(), "baked");
 }
+
+#[tokio::test]
+async fn a_snapshot_never_prunes_changes_the_stream_does_not_have_yet() {
+    // Redis unreachable: the change is committed but cannot be published.
+    let unreachable = format!("redis://127.0.0.1:{}", crate::helpers::free_port());
+    let app = TestApp::spawn_with(|settings| settings.redis_url = Some(unreachable)).await;
+    app.post_ad(&ad_body("unpublished")).await;
+    // A snapshot covering it, keeping only itself (as after a restart with an
+    // empty snapshot directory).
+    let mut producer = app.producer(1);
+    producer.redis = redis::Client::open(crate::helpers::redis_url()).unwrap();
+    let produced = producer.produce().await.unwrap();
+    assert_eq!(produced.oldest_kept, 1);
+    assert_eq!(
+        app.count("outbox").await,
+        1,
+        "the unpublished change stays in the outbox"
+    );
+}
