@@ -127,6 +127,11 @@ pub async fn forward(
                 parts
                     .headers
                     .insert("adcast-applied", http::HeaderValue::from_static("false"));
+                // Adcast-Seq on an edge answer is what this edge has applied;
+                // the write's own number moves to Adcast-Write-Seq.
+                let headers = &mut parts.headers;
+                headers.insert("adcast-write-seq", http::HeaderValue::from(seq));
+                headers.insert("adcast-seq", http::HeaderValue::from(node.state().seq));
             }
         }
     }

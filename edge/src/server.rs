@@ -194,6 +194,19 @@ async fn public_query(node: &Node, request: &Request<Incoming>) -> HttpResponse 
         }
     }
     let state = node.state();
+    if !state.loaded {
+        // Nothing loaded yet (the writer's snapshot has not arrived): an
+        // empty answer would be wrong, and cacheable.
+        let mut response = error(
+            ErrorCode::Unavailable,
+            "this edge has not loaded its state yet; retry shortly",
+            None,
+        );
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
     let now = Timestamp::now();
     let items = state.index.query(&params.audience, params.page, now);
     let mut response = Response::new(Full::new(render_page(&items)));

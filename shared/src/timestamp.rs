@@ -25,6 +25,11 @@ const MAX_MILLIS: i64 = 253_402_300_799_999;
 impl Timestamp {
     /// Parses RFC 3339 (any offset), truncating to whole milliseconds.
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        // The `time` crate accepts any byte between date and time; RFC 3339
+        // allows `T`, `t`, or (its note) a space.
+        if !matches!(text.as_bytes().get(10), Some(b'T' | b't' | b' ')) {
+            return None;
+        }
         let parsed = OffsetDateTime::parse(text, &Rfc3339).ok()?;
         let millis = parsed.unix_timestamp_nanos().div_euclid(1_000_000);
         Timestamp::from_millis(i64::try_from(millis).ok()?)
@@ -139,6 +144,8 @@ mod tests {
             "",
             "2023-12-22",
             "2023-12-22T01:00:00",
+            "2023-12-22x01:00:00Z",
+            "2023-12-22_01:00:00Z",
             "2023-13-01T00:00:00Z",
             "2023-02-30T00:00:00Z",
             "yesterday",

@@ -148,6 +148,12 @@ fn parse_group(
         "\"android\", \"ios\" or \"web\"",
         Platform::parse,
     )?;
+    // Canonical form keeps only dimensions that restrict: an age range of
+    // 1–100, or a list naming every value, allows everyone and is dropped.
+    let age = age.filter(|range| (range.start(), range.end()) != (AgeRange::MIN, AgeRange::MAX));
+    let genders = drop_if_complete(genders, Gender::ALL.len());
+    let countries = drop_if_complete(countries, Country::COUNT);
+    let platforms = drop_if_complete(platforms, Platform::ALL.len());
     let parts = ConditionGroupParts {
         age,
         genders,
@@ -165,6 +171,19 @@ fn parse_group(
             };
             Err(ValidationError::field(field(name), error.to_string()))
         }
+    }
+}
+
+/// Empties a list that names all `all` values exactly once (so it restricts
+/// nothing); a list with repeats is kept so that the repeat is reported.
+fn drop_if_complete<T: Ord + Clone>(values: Vec<T>, all: usize) -> Vec<T> {
+    let mut distinct = values.clone();
+    distinct.sort();
+    distinct.dedup();
+    if values.len() == all && distinct.len() == all {
+        Vec::new()
+    } else {
+        values
     }
 }
 

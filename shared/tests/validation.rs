@@ -182,6 +182,41 @@ fn one_age_bound_leaves_the_other_end_open() {
 }
 
 #[test]
+fn restrictions_that_allow_everyone_are_dropped() {
+    assert_eq!(
+        canonical(body(json!({"conditions": {"ageStart": 1, "ageEnd": 100}}))),
+        json!([])
+    );
+    assert_eq!(
+        canonical(body(json!({"conditions": {"ageStart": 1}}))),
+        json!([])
+    );
+    assert_eq!(
+        canonical(body(json!({"conditions": {"gender": ["M", "f"]}}))),
+        json!([])
+    );
+    assert_eq!(
+        canonical(body(
+            json!({"conditions": {"platform": ["web", "ios", "android"], "country": ["TW"]}})
+        )),
+        json!([{"country": ["TW"]}])
+    );
+    let every_country: Vec<&str> = adcast_shared::country::CODES
+        .iter()
+        .map(|code| std::str::from_utf8(code).unwrap())
+        .collect();
+    assert_eq!(
+        canonical(body(json!({"conditions": {"country": every_country}}))),
+        json!([])
+    );
+    assert_eq!(
+        rejected_field(body(json!({"conditions": {"gender": ["M", "F", "M"]}}))),
+        "conditions.gender",
+        "a repeat is still an error"
+    );
+}
+
+#[test]
 fn enum_values_are_case_insensitive_and_canonicalised() {
     let value = body(
         json!({"conditions": {"gender": ["m"], "country": ["tw", "Jp"], "platform": ["IOS", "Web"]}}),

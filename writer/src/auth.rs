@@ -31,7 +31,14 @@ impl AdminTokens {
         if self.is_empty() {
             return true;
         }
-        let Some(token) = authorization.and_then(|value| value.strip_prefix(b"Bearer ")) else {
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
+        let token = authorization.and_then(|value| {
+            let (scheme, rest) = value.split_at_checked(7)?;
+            scheme
+                .eq_ignore_ascii_case(b"bearer ")
+                .then(|| rest.trim_ascii())
+        });
+        let Some(token) = token.filter(|token| !token.is_empty()) else {
             return false;
         };
         let presented = digest(token);
@@ -65,10 +72,17 @@ mod tests {
             Some(b"secret"),
             Some(b"Basic secret"),
             Some(b"Bearer "),
-            Some(b"bearer secret"),
+            Some(b"Bearersecret"),
         ] {
             assert!(!tokens.allows(header), "{header:?}");
         }
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        let tokens = AdminTokens::new(&["secret".into()]);
+        assert!(tokens.allows(Some(b"bearer secret")));
+        assert!(tokens.allows(Some(b"BEARER  secret")));
     }
 
     #[test]

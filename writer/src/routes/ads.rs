@@ -118,17 +118,22 @@ pub async fn list(state: &AppState, query: Option<&str>) -> Result<HttpResponse,
         }
         *slot = Some(value.into_owned());
     }
+    // `after=0` is the same as no cursor: ids start at 1.
     let after = after
+        .filter(|text| text != "0")
         .map(|text| {
             AdId::parse(&text).ok_or_else(|| {
-                ValidationError::field("after", "after must be a positive integer ad id")
+                ValidationError::field("after", "after must be a non-negative integer ad id")
             })
         })
         .transpose()?;
     let limit = limit
         .map(|text| {
-            text.parse::<u32>()
-                .ok()
+            Some(text.as_str())
+                .filter(|text| {
+                    !text.is_empty() && text.len() <= 3 && text.bytes().all(|b| b.is_ascii_digit())
+                })
+                .and_then(|text| text.parse::<u32>().ok())
                 .filter(|limit| (1..=MAX_PAGE).contains(limit))
                 .ok_or_else(|| {
                     ValidationError::field("limit", "limit must be an integer from 1 to 100")

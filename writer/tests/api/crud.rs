@@ -181,6 +181,7 @@ async fn admin_list_rejects_bad_cursors_and_limits() {
         ("limit=abc", "limit"),
         ("limit=", "limit"),
         ("limit=1&limit=2", "limit"),
+        ("limit=+5", "limit"),
         ("after=-1", "after"),
         ("after=x", "after"),
         ("after=", "after"),
