@@ -83,7 +83,7 @@ impl Store {
     ) -> Result<CreateOutcome, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         if let Some(key) = &idempotency {
-            if let Some(previous) = find_idempotent_response(&mut tx, key).await? {
+            if let Some(previous) = find_idempotent_response(&mut *tx, key).await? {
                 return Ok(previous);
             }
         }
@@ -124,6 +124,17 @@ impl Store {
         }
         tx.commit().await?;
         Ok(CreateOutcome::Created(Written { value: ad, seq }))
+    }
+
+    /// The remembered outcome of an earlier POST with this key, if any: a
+    /// replay, or `KeyReused` when the body differs. Asked before the body is
+    /// validated, so a retry gets the first answer even when its `endAt` has
+    /// passed since; `create` asks again under the write lock.
+    pub async fn idempotent_outcome(
+        &self,
+        key: &IdempotencyKey<'_>,
+    ) -> Result<Option<CreateOutcome>, sqlx::Error> {
+        find_idempotent_response(&self.pool, key).await
     }
 
     /// Replaces a live ad's content; `None` when there is no such live ad.
@@ -289,15 +300,15 @@ impl Store {
     }
 }
 
-async fn find_idempotent_response(
-    tx: &mut Transaction<'static, Postgres>,
+async fn find_idempotent_response<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
     key: &IdempotencyKey<'_>,
 ) -> Result<Option<CreateOutcome>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT request_json, status, response_body, location, seq FROM idempotency_keys WHERE key = $1",
     )
     .bind(key.key)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(executor)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let request_json: String = row.try_get("request_json")?;

@@ -28,12 +28,24 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(request.headers())?.map(str::to_owned);
     let body = read_json(request).await?;
-    let draft = parse_ad_draft(&body, Timestamp::now())?;
     let request_json = body.canonical_text();
     let idempotency = key.as_deref().map(|key| IdempotencyKey {
         key,
         request_json: &request_json,
     });
+    if let Some(idempotency) = &idempotency {
+        match state
+            .store
+            .idempotent_outcome(idempotency)
+            .await
+            .map_err(db_error)?
+        {
+            Some(CreateOutcome::Replayed(stored)) => return Ok(replay(stored)),
+            Some(CreateOutcome::KeyReused) => return Err(key_reused()),
+            Some(CreateOutcome::Created(_)) | None => {}
+        }
+    }
+    let draft = parse_ad_draft(&body, Timestamp::now())?;
     let outcome = state
         .store
         .create(draft, idempotency, |ad, seq| StoredResponse {
@@ -52,9 +64,7 @@ pub async fn create(
             Ok(with_seq(response, written.seq))
         }
         CreateOutcome::Replayed(stored) => Ok(replay(stored)),
-        CreateOutcome::KeyReused => Err(ApiError::Conflict(
-            "Idempotency-Key was already used with a different request body".into(),
-        )),
+        CreateOutcome::KeyReused => Err(key_reused()),
     }
 }
 
@@ -167,6 +177,10 @@ struct AdPage<'a> {
 fn parse_id(text: &str) -> Result<AdId, ApiError> {
     AdId::parse(text)
         .ok_or_else(|| ValidationError::field("id", "ad id must be a positive integer").into())
+}
+
+fn key_reused() -> ApiError {
+    ApiError::Conflict("Idempotency-Key was already used with a different request body".into())
 }
 
 fn not_found(id: AdId) -> ApiError {

@@ -75,3 +75,31 @@ async fn invalid_keys_are_rejected() {
     }
     assert_eq!(app.count("ads").await, 0);
 }
+
+#[tokio::test]
+async fn a_retry_is_answered_from_the_key_even_after_its_end_has_passed() {
+    let app = TestApp::spawn().await;
+    let end = adcast_shared::timestamp::Timestamp::from_millis(
+        adcast_shared::timestamp::Timestamp::now().as_millis() + 1_000,
+    )
+    .unwrap();
+    let body = serde_json::json!({"title": "brief", "startAt": "2024-01-01T00:00:00Z", "endAt": end.to_string()}).to_string();
+    let first = post_with_key(&app, "late-retry", &body).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let retry = post_with_key(&app, "late-retry", &body).await;
+    assert_eq!(
+        retry.status,
+        StatusCode::CREATED,
+        "the first answer, not a 400 for a past endAt"
+    );
+    assert_eq!(retry.body, first.body);
+}
+
+#[tokio::test]
+async fn same_key_with_another_invalid_body_is_still_a_409() {
+    let app = TestApp::spawn().await;
+    post_with_key(&app, "k", &ad_body("AD").to_string()).await;
+    let other = post_with_key(&app, "k", r#"{"title":""}"#).await;
+    assert_eq!(other.status, StatusCode::CONFLICT);
+}
