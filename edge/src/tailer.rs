@@ -74,6 +74,13 @@ impl StreamTailer {
                         self.check_lag(&mut conn).await;
                     }
                     if entries.is_empty() {
+                        if self.trimmed_past(&mut conn, from).await {
+                            tracing::warn!(
+                                applied = from,
+                                "the stream was trimmed past this edge; fetching a newer snapshot"
+                            );
+                            self.resync(&mut stop).await;
+                        }
                         continue;
                     }
                     if let Err(BatchProblem::Gap(reason)) = self.apply(entries) {
@@ -184,6 +191,34 @@ impl StreamTailer {
         }
     }
 
+    /// After an empty read: true when the stream went past `from` but holds
+    /// nothing after it any more (trimmed behind a snapshot while this edge
+    /// was behind), which no future entry would reveal as a gap.
+    async fn trimmed_past(&self, conn: &mut MultiplexedConnection, from: u64) -> bool {
+        let key = &self.node.settings.stream_key;
+        let next: redis::RedisResult<redis::streams::StreamRangeReply> = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(format!("({from}-0"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(conn)
+            .await;
+        match next {
+            // An entry arrived since the read: the next XREAD takes it.
+            Ok(reply) if !reply.ids.is_empty() => return false,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        let info: redis::RedisResult<redis::Value> = redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(key)
+            .query_async(conn)
+            .await;
+        let Ok(info) = info else { return false }; // no such stream: nothing was trimmed
+        last_generated_seq(&info).is_some_and(|last| last > from)
+    }
+
     /// Records the stream's end for the lag metric.
     async fn check_lag(&self, conn: &mut MultiplexedConnection) {
         let reply: redis::RedisResult<Vec<redis::streams::StreamId>> = redis::cmd("XREVRANGE")
@@ -258,6 +293,22 @@ async fn pause(stop: &mut watch::Receiver<bool>, delay: Duration) {
         _ = stop.wait_for(|stop| *stop) => {}
         _ = tokio::time::sleep(delay) => {}
     }
+}
+
+/// `last-generated-id` from an `XINFO STREAM` reply (RESP2 or RESP3).
+fn last_generated_seq(info: &redis::Value) -> Option<u64> {
+    let is_key = |value: &redis::Value| {
+        redis::from_redis_value::<String>(value).is_ok_and(|text| text == "last-generated-id")
+    };
+    let value = match info {
+        redis::Value::Map(entries) => entries.iter().find(|(key, _)| is_key(key)).map(|(_, v)| v),
+        redis::Value::Array(items) => items
+            .chunks(2)
+            .find(|pair| is_key(&pair[0]))
+            .and_then(|pair| pair.get(1)),
+        _ => None,
+    }?;
+    parse_entry_seq(&redis::from_redis_value::<String>(value).ok()?)
 }
 
 /// `"42-0"` → 42; anything else is not an adcast entry id.

@@ -235,3 +235,32 @@ async fn oversized_request_heads_are_refused() {
         "the edge keeps serving"
     );
 }
+
+#[tokio::test]
+async fn an_edge_behind_a_fully_trimmed_stream_resyncs_without_waiting_for_a_write() {
+    let writer = TestWriter::spawn().await;
+    for i in 0..3 {
+        writer.post_ad(&ad_body(&format!("covered {i}"))).await;
+    }
+    writer.wait_for_stream_len(3).await;
+    writer.producer(1).produce().await.unwrap(); // trims every entry
+    assert!(writer.stream_entries().await.is_empty());
+
+    let mut settings = settings_for(&writer);
+    let stale = std::env::temp_dir().join(format!("adcast-stale-{}.adsnap", free_port()));
+    snapshot::write_atomically(
+        &stale,
+        &Snapshot {
+            seq: 0,
+            created_at: Timestamp::now(),
+            ads: vec![],
+        }
+        .encode(),
+    )
+    .unwrap();
+    settings.snapshot = Some(stale.clone());
+    let edge = TestEdge::start(settings).await;
+    edge.wait_for_seq(3).await; // no write happens: the empty, trimmed stream itself shows the gap
+    assert_eq!(edge.titles("").await.len(), 3);
+    std::fs::remove_file(stale).unwrap();
+}
