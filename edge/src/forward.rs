@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HOST};
-use http::{Request, Response, Uri};
+use http::header::HOST;
+use http::{HeaderMap, Request, Response, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -46,17 +46,20 @@ pub enum ForwardError {
 }
 
 /// Hop-by-hop headers, which a proxy must not pass on (RFC 9110 §7.6.1).
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
 }
 
 /// Sends `request` to the writer and relays its answer, after waiting for
@@ -76,15 +79,7 @@ pub async fn forward(
         .map_err(|error| ForwardError::Unreachable(format!("bad writer URL: {error}")))?;
     parts.uri = uri;
     parts.headers.remove(HOST);
-    let hop_by_hop: Vec<HeaderName> = parts
-        .headers
-        .keys()
-        .filter(|name| is_hop_by_hop(name))
-        .cloned()
-        .collect();
-    for name in hop_by_hop {
-        parts.headers.remove(name);
-    }
+    remove_hop_by_hop(&mut parts.headers);
     let body = body.map_err(BoxError::from).boxed_unsync();
     let response = tokio::time::timeout(
         WRITER_TIMEOUT,
@@ -101,15 +96,7 @@ pub async fn forward(
             ForwardError::Unreachable(format!("reading the writer's answer: {error}"))
         })?
         .to_bytes();
-    let hop_by_hop: Vec<HeaderName> = parts
-        .headers
-        .keys()
-        .filter(|name| is_hop_by_hop(name))
-        .cloned()
-        .collect();
-    for name in hop_by_hop {
-        parts.headers.remove(name);
-    }
+    remove_hop_by_hop(&mut parts.headers);
     if parts.status.is_success() {
         let seq = parts
             .headers

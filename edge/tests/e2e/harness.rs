@@ -40,9 +40,15 @@ pub fn edge_settings(redis_url: &str, stream_key: &str) -> Settings {
     }
 }
 
+/// Settings for an edge following `writer`'s stream on the shared Redis,
+/// with no forwarding.
+pub fn following(writer: &TestWriter) -> Settings {
+    edge_settings(&crate::writer_helpers::redis_url(), &writer.stream_key)
+}
+
 /// Settings for an edge following `writer`'s stream, forwarding to it.
 pub fn settings_for(writer: &TestWriter) -> Settings {
-    let mut settings = edge_settings(&crate::writer_helpers::redis_url(), &writer.stream_key);
+    let mut settings = following(writer);
     settings.writer_url = Some(format!("http://{}", writer.address));
     settings
 }

@@ -6,7 +6,7 @@ use adcast_shared::timestamp::Timestamp;
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{ad, edge_settings, settings_for, TestEdge, TestWriter};
+use crate::harness::{ad, following, settings_for, TestEdge, TestWriter};
 
 fn iso_in(millis: i64) -> String {
     Timestamp::from_millis(Timestamp::now().as_millis() + millis)
@@ -17,11 +17,7 @@ fn iso_in(millis: i64) -> String {
 #[tokio::test]
 async fn creates_updates_and_deletes_become_visible_on_the_edge() {
     let writer = TestWriter::spawn().await;
-    let edge = TestEdge::start(edge_settings(
-        &crate::writer_helpers::redis_url(),
-        &writer.stream_key,
-    ))
-    .await;
+    let edge = TestEdge::start(following(&writer)).await;
 
     let created = writer
         .post_ad(&ad(
@@ -70,11 +66,7 @@ async fn creates_updates_and_deletes_become_visible_on_the_edge() {
 #[tokio::test]
 async fn answers_are_filtered_sorted_by_end_then_id_and_paginated() {
     let writer = TestWriter::spawn().await;
-    let edge = TestEdge::start(edge_settings(
-        &crate::writer_helpers::redis_url(),
-        &writer.stream_key,
-    ))
-    .await;
+    let edge = TestEdge::start(following(&writer)).await;
     let start = "2024-01-01T00:00:00Z";
     let ads = [
         ("late", "2099-03-01T00:00:00Z", json!(null)),
@@ -147,11 +139,7 @@ async fn answers_are_filtered_sorted_by_end_then_id_and_paginated() {
 #[tokio::test]
 async fn every_invalid_parameter_is_a_400_naming_it() {
     let writer = TestWriter::spawn().await;
-    let edge = TestEdge::start(edge_settings(
-        &crate::writer_helpers::redis_url(),
-        &writer.stream_key,
-    ))
-    .await;
+    let edge = TestEdge::start(following(&writer)).await;
     let cases = [
         ("offset=", "offset"),
         ("offset=-1", "offset"),
@@ -200,11 +188,7 @@ async fn every_invalid_parameter_is_a_400_naming_it() {
 #[tokio::test]
 async fn ads_appear_at_start_and_disappear_at_end_with_no_write() {
     let writer = TestWriter::spawn().await;
-    let edge = TestEdge::start(edge_settings(
-        &crate::writer_helpers::redis_url(),
-        &writer.stream_key,
-    ))
-    .await;
+    let edge = TestEdge::start(following(&writer)).await;
     let created = writer
         .post_ad(&ad("brief", &iso_in(1_500), &iso_in(3_000), json!(null)))
         .await;
@@ -247,7 +231,7 @@ async fn ads_appear_at_start_and_disappear_at_end_with_no_write() {
 #[tokio::test]
 async fn cache_control_is_capped_and_errors_are_not_cached() {
     let writer = TestWriter::spawn().await;
-    let mut settings = edge_settings(&crate::writer_helpers::redis_url(), &writer.stream_key);
+    let mut settings = following(&writer);
     settings.cache_max_age_secs = 3;
     let edge = TestEdge::start(settings).await;
     let ok = edge.get("/api/v1/ad").await;
@@ -259,7 +243,7 @@ async fn cache_control_is_capped_and_errors_are_not_cached() {
 #[tokio::test]
 async fn adcast_min_seq_waits_boundedly_then_answers_503() {
     let writer = TestWriter::spawn().await;
-    let mut settings = edge_settings(&crate::writer_helpers::redis_url(), &writer.stream_key);
+    let mut settings = following(&writer);
     settings.min_seq_wait_ms = 300;
     let edge = TestEdge::start(settings).await;
     let started = std::time::Instant::now();
@@ -304,11 +288,7 @@ async fn adcast_min_seq_waits_boundedly_then_answers_503() {
 #[tokio::test]
 async fn methods_routes_and_head_follow_the_spec() {
     let writer = TestWriter::spawn().await;
-    let edge = TestEdge::start(edge_settings(
-        &crate::writer_helpers::redis_url(),
-        &writer.stream_key,
-    ))
-    .await;
+    let edge = TestEdge::start(following(&writer)).await;
     let post = edge
         .request(
             Method::POST,

@@ -8,7 +8,7 @@ use adcast_shared::snapshot::{self, Snapshot};
 use adcast_shared::timestamp::Timestamp;
 use http::StatusCode;
 
-use crate::harness::{ad_body, edge_settings, settings_for, TestEdge, TestWriter};
+use crate::harness::{ad_body, edge_settings, following, settings_for, TestEdge, TestWriter};
 use crate::writer_helpers::{free_port, RedisServer};
 
 async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -182,7 +182,7 @@ async fn a_corrupt_or_truncated_newest_snapshot_is_refused_and_an_older_one_used
 async fn stalled_connections_neither_block_others_nor_linger() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let writer = TestWriter::spawn().await;
-    let mut settings = edge_settings(&crate::writer_helpers::redis_url(), &writer.stream_key);
+    let mut settings = following(&writer);
     settings.header_read_timeout_ms = 1_000;
     let edge = TestEdge::start(settings).await;
 
@@ -221,11 +221,7 @@ async fn stalled_connections_neither_block_others_nor_linger() {
 #[tokio::test]
 async fn oversized_request_heads_are_refused() {
     let writer = TestWriter::spawn().await;
-    let edge = TestEdge::start(edge_settings(
-        &crate::writer_helpers::redis_url(),
-        &writer.stream_key,
-    ))
-    .await;
+    let edge = TestEdge::start(following(&writer)).await;
     let long_query = format!("/api/v1/ad?pad={}", "x".repeat(20_000));
     let response = edge.get(&long_query).await;
     assert_eq!(response.status, StatusCode::from_u16(431).unwrap());
