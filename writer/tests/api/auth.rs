@@ -125,21 +125,20 @@ async fn secrets_never_reach_the_logs() {
         1,
     );
     let port = crate::helpers::free_port();
-    let mut writer = Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
+    let snapshot_dir = std::env::temp_dir().join(format!("adcast-secrets-{port}"));
+    let writer = Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
         .env("DATABASE_URL", &database_url)
         .env("REDIS_URL", crate::helpers::redis_url())
         .env("ADCAST_STREAM_KEY", format!("adcast:test:secrets:{port}"))
         .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
         .env("ADCAST_ADMIN_TOKENS", token)
-        .env(
-            "ADCAST_SNAPSHOT_DIR",
-            std::env::temp_dir().join(format!("adcast-secrets-{port}")),
-        )
+        .env("ADCAST_SNAPSHOT_DIR", &snapshot_dir)
         .env("ADCAST_LOG", "trace")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let writer = crate::helpers::KillOnDrop::new(writer);
     let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while tokio::net::TcpStream::connect(address).await.is_err() {
@@ -164,8 +163,8 @@ async fn secrets_never_reach_the_logs() {
         None,
     )
     .await;
-    writer.kill().unwrap();
-    let output = writer.wait_with_output().unwrap();
+    let output = writer.kill_with_output();
+    let _ = std::fs::remove_dir_all(&snapshot_dir);
     let logs = String::from_utf8_lossy(&output.stderr) + String::from_utf8_lossy(&output.stdout);
     assert!(
         logs.contains("adcast-writer listening"),

@@ -27,7 +27,7 @@ pub fn redis_url() -> String {
     std::env::var("ADCAST_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{:016x}", rand::thread_rng().gen::<u64>())
 }
 
@@ -37,6 +37,43 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A child process that is killed when dropped, also when its test panics:
+/// no process outlives its test (a survivor would keep the test runner's
+/// output pipe open and hang whoever reads it).
+pub struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    pub fn new(child: Child) -> KillOnDrop {
+        KillOnDrop(Some(child))
+    }
+
+    /// SIGKILL now (no shutdown hook runs) and reap the process.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The exit status, if the process has already ended.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.as_mut()?.try_wait().ok().flatten()
+    }
+
+    /// SIGKILL now and collect whatever the process printed to piped outputs.
+    pub fn kill_with_output(mut self) -> std::process::Output {
+        let mut child = self.0.take().expect("the process is still owned");
+        let _ = child.kill();
+        child.wait_with_output().expect("reaping the process")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// A private redis-server for one test, so stopping it disturbs no one else.

@@ -1,13 +1,15 @@
 //! The relay under Redis outages and writer crashes: every acknowledged write
 //! reaches the stream, in order, exactly once.
 
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
 use crate::helpers::{
-    ad_body, free_port, fresh_database, send, settings, wait_for_stream_len, RedisServer, TestApp,
+    ad_body, free_port, fresh_database, send, settings, wait_for_stream_len, KillOnDrop,
+    RedisServer, TestApp,
 };
 
 async fn writes_survive_a_redis_outage(persistent: bool) {
@@ -50,49 +52,77 @@ async fn writes_while_redis_is_down_are_published_when_it_returns_empty() {
     writes_survive_a_redis_outage(false).await;
 }
 
-/// Runs the real binary so that it can be killed with SIGKILL.
-fn spawn_writer(database_url: &str, redis_url: &str, stream_key: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
-        .env("DATABASE_URL", database_url)
-        .env("REDIS_URL", redis_url)
-        .env("ADCAST_STREAM_KEY", stream_key)
-        .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("ADCAST_RELAY_INTERVAL_MS", "100")
-        // One directory per stream, kept across restarts like a real volume.
-        .env(
-            "ADCAST_SNAPSHOT_DIR",
-            std::env::temp_dir().join(stream_key.replace(':', "-")),
-        )
-        .env("ADCAST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
+/// The real writer binary, so that it can be killed with SIGKILL. Each life
+/// gets a fresh port; the database, stream key and snapshot directory (a
+/// volume kept across restarts) are what survive.
+struct WriterProcess {
+    database_url: String,
+    stream_key: String,
+    snapshot_dir: std::path::PathBuf,
 }
 
-async fn wait_until_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "writer did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+impl WriterProcess {
+    fn new(database_url: String, name: &str) -> WriterProcess {
+        let stream_key = format!("adcast:test:{name}:{}", crate::helpers::unique("s"));
+        let snapshot_dir = std::env::temp_dir().join(stream_key.replace(':', "-"));
+        WriterProcess {
+            database_url,
+            stream_key,
+            snapshot_dir,
+        }
+    }
+
+    /// Starts one life and returns once it accepts connections. A port taken
+    /// by a parallel test between `free_port` and the bind makes the process
+    /// exit; then another port is tried.
+    async fn start(&self, redis_url: &str) -> (KillOnDrop, SocketAddr) {
+        for _ in 0..5 {
+            let port = free_port();
+            let mut writer = KillOnDrop::new(
+                Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
+                    .env("DATABASE_URL", &self.database_url)
+                    .env("REDIS_URL", redis_url)
+                    .env("ADCAST_STREAM_KEY", &self.stream_key)
+                    .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
+                    .env("ADCAST_RELAY_INTERVAL_MS", "100")
+                    .env("ADCAST_SNAPSHOT_DIR", &self.snapshot_dir)
+                    .env("ADCAST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
+            let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = writer.exit_status() {
+                    eprintln!("writer on port {port} exited ({status}); trying another port");
+                    break;
+                }
+                if tokio::net::TcpStream::connect(address).await.is_ok() {
+                    return (writer, address);
+                }
+                assert!(Instant::now() < deadline, "writer did not start");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        panic!("the writer exited five times before listening");
+    }
+}
+
+impl Drop for WriterProcess {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.snapshot_dir);
     }
 }
 
 #[tokio::test]
 async fn writer_killed_after_commit_before_publish_publishes_on_restart() {
-    let database_url = fresh_database().await;
-    let stream_key = format!("adcast:test:crash:{}", free_port());
-    let main_redis = settings(&database_url, &crate::helpers::redis_url(), &stream_key);
-    let redis = redis::Client::open(main_redis.redis_url.clone().unwrap()).unwrap();
+    let writer = WriterProcess::new(fresh_database().await, "crash");
+    let redis = redis::Client::open(crate::helpers::redis_url()).unwrap();
 
     // First life: Redis unreachable, so the commit cannot be published.
-    let port = free_port();
     let unreachable_redis = format!("redis://127.0.0.1:{}", free_port());
-    let mut writer = spawn_writer(&database_url, &unreachable_redis, &stream_key, port);
-    wait_until_listening(port).await;
-    let address = format!("127.0.0.1:{port}").parse().unwrap();
+    let (mut first_life, address) = writer.start(&unreachable_redis).await;
     let body = bytes::Bytes::from(ad_body("survivor").to_string());
     let response = send(
         address,
@@ -103,24 +133,15 @@ async fn writer_killed_after_commit_before_publish_publishes_on_restart() {
     )
     .await;
     assert_eq!(response.status, StatusCode::CREATED);
-    writer.kill().unwrap(); // SIGKILL: no shutdown hook runs.
-    writer.wait().unwrap();
-    assert!(crate::helpers::stream_entries(&redis, &stream_key)
+    first_life.kill(); // SIGKILL: no shutdown hook runs.
+    assert!(crate::helpers::stream_entries(&redis, &writer.stream_key)
         .await
         .is_empty());
 
     // Second life: the relay finds the unpublished outbox row at start-up.
-    let port = free_port();
-    let mut writer = spawn_writer(
-        &database_url,
-        &crate::helpers::redis_url(),
-        &stream_key,
-        port,
-    );
-    let entries = wait_for_stream_len(&redis, &stream_key, 1).await;
+    let (_second_life, _) = writer.start(&crate::helpers::redis_url()).await;
+    let entries = wait_for_stream_len(&redis, &writer.stream_key, 1).await;
     assert_eq!(entries[0].0, "1-0");
-    writer.kill().unwrap();
-    writer.wait().unwrap();
 }
 
 #[tokio::test]
@@ -177,18 +198,9 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    let database_url = fresh_database().await;
-    let stream_key = format!("adcast:test:burst:{}", free_port());
+    let writer = WriterProcess::new(fresh_database().await, "burst");
     let redis = redis::Client::open(crate::helpers::redis_url()).unwrap();
-    let port = free_port();
-    let mut writer = spawn_writer(
-        &database_url,
-        &crate::helpers::redis_url(),
-        &stream_key,
-        port,
-    );
-    wait_until_listening(port).await;
-    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (mut first_life, address) = writer.start(&crate::helpers::redis_url()).await;
 
     let acked = Arc::new(AtomicUsize::new(0));
     let requests: Vec<_> = (0..120)
@@ -218,8 +230,7 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
     while acked.load(Ordering::SeqCst) < 40 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    writer.kill().unwrap();
-    writer.wait().unwrap();
+    first_life.kill();
     let mut acknowledged = Vec::new();
     for request in requests {
         acknowledged.extend(request.await.unwrap());
@@ -230,21 +241,15 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
         acknowledged.len()
     );
 
-    let port = free_port();
-    let mut writer = spawn_writer(
-        &database_url,
-        &crate::helpers::redis_url(),
-        &stream_key,
-        port,
-    );
-    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let (_second_life, _) = writer.start(&crate::helpers::redis_url()).await;
+    let db = sqlx::PgPool::connect(&writer.database_url).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let committed: i64 = loop {
         let committed: i64 = sqlx::query_scalar("SELECT last_seq FROM change_sequence")
             .fetch_one(&db)
             .await
             .unwrap();
-        let entries = crate::helpers::stream_entries(&redis, &stream_key).await;
+        let entries = crate::helpers::stream_entries(&redis, &writer.stream_key).await;
         if entries.len() as i64 == committed {
             break committed;
         }
@@ -254,7 +259,7 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let entries = crate::helpers::stream_entries(&redis, &stream_key).await;
+    let entries = crate::helpers::stream_entries(&redis, &writer.stream_key).await;
     let ids: Vec<String> = entries.iter().map(|(id, _)| id.clone()).collect();
     let expected: Vec<String> = (1..=committed).map(|seq| format!("{seq}-0")).collect();
     assert_eq!(ids, expected, "one gapless order, no entry twice");
@@ -282,6 +287,4 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
         rows, committed,
         "every committed change is one whole ad, nothing half-written"
     );
-    writer.kill().unwrap();
-    writer.wait().unwrap();
 }
