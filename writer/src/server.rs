@@ -2,8 +2,9 @@
 //!
 //! Layers, outermost first: JSON bodies for errors made by middleware, panic
 //! catching (a panic is a logged 500, never a dropped connection), request id
-//! (`x-request-id`, set if absent and echoed back), tracing, request-body
-//! limit (64 KiB), request timeout (503). hyper enforces the header-read timeout.
+//! (`x-request-id`, set if absent and echoed back), tracing, request timeout
+//! (503). hyper enforces the header-read timeout and the head size; handlers
+//! bound the body (64 KiB) when they read one, after authentication.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,7 +25,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -32,7 +32,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::response::{json_response, status_of};
-use crate::routes::{self, RequestBody, MAX_BODY_BYTES};
+use crate::routes::{self, RequestBody};
 use crate::startup::AppState;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -75,7 +75,6 @@ pub async fn serve(
             tracing::debug_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             http::StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
@@ -151,8 +150,8 @@ async fn answer(
     Ok(response)
 }
 
-/// Middleware answers (413 from the body limit, 503 from the timeout) come
-/// with plain bodies; give every error the JSON shape of SPEC.md.
+/// Middleware answers (503 from the timeout) come with plain bodies; give
+/// every error the JSON shape of SPEC.md.
 fn json_errors_from_middleware(
     response: Response<tower_http::body::UnsyncBoxBody<Bytes, BoxError>>,
 ) -> Response<ResponseBody> {
@@ -166,7 +165,6 @@ fn json_errors_from_middleware(
     }
     let code = ErrorCode::from_status(status.as_u16());
     let message = match code {
-        ErrorCode::PayloadTooLarge => format!("request body is larger than {MAX_BODY_BYTES} bytes"),
         ErrorCode::Unavailable => "the request took too long; retry shortly".to_owned(),
         _ => status.canonical_reason().unwrap_or("error").to_owned(),
     };

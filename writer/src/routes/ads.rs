@@ -6,9 +6,9 @@ use adcast_shared::json::Json;
 use adcast_shared::timestamp::Timestamp;
 use adcast_shared::wire::{parse_ad_draft, AdView};
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 
 use super::RequestBody;
@@ -213,17 +213,28 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 }
 
 /// Checks the media type, reads at most [`MAX_BODY_BYTES`], parses JSON.
+/// A declared length over the limit is refused before anything is read.
 async fn read_json(request: Request<RequestBody>) -> Result<Json, ApiError> {
     if !is_json(request.headers()) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let bytes = match request.into_body().collect().await {
+    let too_large = ApiError::PayloadTooLarge {
+        limit: MAX_BODY_BYTES,
+    };
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(too_large);
+    }
+    let bytes = match Limited::new(request.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(ApiError::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
-            })
-        }
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
         Err(error) => {
             return Err(
                 ValidationError::whole(format!("could not read the request body: {error}")).into(),

@@ -15,8 +15,9 @@ use hyper::body::Incoming;
 use crate::response::{ApiError, HttpResponse};
 use crate::startup::AppState;
 
-/// Request bodies arrive wrapped by the body-limit layer.
-pub type RequestBody = tower_http::body::Limited<Incoming>;
+/// Request bodies as hyper delivers them; handlers that read one bound it
+/// (after authentication, so an anonymous caller learns nothing but 401).
+pub type RequestBody = Incoming;
 
 pub use ads::MAX_BODY_BYTES;
 

@@ -114,6 +114,38 @@ async fn refuses_a_public_address_without_tokens_unless_allowed() {
 }
 
 #[tokio::test]
+async fn authentication_is_checked_before_the_body_size() {
+    let app = TestApp::spawn_with(|settings| settings.admin_tokens = vec!["token".into()]).await;
+    let big = "x".repeat(70 * 1024);
+    let anonymous = app
+        .request(
+            Method::POST,
+            "/api/v1/ad",
+            &[("content-type", "application/json")],
+            Some(&big),
+        )
+        .await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::UNAUTHORIZED,
+        "an anonymous caller learns nothing about body rules"
+    );
+    let authorized = app
+        .request(
+            Method::POST,
+            "/api/v1/ad",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer token"),
+            ],
+            Some(&big),
+        )
+        .await;
+    assert_eq!(authorized.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.count("ads").await, 0);
+}
+
+#[tokio::test]
 async fn secrets_never_reach_the_logs() {
     use std::process::{Command, Stdio};
     let token = "tok-never-logged-7f3a";

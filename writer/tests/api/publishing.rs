@@ -107,6 +107,21 @@ impl WriterProcess {
         }
         panic!("the writer exited five times before listening");
     }
+
+    /// Waits for the start-up snapshot of an empty database (sequence 0).
+    /// Without it, a first snapshot taken after some writes would let the
+    /// stream be trimmed behind it, and entries these tests look for would
+    /// rightly be gone.
+    async fn wait_for_empty_snapshot(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let path = self
+            .snapshot_dir
+            .join(adcast_shared::snapshot::file_name(0));
+        while !path.exists() {
+            assert!(Instant::now() < deadline, "no start-up snapshot");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for WriterProcess {
@@ -123,6 +138,7 @@ async fn writer_killed_after_commit_before_publish_publishes_on_restart() {
     // First life: Redis unreachable, so the commit cannot be published.
     let unreachable_redis = format!("redis://127.0.0.1:{}", free_port());
     let (mut first_life, address) = writer.start(&unreachable_redis).await;
+    writer.wait_for_empty_snapshot().await;
     let body = bytes::Bytes::from(ad_body("survivor").to_string());
     let response = send(
         address,
@@ -201,6 +217,7 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
     let writer = WriterProcess::new(fresh_database().await, "burst");
     let redis = redis::Client::open(crate::helpers::redis_url()).unwrap();
     let (mut first_life, address) = writer.start(&crate::helpers::redis_url()).await;
+    writer.wait_for_empty_snapshot().await;
 
     let acked = Arc::new(AtomicUsize::new(0));
     let requests: Vec<_> = (0..120)
