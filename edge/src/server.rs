@@ -14,7 +14,7 @@ use adcast_shared::api_error::{error_body, validation_error_body, ErrorCode};
 use adcast_shared::timestamp::Timestamp;
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -31,8 +31,9 @@ use crate::query::QueryParams;
 
 type HttpResponse = Response<Full<Bytes>>;
 
-pub const ADCAST_SEQ: &str = "adcast-seq";
-pub const ADCAST_MIN_SEQ: &str = "adcast-min-seq";
+// Header names as constants: no parsing of the name on every request.
+pub const ADCAST_SEQ: HeaderName = HeaderName::from_static("adcast-seq");
+pub const ADCAST_MIN_SEQ: HeaderName = HeaderName::from_static("adcast-min-seq");
 /// Largest request head (request line with the query string, and headers);
 /// beyond it hyper answers 431.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -107,11 +108,10 @@ async fn answer(node: &Node, request: Request<Incoming>) -> HttpResponse {
             )
         }
     };
-    if !response.headers().contains_key(ADCAST_SEQ) {
-        response
-            .headers_mut()
-            .insert(ADCAST_SEQ, HeaderValue::from(node.state().seq));
-    }
+    response
+        .headers_mut()
+        .entry(ADCAST_SEQ)
+        .or_insert_with(|| HeaderValue::from(node.state().seq));
     node.metrics
         .record(route, response.status().as_u16(), started.elapsed());
     response

@@ -13,7 +13,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 echo "building (release)…" >&2
-cargo build --release --locked -q -p adcast-edge --example make_snapshot
+cargo build --release --locked -q -p adcast-edge --bins --example make_snapshot
 "$TARGET_DIR/release/examples/make_snapshot" "$WORK/snapshot.adsnap" "$ADS" > "$WORK/expected.json"
 
 python3 - "$TARGET_DIR/release/adcast-edge" "$WORK" "$RUNS" <<'PY'

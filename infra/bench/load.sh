@@ -36,7 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building (release)…" >&2
-cargo build --release --locked -q -p adcast-writer -p adcast-edge --example ceiling
+cargo build --release --locked -q -p adcast-writer -p adcast-edge --bins --example ceiling
 
 psql "$ADCAST_TEST_DATABASE_URL/postgres" -qc "drop database if exists $DB" -c "create database $DB" >/dev/null
 
@@ -48,10 +48,12 @@ pids+=("$writer_pid")
 REDIS_URL="$ADCAST_TEST_REDIS_URL" ADCAST_STREAM_KEY="$STREAM" ADCAST_LOG=warn \
   taskset -c 0 "$TARGET_DIR/release/adcast-edge" --listen "127.0.0.1:$EDGE_PORT" --worker-threads 1 \
   --data-dir "$WORK/edge" --persist-interval-secs 3600 &
-pids+=($!)
+edge_pid=$!
+pids+=("$edge_pid")
 
 for port in $WRITER_PORT $EDGE_PORT; do
   for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "nothing answers on port $port" >&2; exit 1; }
 done
 python3 infra/bench/seed.py "http://127.0.0.1:$WRITER_PORT" "$ADS"
 curl -fs -H "Adcast-Min-Seq: $ADS" "http://127.0.0.1:$EDGE_PORT/api/v1/ad" >/dev/null \
@@ -78,13 +80,22 @@ print(sum(sizes) // len(sizes))
 PY
 )
 taskset -c 0 "$TARGET_DIR/release/examples/ceiling" "127.0.0.1:$CEILING_PORT" "$body_size" 1 2>/dev/null &
-pids+=($!)
+ceiling_pid=$!
+pids+=("$ceiling_pid")
 sleep 0.5
 
-run_wrk() { # name port
+cpu_ticks() { # pid → user+system clock ticks used so far
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+run_wrk() { # name port server-pid
+  local before
+  before=$(cpu_ticks "$3")
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s infra/bench/queries.lua \
     "http://127.0.0.1:$2" > "$WORK/$1.txt"
-  python3 - "$WORK/$1.txt" "$1" <<'PY' >> "$WORK/results.tsv"
+  # Share of one core the server used: 100 % means the server, not wrk, is
+  # what limits the request rate.
+  local busy=$(( ($(cpu_ticks "$3") - before) * 100 / $(getconf CLK_TCK) / DURATION ))
+  python3 - "$WORK/$1.txt" "$1" "$busy" <<'PY' >> "$WORK/results.tsv"
 import re, sys
 text = open(sys.argv[1]).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
@@ -93,18 +104,18 @@ def ms(v, unit):
 p99 = ms(*re.search(r"99%\s+([\d.]+)(us|ms|s)", text).groups())
 non2xx = int((re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text) or [0, 0])[1])
 errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
-print("%s\t%.0f\t%.3f\t%d\t%d" % (sys.argv[2], rps, p99, non2xx, errors))
+print("%s\t%.0f\t%.3f\t%d\t%d\t%s" % (sys.argv[2], rps, p99, non2xx, errors, sys.argv[3]))
 PY
 }
 
 echo "warming up…" >&2
-DURATION=2 run_wrk warmup-edge $EDGE_PORT
-DURATION=2 run_wrk warmup-ceiling $CEILING_PORT
+DURATION=2 run_wrk warmup-edge $EDGE_PORT "$edge_pid"
+DURATION=2 run_wrk warmup-ceiling $CEILING_PORT "$ceiling_pid"
 : > "$WORK/results.tsv"
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round/$ROUNDS…" >&2
-  run_wrk edge $EDGE_PORT
-  run_wrk ceiling $CEILING_PORT
+  run_wrk edge $EDGE_PORT "$edge_pid"
+  run_wrk ceiling $CEILING_PORT "$ceiling_pid"
 done
 
 python3 - "$WORK/results.tsv" "$body_size" <<'PY'
@@ -114,15 +125,15 @@ def med(name, col):
     return statistics.median(float(r[col]) for r in rows if r[0] == name)
 def total(name, col):
     return sum(int(r[col]) for r in rows if r[0] == name)
-print("run\trequests/s\tp99 ms\tnon-2xx\tsocket errors")
+print("run\trequests/s\tp99 ms\tnon-2xx\tsocket errors\tserver CPU %")
 for r in rows:
     print("\t".join(r))
 edge, ceiling = med("edge", 1), med("ceiling", 1)
 print()
-print("| server | median requests/s | median p99 latency | non-2xx (all rounds) | socket errors |")
-print("| --- | --- | --- | --- | --- |")
-print("| edge (1 worker thread, 1,000 ads) | %.0f | %.2f ms | %d | %d |" % (edge, med("edge", 2), total("edge", 3), total("edge", 4)))
-print("| ceiling (bare hyper, %s-byte body) | %.0f | %.2f ms | %d | %d |" % (sys.argv[2], ceiling, med("ceiling", 2), total("ceiling", 3), total("ceiling", 4)))
+print("| server | median requests/s | median p99 latency | non-2xx (all rounds) | socket errors | median server CPU |")
+print("| --- | --- | --- | --- | --- | --- |")
+print("| edge (1 worker thread, 1,000 ads) | %.0f | %.2f ms | %d | %d | %.0f %% |" % (edge, med("edge", 2), total("edge", 3), total("edge", 4), med("edge", 5)))
+print("| ceiling (bare hyper, %s-byte body) | %.0f | %.2f ms | %d | %d | %.0f %% |" % (sys.argv[2], ceiling, med("ceiling", 2), total("ceiling", 3), total("ceiling", 4), med("ceiling", 5)))
 print()
 print("edge / ceiling throughput ratio: %.3f" % (edge / ceiling))
 PY
