@@ -5,7 +5,7 @@
 //! `cargo bench -p adcast-edge --bench query`
 
 use adcast_edge::index::{AdIndex, Page};
-use adcast_edge::server::render_page;
+use adcast_edge::server::render_matches;
 use adcast_edge::state::ServingState;
 use adcast_shared::ad::AudienceQuery;
 use adcast_shared::event::Change;
@@ -44,15 +44,14 @@ fn bench(c: &mut Criterion) {
                 index.query(query, *page, now).len()
             })
         });
-        let page = index.query(
-            &AudienceQuery::default(),
-            Page {
-                offset: 0,
-                limit: 10,
-            },
-            now,
-        );
-        group.bench_function("render_page_of_10", |b| b.iter(|| render_page(&page)));
+        let everyone = AudienceQuery::default();
+        let first_ten = Page {
+            offset: 0,
+            limit: 10,
+        };
+        group.bench_function("query_and_render_page_of_10", |b| {
+            b.iter(|| render_matches(&index, &everyone, first_ten, now).len())
+        });
         group.sample_size(10);
         group.bench_function("index_build", |b| {
             b.iter(|| AdIndex::build(&ads, now).len())

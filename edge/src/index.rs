@@ -219,8 +219,23 @@ impl AdIndex {
     /// after skipping `page.offset`, at most `page.limit`: their item JSON.
     pub fn query(&self, query: &AudienceQuery, page: Page, now: Timestamp) -> Vec<&str> {
         let mut out = Vec::with_capacity(page.limit.min(self.ads.len()));
+        self.for_each_match(query, page, now, |item| out.push(item));
+        out
+    }
+
+    /// Like [`AdIndex::query`], but hands each item to `visit` instead of
+    /// collecting them (the server renders straight into the answer body).
+    /// Returns how many items were visited.
+    pub fn for_each_match<'a>(
+        &'a self,
+        query: &AudienceQuery,
+        page: Page,
+        now: Timestamp,
+        mut visit: impl FnMut(&'a str),
+    ) -> usize {
+        let mut visited = 0;
         if page.limit == 0 {
-            return out;
+            return visited;
         }
         // Entries outside `per_bit` started before the build; a clock that
         // stepped back must not make them look unstarted-yet-served.
@@ -239,7 +254,7 @@ impl AdIndex {
         if let Some(age) = query.age.filter(|age| (1..=AGES as u8).contains(age)) {
             filters[2] = &self.age[usize::from(age - 1)].0;
         } else if query.age.is_some() {
-            return out; // outside 1–100 nothing can match (the API rejects it anyway)
+            return visited; // outside 1–100 nothing can match (the API rejects it anyway)
         }
         let country = query
             .country
@@ -279,13 +294,14 @@ impl AdIndex {
                     skip -= 1;
                     continue;
                 }
-                out.push(&*self.ads[ad_position as usize].item_json);
-                if out.len() == page.limit {
-                    return out;
+                visit(&self.ads[ad_position as usize].item_json);
+                visited += 1;
+                if visited == page.limit {
+                    return visited;
                 }
             }
         }
-        out
+        visited
     }
 
     /// The next instant after `now` at which some ad starts or ends, i.e.

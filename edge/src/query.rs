@@ -28,8 +28,14 @@ impl QueryParams {
         const NAMES: [&str; 6] = ["offset", "limit", "age", "gender", "country", "platform"];
         let mut raw: [Option<Cow<'_, str>>; 6] = Default::default();
         for (name, value) in pairs(query) {
-            let Some(slot) = NAMES.iter().position(|known| *known == name) else {
-                continue;
+            let slot = match &*name {
+                "offset" => 0,
+                "limit" => 1,
+                "age" => 2,
+                "gender" => 3,
+                "country" => 4,
+                "platform" => 5,
+                _ => continue,
             };
             if raw[slot].is_some() {
                 return Err(ValidationError::field(
@@ -107,20 +113,42 @@ impl QueryParams {
 fn pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
     let needs_decoding = query.bytes().any(|b| b == b'%' || b == b'+');
     let decoded = needs_decoding.then(|| form_urlencoded::parse(query.as_bytes()));
-    let plain = (!needs_decoding).then(|| {
-        query
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| {
-                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (Cow::Borrowed(name), Cow::Borrowed(value))
-            })
-    });
+    let plain = (!needs_decoding).then_some(PlainPairs { rest: query });
     // Exactly one of the two is present.
     decoded
         .into_iter()
         .flatten()
         .chain(plain.into_iter().flatten())
+}
+
+/// `name=value` pairs of a query with nothing to decode, as borrowed slices:
+/// split at `&`, empty pieces skipped, a piece without `=` has an empty value.
+struct PlainPairs<'q> {
+    rest: &'q str,
+}
+
+impl<'q> Iterator for PlainPairs<'q> {
+    type Item = (Cow<'q, str>, Cow<'q, str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.rest.is_empty() {
+                return None;
+            }
+            let bytes = self.rest.as_bytes();
+            let end = bytes.iter().position(|&b| b == b'&').unwrap_or(bytes.len());
+            let pair = &self.rest[..end];
+            self.rest = self.rest.get(end + 1..).unwrap_or("");
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = match pair.bytes().position(|b| b == b'=') {
+                Some(equals) => (&pair[..equals], &pair[equals + 1..]),
+                None => (pair, ""),
+            };
+            return Some((Cow::Borrowed(name), Cow::Borrowed(value)));
+        }
+    }
 }
 
 /// Plain decimal digits within `min..=max` (no sign, no spaces, no fraction).

@@ -10,6 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use adcast_shared::ad::AudienceQuery;
 use adcast_shared::api_error::{error_body, validation_error_body, ErrorCode};
 use adcast_shared::timestamp::Timestamp;
 use bytes::Bytes;
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::forward::{self, ForwardError};
+use crate::index::{AdIndex, Page};
 use crate::metrics::RouteLabel;
 use crate::node::Node;
 use crate::query::QueryParams;
@@ -208,8 +210,8 @@ async fn public_query(node: &Node, request: &Request<Incoming>) -> HttpResponse 
         return response;
     }
     let now = Timestamp::now();
-    let items = state.index.query(&params.audience, params.page, now);
-    let mut response = Response::new(Full::new(render_page(&items)));
+    let body = render_matches(&state.index, &params.audience, params.page, now);
+    let mut response = Response::new(Full::new(body));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(
@@ -220,23 +222,30 @@ async fn public_query(node: &Node, request: &Request<Incoming>) -> HttpResponse 
     response
 }
 
-/// `{"items":[…]}` from pre-rendered items, in one allocation.
-pub fn render_page(items: &[&str]) -> Bytes {
-    let mut body = Vec::with_capacity(12 + items.iter().map(|item| item.len() + 1).sum::<usize>());
-    body.extend_from_slice(b"{\"items\":[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
+/// `{"items":[…]}`: the matching pre-rendered items, copied straight into
+/// the body (one allocation, sized for typical items).
+pub fn render_matches(
+    index: &AdIndex,
+    audience: &AudienceQuery,
+    page: Page,
+    now: Timestamp,
+) -> Bytes {
+    const OPEN: &[u8] = b"{\"items\":[";
+    let mut body = Vec::with_capacity(OPEN.len() + 2 + page.limit.min(32) * 128);
+    body.extend_from_slice(OPEN);
+    index.for_each_match(audience, page, now, |item| {
+        if body.len() > OPEN.len() {
             body.push(b',');
         }
         body.extend_from_slice(item.as_bytes());
-    }
+    });
     body.extend_from_slice(b"]}");
     Bytes::from(body)
 }
 
 /// Seconds an answer computed at `now` stays right: never past the next
 /// start or end of any ad, never past `cap`.
-pub fn max_age(index: &crate::index::AdIndex, now: Timestamp, cap: u64) -> u64 {
+pub fn max_age(index: &AdIndex, now: Timestamp, cap: u64) -> u64 {
     match index.next_change_after(now) {
         Some(next) => (((next.as_millis() - now.as_millis()) / 1000) as u64).min(cap),
         None => cap,
@@ -244,16 +253,17 @@ pub fn max_age(index: &crate::index::AdIndex, now: Timestamp, cap: u64) -> u64 {
 }
 
 fn cache_control(max_age: u64) -> HeaderValue {
-    const PRE_RENDERED: [&str; 6] = [
-        "public, max-age=0",
-        "public, max-age=1",
-        "public, max-age=2",
-        "public, max-age=3",
-        "public, max-age=4",
-        "public, max-age=5",
+    // Built at compile time: `from_static` checks its text when it runs.
+    const PRE_RENDERED: [HeaderValue; 6] = [
+        HeaderValue::from_static("public, max-age=0"),
+        HeaderValue::from_static("public, max-age=1"),
+        HeaderValue::from_static("public, max-age=2"),
+        HeaderValue::from_static("public, max-age=3"),
+        HeaderValue::from_static("public, max-age=4"),
+        HeaderValue::from_static("public, max-age=5"),
     ];
     match PRE_RENDERED.get(max_age as usize) {
-        Some(text) => HeaderValue::from_static(text),
+        Some(value) => value.clone(),
         None => HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("ASCII header"),
     }
 }
