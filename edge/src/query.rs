@@ -107,27 +107,15 @@ impl QueryParams {
 }
 
 /// The `name=value` pairs of a query string, decoded as
-/// `application/x-www-form-urlencoded`. Most queries contain nothing to
-/// decode (no `%`, no `+`); their pairs are borrowed slices, found without
-/// the decoder's work and allocations. Both paths give the same pairs.
-fn pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-    let needs_decoding = query.bytes().any(|b| b == b'%' || b == b'+');
-    let decoded = needs_decoding.then(|| form_urlencoded::parse(query.as_bytes()));
-    let plain = (!needs_decoding).then_some(PlainPairs { rest: query });
-    // Exactly one of the two is present.
-    decoded
-        .into_iter()
-        .flatten()
-        .chain(plain.into_iter().flatten())
-}
-
-/// `name=value` pairs of a query with nothing to decode, as borrowed slices:
-/// split at `&`, empty pieces skipped, a piece without `=` has an empty value.
-struct PlainPairs<'q> {
+/// `application/x-www-form-urlencoded` (split at `&`, empty pieces skipped, a
+/// piece without `=` has an empty value). One pass over the bytes; a piece
+/// with nothing to decode (no `%`, no `+`: nearly all of them) is returned
+/// as borrowed slices, without the decoder's work and allocations.
+struct Pairs<'q> {
     rest: &'q str,
 }
 
-impl<'q> Iterator for PlainPairs<'q> {
+impl<'q> Iterator for Pairs<'q> {
     type Item = (Cow<'q, str>, Cow<'q, str>);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -136,27 +124,56 @@ impl<'q> Iterator for PlainPairs<'q> {
                 return None;
             }
             let bytes = self.rest.as_bytes();
-            let end = bytes.iter().position(|&b| b == b'&').unwrap_or(bytes.len());
-            let pair = &self.rest[..end];
+            let mut end = bytes.len();
+            let mut equals = None;
+            let mut encoded = false;
+            for (i, &byte) in bytes.iter().enumerate() {
+                match byte {
+                    b'&' => {
+                        end = i;
+                        break;
+                    }
+                    b'=' if equals.is_none() => equals = Some(i),
+                    b'%' | b'+' => encoded = true,
+                    _ => {}
+                }
+            }
+            let piece = &self.rest[..end];
             self.rest = self.rest.get(end + 1..).unwrap_or("");
-            if pair.is_empty() {
+            if piece.is_empty() {
                 continue;
             }
-            let (name, value) = match pair.bytes().position(|b| b == b'=') {
-                Some(equals) => (&pair[..equals], &pair[equals + 1..]),
-                None => (pair, ""),
+            if encoded {
+                // A piece holds no `&`: the decoder yields exactly its pair.
+                return form_urlencoded::parse(piece.as_bytes()).next();
+            }
+            let (name, value) = match equals {
+                Some(i) => (&piece[..i], &piece[i + 1..]),
+                None => (piece, ""),
             };
             return Some((Cow::Borrowed(name), Cow::Borrowed(value)));
         }
     }
 }
 
-/// Plain decimal digits within `min..=max` (no sign, no spaces, no fraction).
+fn pairs(query: &str) -> Pairs<'_> {
+    Pairs { rest: query }
+}
+
+/// Plain decimal digits within `min..=max` (no sign, no spaces, no fraction;
+/// at most 12 digits, so leading zeros are fine and nothing overflows).
 fn integer(text: &str, min: usize, max: usize) -> Option<usize> {
-    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
+    if text.is_empty() || text.len() > 12 {
         return None;
     }
-    text.parse()
+    let mut value: u64 = 0;
+    for byte in text.bytes() {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u64::from(byte - b'0');
+    }
+    usize::try_from(value)
         .ok()
         .filter(|value| (min..=max).contains(value))
 }
@@ -247,7 +264,7 @@ mod tests {
     proptest::proptest! {
         /// The borrowed fast path gives exactly the pairs the full decoder gives.
         #[test]
-        fn pairs_match_the_form_urlencoded_decoder(query in "[a-zA-Z0-9=&._~-]{0,40}") {
+        fn pairs_match_the_form_urlencoded_decoder(query in "[a-zA-Z0-9=&%+._~-]{0,40}") {
             let fast: Vec<(String, String)> = pairs(&query)
                 .map(|(name, value)| (name.into_owned(), value.into_owned()))
                 .collect();
