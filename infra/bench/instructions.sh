@@ -38,8 +38,10 @@ measure() { # name port command...
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/$name.%p" "$@" 2>/dev/null &
   pid=$!
   for _ in $(seq 1 150); do curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.2; done
+  curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" || { echo "$name did not come up on port $port" >&2; exit 1; }
   wrk -t1 -c8 -d2s -s infra/bench/queries.lua "http://127.0.0.1:$port" >/dev/null # warm up
   callgrind_control -i on "$pid" >/dev/null 2>&1
+  sleep 0.5 # the switch reaches the process asynchronously
   local requests
   requests=$(wrk -t1 -c8 -d"${DURATION}s" -s infra/bench/queries.lua "http://127.0.0.1:$port" |
     awk '/requests in/ { print $1 }')

@@ -99,7 +99,14 @@ impl WriterProcess {
                     break;
                 }
                 if tokio::net::TcpStream::connect(address).await.is_ok() {
-                    return (writer, address);
+                    // Someone else may hold the port (then this writer's bind
+                    // failed and it is exiting): it must still be alive a
+                    // moment later.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if writer.exit_status().is_none() {
+                        return (writer, address);
+                    }
+                    continue;
                 }
                 assert!(Instant::now() < deadline, "writer did not start");
                 tokio::time::sleep(Duration::from_millis(50)).await;
