@@ -304,8 +304,12 @@ impl AdIndex {
         visited
     }
 
-    /// The next instant after `now` at which some ad starts or ends, i.e.
-    /// until when an answer computed at `now` stays right (absent writes).
+    /// The first instant after `now` at which the set of active ads can
+    /// differ from the set at `now`: an answer computed at `now` stays right
+    /// (absent writes) until just before it. Activity is strict
+    /// (`start < t < end`), so an ad ending at `end` leaves at `end`, and an
+    /// ad starting at `start` joins at `start + 1 ms` — also when `start` is
+    /// `now` itself.
     pub fn next_change_after(&self, now: Timestamp) -> Option<Timestamp> {
         let now = now.as_millis();
         let next_end = self
@@ -314,8 +318,8 @@ impl AdIndex {
             .map(|ad| ad.end);
         let next_start = self
             .future_starts
-            .get(self.future_starts.partition_point(|&start| start <= now))
-            .copied();
+            .get(self.future_starts.partition_point(|&start| start < now))
+            .map(|start| start + 1);
         let next = match (next_end, next_start) {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b)?,
@@ -436,8 +440,10 @@ mod tests {
     fn next_change_is_the_nearest_start_or_end() {
         let ads = [ad(1, 200, 300, vec![]), ad(2, 0, 250, vec![])];
         let index = AdIndex::build(&ads, t(100));
-        assert_eq!(index.next_change_after(t(100)), Some(t(200)));
-        assert_eq!(index.next_change_after(t(200)), Some(t(250)));
+        // Ad 1 is served from 201 (strictly after its start) to 299.
+        assert_eq!(index.next_change_after(t(100)), Some(t(201)));
+        assert_eq!(index.next_change_after(t(200)), Some(t(201)));
+        assert_eq!(index.next_change_after(t(201)), Some(t(250)));
         assert_eq!(index.next_change_after(t(260)), Some(t(300)));
         assert_eq!(index.next_change_after(t(300)), None);
     }
