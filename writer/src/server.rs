@@ -18,6 +18,7 @@ use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Request, Response};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -79,7 +80,7 @@ pub async fn serve(
             http::StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
-        .service_fn(move |request: Request<RequestBody>| answer(app_state.clone(), request));
+        .service_fn(move |request: Request<Incoming>| answer(app_state.clone(), request));
 
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -133,7 +134,7 @@ pub async fn serve(
 
 async fn answer(
     state: Arc<AppState>,
-    request: Request<RequestBody>,
+    request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let request_id = request
@@ -142,7 +143,13 @@ async fn answer(
         .and_then(|value| value.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let (parts, body) = request.into_parts();
+    let body = RequestBody::new(body);
+    let request = Request::from_parts(parts, body.clone());
     let (route, result) = routes::handle(state.clone(), request).await;
+    // An answer given without reading the body must still reach a client
+    // that is sending it.
+    body.drain().await;
     let response = result.unwrap_or_else(|error| error.into_response(&request_id));
     state
         .metrics

@@ -118,3 +118,23 @@ async fn forwarding_to_a_writer_that_is_down_is_a_503() {
         "the Public API is unaffected"
     );
 }
+
+#[tokio::test]
+async fn an_oversized_body_through_the_edge_is_413_not_a_5xx() {
+    let writer = TestWriter::spawn().await;
+    let edge = TestEdge::start(settings_for(&writer)).await;
+    for size in [100 * 1024, 1_000_000] {
+        for _ in 0..5 {
+            let answer = crate::writer_helpers::post_whole_body_then_read(
+                edge.address,
+                "/api/v1/ad",
+                &[],
+                size,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{size} bytes: {error}"));
+            assert!(answer.starts_with("HTTP/1.1 413"), "{size} bytes: {answer}");
+            assert!(answer.contains("payload_too_large"), "{answer}");
+        }
+    }
+}

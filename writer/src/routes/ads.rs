@@ -8,10 +8,10 @@ use adcast_shared::wire::{parse_ad_draft, AdView};
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 
 use super::RequestBody;
+use crate::body::ReadError;
 use crate::response::{json_response, with_seq, ApiError, HttpResponse};
 use crate::startup::AppState;
 use crate::store::{ad_json, CreateOutcome, IdempotencyKey, StoredResponse};
@@ -229,13 +229,10 @@ async fn read_json(request: Request<RequestBody>) -> Result<Json, ApiError> {
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
         return Err(too_large);
     }
-    let bytes = match Limited::new(request.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
-        Err(error) => {
+    let bytes = match request.body().read(MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(ReadError::TooLarge) => return Err(too_large),
+        Err(ReadError::Broken(error)) => {
             return Err(
                 ValidationError::whole(format!("could not read the request body: {error}")).into(),
             )

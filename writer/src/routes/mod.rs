@@ -10,14 +10,13 @@ mod snapshot;
 use std::sync::Arc;
 
 use http::{Method, Request};
-use hyper::body::Incoming;
 
 use crate::response::{ApiError, HttpResponse};
 use crate::startup::AppState;
 
-/// Request bodies as hyper delivers them; handlers that read one bound it
-/// (after authentication, so an anonymous caller learns nothing but 401).
-pub type RequestBody = Incoming;
+/// Handlers that read a body bound it (after authentication, so an
+/// anonymous caller learns nothing but 401); the server drains the rest.
+pub use crate::body::RequestBody;
 
 pub use ads::MAX_BODY_BYTES;
 

@@ -65,6 +65,35 @@ async fn chunked_bodies_over_64_kib_are_413() {
 }
 
 #[tokio::test]
+async fn a_client_sending_a_large_body_before_reading_still_gets_the_answer() {
+    // Answering before the body is read, then closing, would reset the
+    // connection under a client still writing: it would see an error, not
+    // the 413 (or 401).
+    let app = TestApp::spawn_with(|settings| settings.admin_tokens = vec!["token".into()]).await;
+    let authorized = [("authorization", "Bearer token")];
+    for size in [100 * 1024, 1_000_000] {
+        for _ in 0..5 {
+            let answer = crate::helpers::post_whole_body_then_read(
+                app.address,
+                "/api/v1/ad",
+                &authorized,
+                size,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{size} bytes: {error}"));
+            assert!(answer.starts_with("HTTP/1.1 413"), "{size} bytes: {answer}");
+            assert!(answer.contains("payload_too_large"), "{answer}");
+            let anonymous =
+                crate::helpers::post_whole_body_then_read(app.address, "/api/v1/ad", &[], size)
+                    .await
+                    .unwrap_or_else(|error| panic!("{size} bytes: {error}"));
+            assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+        }
+    }
+    assert_eq!(app.count("ads").await, 0);
+}
+
+#[tokio::test]
 async fn unknown_routes_and_ids_are_404() {
     let app = TestApp::spawn().await;
     for path in [

@@ -406,6 +406,34 @@ impl TestResponse {
 }
 
 /// One HTTP/1.1 request on a new connection.
+/// POSTs `size` bytes to `path` the way simple clients do: the whole body
+/// first, then the answer. Returns the raw answer, or what went wrong
+/// (a reset connection when the server answered without reading the body).
+pub async fn post_whole_body_then_read(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    size: usize,
+) -> Result<String, std::io::Error> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: {size}\r\nconnection: close\r\n"
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    // The body comes a little later, as over a real network: a server that
+    // answers from the head alone has answered (and closed) by then.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream.write_all(&vec![b'x'; size]).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
 pub async fn send(
     address: SocketAddr,
     method: Method,
