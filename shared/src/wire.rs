@@ -238,8 +238,9 @@ fn parse_timestamp(value: Option<&Json>, name: &str) -> Result<Timestamp, Valida
 
 fn parse_age(value: Option<&Json>, path: &str, name: &str) -> Result<Option<u8>, ValidationError> {
     let error = || ValidationError::field(path, format!("{name} must be an integer from 1 to 100"));
+    // `null` is not "absent": SPEC allows it for `conditions` as a whole only.
     match value {
-        None | Some(Json::Null) => Ok(None),
+        None => Ok(None),
         Some(Json::Number(number)) => {
             let age = number
                 .as_u64()
@@ -259,7 +260,7 @@ fn parse_list<T>(
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<Vec<T>, ValidationError> {
     let items = match value {
-        None | Some(Json::Null) => return Ok(Vec::new()),
+        None => return Ok(Vec::new()),
         Some(Json::Array(items)) => items,
         Some(other) => {
             return Err(ValidationError::field(

@@ -69,6 +69,19 @@ fn missing_required_fields_are_named() {
 }
 
 #[test]
+fn null_for_a_key_inside_a_condition_group_is_an_error() {
+    // Only `conditions` itself may be null; inside a group a key is either
+    // absent (no restriction) or a value of its type.
+    for key in ["ageStart", "ageEnd", "gender", "country", "platform"] {
+        let conditions = json!({ key: null });
+        assert_eq!(
+            rejected_field(body(json!({ "conditions": conditions }))),
+            format!("conditions.{key}")
+        );
+    }
+}
+
+#[test]
 fn unknown_fields_are_rejected() {
     assert_eq!(rejected_field(body(json!({"id": 5}))), "id");
     assert_eq!(
