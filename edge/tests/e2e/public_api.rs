@@ -313,6 +313,19 @@ async fn methods_routes_and_head_follow_the_spec() {
     assert_eq!(head.status, StatusCode::OK);
     assert!(head.body.is_empty());
     assert!(head.header("adcast-seq").is_some());
+    // The answer reaches a client that sends a large body the edge does not
+    // need before reading (no reset connection instead).
+    for path in ["/api/v1/ad", "/api/v1/admin/ad"] {
+        let answer =
+            crate::writer_helpers::post_whole_body_then_read(edge.address, path, &[], 500_000)
+                .await
+                .unwrap_or_else(|error| panic!("{path}: {error}"));
+        let expected = if path == "/api/v1/ad" { "405" } else { "404" };
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{path}: {answer}"
+        );
+    }
 }
 
 #[tokio::test]
