@@ -108,22 +108,29 @@ impl Store {
         .await?;
         append_outbox(&mut tx, seq, &Change::Upsert(ad.clone())).await?;
         if let Some(key) = &idempotency {
-            let response = render(&ad, seq);
-            sqlx::query(
-                "INSERT INTO idempotency_keys (key, request_json, status, response_body, location, seq)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(key.key)
-            .bind(key.request_json)
-            .bind(response.status as i16)
-            .bind(&response.body)
-            .bind(&response.location)
-            .bind(response.seq.map(|seq| seq as i64))
-            .execute(&mut *tx)
-            .await?;
+            remember(&mut tx, key, &render(&ad, seq)).await?;
         }
         tx.commit().await?;
         Ok(CreateOutcome::Created(Written { value: ad, seq }))
+    }
+
+    /// Remembers a refusal (the body's 400) as the first answer for this
+    /// key: a retry with the same body gets it again, another body is a
+    /// conflict, as for a created ad. Under the write lock, like `create`, so
+    /// the two never race for one key. Returns the earlier outcome instead
+    /// when the key was used already.
+    pub async fn remember_refusal(
+        &self,
+        key: &IdempotencyKey<'_>,
+        refusal: &StoredResponse,
+    ) -> Result<Option<CreateOutcome>, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        if let Some(previous) = find_idempotent_response(&mut *tx, key).await? {
+            return Ok(Some(previous));
+        }
+        remember(&mut tx, key, refusal).await?;
+        tx.commit().await?;
+        Ok(None)
     }
 
     /// The remembered outcome of an earlier POST with this key, if any: a
@@ -298,6 +305,26 @@ impl Store {
             .await?;
         Ok(tx)
     }
+}
+
+async fn remember(
+    tx: &mut Transaction<'static, Postgres>,
+    key: &IdempotencyKey<'_>,
+    response: &StoredResponse,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (key, request_json, status, response_body, location, seq)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(key.key)
+    .bind(key.request_json)
+    .bind(response.status as i16)
+    .bind(&response.body)
+    .bind(&response.location)
+    .bind(response.seq.map(|seq| seq as i64))
+    .execute(&mut **tx)
+    .await
+    .map(drop)
 }
 
 async fn find_idempotent_response<'e>(

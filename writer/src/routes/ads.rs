@@ -1,6 +1,7 @@
 //! The Admin API: create, read, replace, delete and list ads.
 
 use adcast_shared::ad::AdId;
+use adcast_shared::api_error::validation_error_body;
 use adcast_shared::error::ValidationError;
 use adcast_shared::json::Json;
 use adcast_shared::timestamp::Timestamp;
@@ -45,7 +46,33 @@ pub async fn create(
             Some(CreateOutcome::Created(_)) | None => {}
         }
     }
-    let draft = parse_ad_draft(&body, Timestamp::now())?;
+    let draft = match parse_ad_draft(&body, Timestamp::now()) {
+        Ok(draft) => draft,
+        Err(invalid) => {
+            // The first answer for a key is kept whatever it is (SPEC:
+            // "status included"), so a refused body cannot be swapped for
+            // another under the same key.
+            if let Some(idempotency) = &idempotency {
+                let refusal = StoredResponse {
+                    status: StatusCode::BAD_REQUEST.as_u16(),
+                    body: validation_error_body(&invalid),
+                    location: None,
+                    seq: None,
+                };
+                match state
+                    .store
+                    .remember_refusal(idempotency, &refusal)
+                    .await
+                    .map_err(db_error)?
+                {
+                    Some(CreateOutcome::Replayed(stored)) => return Ok(replay(stored)),
+                    Some(CreateOutcome::KeyReused) => return Err(key_reused()),
+                    Some(CreateOutcome::Created(_)) | None => {}
+                }
+            }
+            return Err(invalid.into());
+        }
+    };
     let outcome = state
         .store
         .create(draft, idempotency, |ad, seq| StoredResponse {

@@ -103,3 +103,36 @@ async fn same_key_with_another_invalid_body_is_still_a_409() {
     let other = post_with_key(&app, "k", r#"{"title":""}"#).await;
     assert_eq!(other.status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_refusal_is_the_first_answer_too() {
+    let app = TestApp::spawn().await;
+    let invalid = r#"{"title":"","startAt":"2024-01-01T00:00:00Z","endAt":"2099-01-01T00:00:00Z"}"#;
+    let first = post_with_key(&app, "refused", invalid).await;
+    assert_eq!(first.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        first.error(),
+        ("invalid_argument".into(), Some("title".into()))
+    );
+
+    // The same body again: the same answer, status included.
+    let retry = post_with_key(&app, "refused", invalid).await;
+    assert_eq!(retry.status, StatusCode::BAD_REQUEST);
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+
+    // Another body under the same key is a conflict, even a valid one.
+    let valid = post_with_key(&app, "refused", &ad_body("AD").to_string()).await;
+    assert_eq!(valid.status, StatusCode::CONFLICT);
+    assert_eq!(app.count("ads").await, 0);
+    assert_eq!(app.count("outbox").await, 0);
+
+    // Without a key nothing is remembered.
+    let keyless = app.post_ad(&serde_json::json!({"title": ""})).await;
+    assert_eq!(keyless.status, StatusCode::BAD_REQUEST);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+}
