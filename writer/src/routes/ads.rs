@@ -48,30 +48,7 @@ pub async fn create(
     }
     let draft = match parse_ad_draft(&body, Timestamp::now()) {
         Ok(draft) => draft,
-        Err(invalid) => {
-            // The first answer for a key is kept whatever it is (SPEC:
-            // "status included"), so a refused body cannot be swapped for
-            // another under the same key.
-            if let Some(idempotency) = &idempotency {
-                let refusal = StoredResponse {
-                    status: StatusCode::BAD_REQUEST.as_u16(),
-                    body: validation_error_body(&invalid),
-                    location: None,
-                    seq: None,
-                };
-                match state
-                    .store
-                    .remember_refusal(idempotency, &refusal)
-                    .await
-                    .map_err(db_error)?
-                {
-                    Some(CreateOutcome::Replayed(stored)) => return Ok(replay(stored)),
-                    Some(CreateOutcome::KeyReused) => return Err(key_reused()),
-                    Some(CreateOutcome::Created(_)) | None => {}
-                }
-            }
-            return Err(invalid.into());
-        }
+        Err(invalid) => return refuse(state, idempotency.as_ref(), invalid).await,
     };
     let outcome = state
         .store
@@ -93,6 +70,35 @@ pub async fn create(
         CreateOutcome::Replayed(stored) => Ok(replay(stored)),
         CreateOutcome::KeyReused => Err(key_reused()),
     }
+}
+
+/// Answers a create whose body is invalid. With a key, the 400 is
+/// remembered as the key's first answer (SPEC: "status included"), so the
+/// refused body cannot be swapped for another under the same key.
+async fn refuse(
+    state: &AppState,
+    idempotency: Option<&IdempotencyKey<'_>>,
+    invalid: ValidationError,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(idempotency) = idempotency {
+        let refusal = StoredResponse {
+            status: StatusCode::BAD_REQUEST.as_u16(),
+            body: validation_error_body(&invalid),
+            location: None,
+            seq: None,
+        };
+        match state
+            .store
+            .remember_refusal(idempotency, &refusal)
+            .await
+            .map_err(db_error)?
+        {
+            Some(CreateOutcome::Replayed(stored)) => return Ok(replay(stored)),
+            Some(CreateOutcome::KeyReused) => return Err(key_reused()),
+            Some(CreateOutcome::Created(_)) | None => {}
+        }
+    }
+    Err(invalid.into())
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
