@@ -307,6 +307,8 @@ impl Store {
     }
 }
 
+/// Stores `response` as the first answer for `key` (inside the caller's
+/// write transaction).
 async fn remember(
     tx: &mut Transaction<'static, Postgres>,
     key: &IdempotencyKey<'_>,
