@@ -38,17 +38,7 @@ async fn a_stream_trimmed_past_the_edge_makes_it_resync_from_a_snapshot() {
 
     // An edge holding only a stale file (seq 0), able to reach the writer.
     let mut settings = settings_for(&writer);
-    let stale = std::env::temp_dir().join(format!("adcast-stale-{}.adsnap", free_port()));
-    snapshot::write_atomically(
-        &stale,
-        &Snapshot {
-            seq: 0,
-            created_at: Timestamp::now(),
-            ads: vec![],
-        }
-        .encode(),
-    )
-    .unwrap();
+    let stale = empty_snapshot_file();
     settings.snapshot = Some(stale.clone());
     let edge = TestEdge::start(settings).await;
     assert_eq!(edge.node.state().seq, 0);
@@ -243,20 +233,23 @@ async fn an_edge_behind_a_fully_trimmed_stream_resyncs_without_waiting_for_a_wri
     assert!(writer.stream_entries().await.is_empty());
 
     let mut settings = settings_for(&writer);
-    let stale = std::env::temp_dir().join(format!("adcast-stale-{}.adsnap", free_port()));
-    snapshot::write_atomically(
-        &stale,
-        &Snapshot {
-            seq: 0,
-            created_at: Timestamp::now(),
-            ads: vec![],
-        }
-        .encode(),
-    )
-    .unwrap();
+    let stale = empty_snapshot_file();
     settings.snapshot = Some(stale.clone());
     let edge = TestEdge::start(settings).await;
     edge.wait_for_seq(3).await; // no write happens: the empty, trimmed stream itself shows the gap
     assert_eq!(edge.titles("").await.len(), 3);
     std::fs::remove_file(stale).unwrap();
+}
+
+/// A snapshot file of the empty state (seq 0) in the temp directory: what an
+/// edge that fell far behind still holds. The caller removes it.
+fn empty_snapshot_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("adcast-stale-{}.adsnap", free_port()));
+    let empty = Snapshot {
+        seq: 0,
+        created_at: Timestamp::now(),
+        ads: vec![],
+    };
+    snapshot::write_atomically(&path, &empty.encode()).unwrap();
+    path
 }
