@@ -5,10 +5,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . infra/services.sh
 
-# Integration tests create databases named adcast_test_*; drop old ones.
+# Every test removes what it created. What a killed test binary left behind
+# is named after its process id (adcast_test_<pid>_…, adcast:test:<pid>:…):
+# remove it only when that process is gone, so a concurrent run is untouched.
+gone() { ! kill -0 "$1" 2>/dev/null; }
 psql "$ADCAST_TEST_DATABASE_URL/postgres" -Atqc \
   "select datname from pg_database where datname like 'adcast\_test\_%'" 2>/dev/null |
-  while read -r db; do psql "$ADCAST_TEST_DATABASE_URL/postgres" -qc "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
+  while read -r db; do
+    pid=$(printf '%s' "$db" | sed -nE 's/^adcast_test_([0-9]+)_.*/\1/p')
+    if [ -n "$pid" ] && gone "$pid"; then
+      psql "$ADCAST_TEST_DATABASE_URL/postgres" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true
+    fi
+  done
+if command -v redis-cli >/dev/null 2>&1; then
+  redis-cli -u "$ADCAST_TEST_REDIS_URL" --scan --pattern 'adcast:test:*' 2>/dev/null |
+    while read -r key; do
+      pid=$(printf '%s' "$key" | sed -nE 's/^adcast:test:([0-9]+):.*/\1/p')
+      if [ -n "$pid" ] && gone "$pid"; then redis-cli -u "$ADCAST_TEST_REDIS_URL" del "$key" >/dev/null; fi
+    done
+fi
 
 log_file=$(mktemp)
 tests="" follower=""

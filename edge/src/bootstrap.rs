@@ -10,6 +10,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use adcast_shared::protocol::{routes, snapshot_etag};
 use adcast_shared::snapshot::{self, Snapshot, SnapshotHeader};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH};
@@ -80,15 +81,16 @@ pub async fn download_newer(
     data_dir: &Path,
 ) -> anyhow::Result<Option<Snapshot>> {
     let uri = format!(
-        "{}/internal/v1/snapshot/latest",
-        writer_url.trim_end_matches('/')
+        "{}{}",
+        writer_url.trim_end_matches('/'),
+        routes::SNAPSHOT_LATEST
     );
     let mut request = Request::get(&uri);
     if let Some(token) = token {
         request = request.header(AUTHORIZATION, format!("Bearer {token}"));
     }
     if let Some(seq) = have {
-        request = request.header(IF_NONE_MATCH, format!("\"{seq}\""));
+        request = request.header(IF_NONE_MATCH, snapshot_etag::for_seq(seq));
     }
     let request = request.body(
         Empty::<Bytes>::new()

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use adcast_shared::protocol::headers;
 use bytes::Bytes;
 use http::header::HOST;
 use http::{HeaderMap, Request, Response, Uri};
@@ -100,7 +101,7 @@ pub async fn forward(
     if parts.status.is_success() {
         let seq = parts
             .headers
-            .get("adcast-seq")
+            .get(headers::ADCAST_SEQ)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
         if let Some(seq) = seq {
@@ -111,14 +112,18 @@ pub async fn forward(
                     seq,
                     "forwarded write not applied here within the wait bound"
                 );
-                parts
-                    .headers
-                    .insert("adcast-applied", http::HeaderValue::from_static("false"));
+                parts.headers.insert(
+                    headers::ADCAST_APPLIED,
+                    http::HeaderValue::from_static("false"),
+                );
                 // Adcast-Seq on an edge answer is what this edge has applied;
                 // the write's own number moves to Adcast-Write-Seq.
-                let headers = &mut parts.headers;
-                headers.insert("adcast-write-seq", http::HeaderValue::from(seq));
-                headers.insert("adcast-seq", http::HeaderValue::from(node.state().seq));
+                let answer = &mut parts.headers;
+                answer.insert(headers::ADCAST_WRITE_SEQ, http::HeaderValue::from(seq));
+                answer.insert(
+                    headers::ADCAST_SEQ,
+                    http::HeaderValue::from(node.state().seq),
+                );
             }
         }
     }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use adcast_shared::ad::AudienceQuery;
 use adcast_shared::api_error::{error_body, validation_error_body, ErrorCode};
+use adcast_shared::protocol::{headers, routes, OPENAPI_YAML};
 use adcast_shared::timestamp::Timestamp;
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -34,8 +35,8 @@ use crate::query::QueryParams;
 type HttpResponse = Response<Full<Bytes>>;
 
 // Header names as constants: no parsing of the name on every request.
-pub const ADCAST_SEQ: HeaderName = HeaderName::from_static("adcast-seq");
-pub const ADCAST_MIN_SEQ: HeaderName = HeaderName::from_static("adcast-min-seq");
+pub const ADCAST_SEQ: HeaderName = HeaderName::from_static(headers::ADCAST_SEQ);
+pub const ADCAST_MIN_SEQ: HeaderName = HeaderName::from_static(headers::ADCAST_MIN_SEQ);
 /// Largest request head (request line with the query string, and headers);
 /// beyond it hyper answers 431.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -129,11 +130,11 @@ async fn route(node: &Node, request: Request<Incoming>) -> (RouteLabel, HttpResp
     let read = method == Method::GET || method == Method::HEAD;
     let forwarding = node.writer.is_some();
     match path {
-        "/api/v1/ad" if read => (RouteLabel::Ads, public_query(node, &request).await),
-        "/api/v1/ad" if forwarding && method == Method::POST => {
+        routes::ADS if read => (RouteLabel::Ads, public_query(node, &request).await),
+        routes::ADS if forwarding && method == Method::POST => {
             (RouteLabel::Forwarded, forward(node, request).await)
         }
-        "/api/v1/ad" => {
+        routes::ADS => {
             let allow = if forwarding {
                 "GET, HEAD, POST"
             } else {
@@ -152,7 +153,7 @@ async fn route(node: &Node, request: Request<Incoming>) -> (RouteLabel, HttpResp
             (RouteLabel::Operations, method_not_allowed("GET, HEAD"))
         }
         _ if forwarding
-            && (path.starts_with("/api/v1/ad/") || path.starts_with("/api/v1/admin/")) =>
+            && (path.starts_with(routes::AD_PREFIX) || path.starts_with(routes::ADMIN_PREFIX)) =>
         {
             (RouteLabel::Forwarded, forward(node, request).await)
         }
@@ -272,13 +273,10 @@ fn cache_control(max_age: u64) -> HeaderValue {
     }
 }
 
-/// The OpenAPI 3.1 document of both services (the repository's `openapi.yaml`).
-pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
-
 /// Every route an edge serves itself, with its methods, as `(path, "GET,
 /// HEAD")`; with a writer configured it also forwards the Admin API.
 pub const ROUTE_TABLE: [(&str, &str); 5] = [
-    ("/api/v1/ad", "GET, HEAD"),
+    (routes::ADS, "GET, HEAD"),
     ("/healthz", "GET, HEAD"),
     ("/readyz", "GET, HEAD"),
     ("/metrics", "GET, HEAD"),

@@ -13,11 +13,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adcast_shared::event::{Change, STREAM_EVENT_FIELD};
+use adcast_shared::event::Change;
+use adcast_shared::protocol::stream;
 use adcast_shared::snapshot::Snapshot;
 use adcast_shared::timestamp::Timestamp;
 use redis::aio::MultiplexedConnection;
-use redis::streams::StreamReadReply;
+use redis::streams::{StreamInfoStreamReply, StreamReadReply};
 use redis::AsyncConnectionConfig;
 use tokio::sync::watch;
 
@@ -124,7 +125,7 @@ impl StreamTailer {
             .arg(self.node.settings.xread_block().as_millis() as u64)
             .arg("STREAMS")
             .arg(&self.node.settings.stream_key)
-            .arg(format!("{from}-0"))
+            .arg(stream::entry_id(from))
             .query_async(conn)
             .await?;
         Ok(reply
@@ -132,7 +133,7 @@ impl StreamTailer {
             .flat_map(|reply| reply.keys)
             .flat_map(|key| key.ids)
             .map(|entry| {
-                let payload = entry.get::<Vec<u8>>(STREAM_EVENT_FIELD);
+                let payload = entry.get::<Vec<u8>>(stream::EVENT_FIELD);
                 (entry.id, payload)
             })
             .collect())
@@ -143,7 +144,7 @@ impl StreamTailer {
     fn apply(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<(), BatchProblem> {
         let mut events = Vec::with_capacity(entries.len());
         for (id, payload) in entries {
-            let seq = parse_entry_seq(&id)
+            let seq = stream::parse_entry_id(&id)
                 .ok_or_else(|| BatchProblem::Gap(format!("entry id {id} is not <seq>-0")))?;
             let payload = payload
                 .ok_or_else(|| BatchProblem::Gap(format!("entry {id} has no event field")))?;
@@ -198,7 +199,7 @@ impl StreamTailer {
         let key = &self.node.settings.stream_key;
         let next: redis::RedisResult<redis::streams::StreamRangeReply> = redis::cmd("XRANGE")
             .arg(key)
-            .arg(format!("({from}-0"))
+            .arg(stream::after(from))
             .arg("+")
             .arg("COUNT")
             .arg(1)
@@ -210,13 +211,13 @@ impl StreamTailer {
             Ok(_) => {}
             Err(_) => return false,
         }
-        let info: redis::RedisResult<redis::Value> = redis::cmd("XINFO")
+        let info: redis::RedisResult<StreamInfoStreamReply> = redis::cmd("XINFO")
             .arg("STREAM")
             .arg(key)
             .query_async(conn)
             .await;
         let Ok(info) = info else { return false }; // no such stream: nothing was trimmed
-        last_generated_seq(&info).is_some_and(|last| last > from)
+        stream::parse_entry_id(&info.last_generated_id).is_some_and(|last| last > from)
     }
 
     /// Records the stream's end for the lag metric.
@@ -233,7 +234,7 @@ impl StreamTailer {
         if let Ok(ids) = reply {
             let last = ids
                 .first()
-                .and_then(|entry| parse_entry_seq(&entry.id))
+                .and_then(|entry| stream::parse_entry_id(&entry.id))
                 .unwrap_or(0);
             self.node
                 .metrics
@@ -292,40 +293,5 @@ async fn pause(stop: &mut watch::Receiver<bool>, delay: Duration) {
     tokio::select! {
         _ = stop.wait_for(|stop| *stop) => {}
         _ = tokio::time::sleep(delay) => {}
-    }
-}
-
-/// `last-generated-id` from an `XINFO STREAM` reply (RESP2 or RESP3).
-fn last_generated_seq(info: &redis::Value) -> Option<u64> {
-    let is_key = |value: &redis::Value| {
-        redis::from_redis_value::<String>(value).is_ok_and(|text| text == "last-generated-id")
-    };
-    let value = match info {
-        redis::Value::Map(entries) => entries.iter().find(|(key, _)| is_key(key)).map(|(_, v)| v),
-        redis::Value::Array(items) => items
-            .chunks(2)
-            .find(|pair| is_key(&pair[0]))
-            .and_then(|pair| pair.get(1)),
-        _ => None,
-    }?;
-    parse_entry_seq(&redis::from_redis_value::<String>(value).ok()?)
-}
-
-/// `"42-0"` → 42; anything else is not an adcast entry id.
-pub fn parse_entry_seq(id: &str) -> Option<u64> {
-    let (seq, sub) = id.split_once('-')?;
-    (sub == "0").then(|| seq.parse().ok()).flatten()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entry_ids_must_be_seq_dash_zero() {
-        assert_eq!(parse_entry_seq("42-0"), Some(42));
-        assert_eq!(parse_entry_seq("42-1"), None);
-        assert_eq!(parse_entry_seq("x-0"), None);
-        assert_eq!(parse_entry_seq("42"), None);
     }
 }

@@ -18,9 +18,6 @@ pub const EVENT_FORMAT_VERSION: u16 = 1;
 /// Upper bound on one encoded event; a real ad is well under 64 KiB.
 const MAX_EVENT_BYTES: usize = 1 << 20;
 
-/// The name of the stream entry field that carries the encoded event.
-pub const STREAM_EVENT_FIELD: &str = "event";
-
 /// One change to the set of ads. Applying it twice is the same as once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {

@@ -12,6 +12,8 @@
 //! - [`api_error`]: the JSON error body and codes both services answer with.
 //! - [`event`]: the change event the writer publishes to the stream.
 //! - [`snapshot`]: the snapshot file format, and atomic writing of files.
+//! - [`protocol`]: the writer↔edge contract on the wire (stream entry ids,
+//!   header names, route paths, the snapshot validator, the OpenAPI document).
 //! - `sample` (feature `sample`): deterministic sample ads for benchmarks.
 
 #![deny(rust_2018_idioms)]
@@ -23,6 +25,7 @@ pub mod country;
 pub mod error;
 pub mod event;
 pub mod json;
+pub mod protocol;
 #[cfg(feature = "sample")]
 pub mod sample;
 pub mod snapshot;

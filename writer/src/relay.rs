@@ -12,8 +12,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adcast_shared::event::STREAM_EVENT_FIELD;
+use adcast_shared::protocol::stream;
 use redis::aio::MultiplexedConnection;
+use redis::streams::StreamInfoStreamReply;
 use redis::AsyncConnectionConfig;
 use tokio::sync::Notify;
 
@@ -123,8 +124,8 @@ impl OutboxRelay {
             for (seq, payload) in &rows {
                 pipe.cmd("XADD")
                     .arg(&self.stream_key)
-                    .arg(format!("{seq}-0"))
-                    .arg(STREAM_EVENT_FIELD)
+                    .arg(stream::entry_id(*seq))
+                    .arg(stream::EVENT_FIELD)
                     .arg(payload.as_slice());
             }
             match pipe.query_async::<Vec<String>>(&mut connection).await {
@@ -179,7 +180,7 @@ pub async fn stream_last_seq(
     connection: &mut MultiplexedConnection,
     stream_key: &str,
 ) -> redis::RedisResult<u64> {
-    let info: redis::RedisResult<redis::Value> = redis::cmd("XINFO")
+    let info: redis::RedisResult<StreamInfoStreamReply> = redis::cmd("XINFO")
         .arg("STREAM")
         .arg(stream_key)
         .query_async(connection)
@@ -189,43 +190,13 @@ pub async fn stream_last_seq(
         Err(error) if error.to_string().to_lowercase().contains("no such key") => return Ok(0),
         Err(error) => return Err(error),
     };
-    let last_id = match &info {
-        redis::Value::Map(entries) => entries
-            .iter()
-            .find(|(key, _)| value_is(key, "last-generated-id"))
-            .map(|(_, value)| value.clone()),
-        redis::Value::Array(items) => items
-            .chunks(2)
-            .find(|pair| value_is(&pair[0], "last-generated-id"))
-            .and_then(|pair| pair.get(1).cloned()),
-        _ => None,
-    };
-    let last_id: String = match last_id {
-        Some(value) => redis::from_redis_value(&value)?,
-        None => {
-            return Err(redis::RedisError::from((
-                redis::ErrorKind::TypeError,
-                "XINFO STREAM reply has no last-generated-id",
-            )))
-        }
-    };
-    parse_entry_seq(&last_id).ok_or_else(|| {
+    stream::parse_entry_id(&info.last_generated_id).ok_or_else(|| {
         redis::RedisError::from((
             redis::ErrorKind::TypeError,
-            "stream id is not of the form <seq>-0",
-            last_id,
+            "the stream's last id is not of the form <seq>-0",
+            info.last_generated_id,
         ))
     })
-}
-
-fn value_is(value: &redis::Value, expected: &str) -> bool {
-    redis::from_redis_value::<String>(value).is_ok_and(|text| text == expected)
-}
-
-/// `"42-0"` → 42.
-pub fn parse_entry_seq(id: &str) -> Option<u64> {
-    let (seq, _) = id.split_once('-')?;
-    seq.parse().ok()
 }
 
 fn is_id_too_small(error: &redis::RedisError) -> bool {
@@ -236,19 +207,9 @@ fn is_id_too_small(error: &redis::RedisError) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn tls_redis_urls_are_supported() {
         // Without a TLS feature compiled in, redis-rs refuses these at once.
         assert!(redis::Client::open("rediss://:secret@127.0.0.1:6380/").is_ok());
-    }
-
-    #[test]
-    fn entry_ids_carry_the_sequence_number() {
-        assert_eq!(parse_entry_seq("42-0"), Some(42));
-        assert_eq!(parse_entry_seq("0-0"), Some(0));
-        assert_eq!(parse_entry_seq("x-0"), None);
-        assert_eq!(parse_entry_seq("42"), None);
     }
 }

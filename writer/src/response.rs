@@ -2,15 +2,13 @@
 
 use adcast_shared::api_error::{error_body, validation_error_body, ErrorCode};
 use adcast_shared::error::ValidationError;
+use adcast_shared::protocol::headers::ADCAST_SEQ;
 use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
 pub type HttpResponse = Response<Full<Bytes>>;
-
-/// Header carrying the sequence number of the change a write produced.
-pub const ADCAST_SEQ: &str = "adcast-seq";
 
 /// Everything a route can fail with. The last arm is for bugs and surprises:
 /// logged in full, answered without internals.

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use adcast_shared::protocol::stream;
 use adcast_shared::snapshot::{self, Snapshot, SnapshotHeader};
 use anyhow::Context;
 
@@ -147,7 +148,7 @@ impl SnapshotProducer {
         redis::cmd("XTRIM")
             .arg(&self.stream_key)
             .arg("MINID")
-            .arg(format!("{}-0", oldest_kept + 1))
+            .arg(stream::entry_id(oldest_kept + 1))
             .query_async::<i64>(&mut connection)
             .await?;
         Ok(published)

@@ -4,6 +4,7 @@ use adcast_shared::ad::AdId;
 use adcast_shared::api_error::validation_error_body;
 use adcast_shared::error::ValidationError;
 use adcast_shared::json::Json;
+use adcast_shared::protocol::headers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 use adcast_shared::timestamp::Timestamp;
 use adcast_shared::wire::{parse_ad_draft, AdView};
 use bytes::Bytes;
@@ -21,7 +22,6 @@ use crate::store::{ad_json, CreateOutcome, IdempotencyKey, StoredResponse};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 100;
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 pub async fn create(
     state: &AppState,
@@ -299,7 +299,7 @@ fn replay(stored: StoredResponse) -> HttpResponse {
     }
     response
         .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     match stored.seq {
         Some(seq) => with_seq(response, seq),
         None => response,

@@ -4,11 +4,11 @@
 pub(crate) mod ads;
 mod ops;
 
-pub use ops::OPENAPI_YAML;
 mod snapshot;
 
 use std::sync::Arc;
 
+use adcast_shared::protocol::routes;
 use http::{Method, Request};
 
 use crate::response::{ApiError, HttpResponse};
@@ -37,13 +37,13 @@ enum Route {
 impl Route {
     fn of(path: &str) -> Route {
         match path {
-            "/api/v1/ad" => Route::Ads,
+            routes::ADS => Route::Ads,
             "/api/v1/admin/ad" => Route::AdminAds,
             "/healthz" => Route::Healthz,
             "/readyz" => Route::Readyz,
             "/metrics" => Route::Metrics,
             "/openapi.yaml" => Route::OpenApi,
-            "/internal/v1/snapshot/latest" => Route::SnapshotLatest,
+            routes::SNAPSHOT_LATEST => Route::SnapshotLatest,
             _ if ad_id_segment(path).is_some() => Route::Ad,
             _ => Route::Unknown,
         }
@@ -51,14 +51,14 @@ impl Route {
 
     fn label(self) -> &'static str {
         match self {
-            Route::Ads => "/api/v1/ad",
+            Route::Ads => routes::ADS,
             Route::Ad => "/api/v1/ad/{id}",
             Route::AdminAds => "/api/v1/admin/ad",
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
             Route::OpenApi => "/openapi.yaml",
-            Route::SnapshotLatest => "/internal/v1/snapshot/latest",
+            Route::SnapshotLatest => routes::SNAPSHOT_LATEST,
             Route::Unknown => "unknown",
         }
     }
@@ -110,7 +110,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
 
 /// `/api/v1/ad/{id}` → the id segment (not yet validated).
 fn ad_id_segment(path: &str) -> Option<&str> {
-    path.strip_prefix("/api/v1/ad/")
+    path.strip_prefix(routes::AD_PREFIX)
         .filter(|rest| !rest.is_empty() && !rest.contains('/'))
 }
 

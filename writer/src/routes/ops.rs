@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use adcast_shared::protocol::OPENAPI_YAML;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
 
@@ -25,9 +26,6 @@ pub async fn readyz(state: &AppState) -> Result<HttpResponse, ApiError> {
         )),
     }
 }
-
-/// The OpenAPI 3.1 document of both services (the repository's `openapi.yaml`).
-pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
 
 pub fn openapi() -> HttpResponse {
     let mut response = json_response(StatusCode::OK, OPENAPI_YAML);

@@ -1,6 +1,8 @@
 //! `GET /internal/v1/snapshot/latest`: the newest snapshot file, with an
 //! `ETag` of its sequence number so an edge can ask "anything newer?" cheaply.
 
+use adcast_shared::protocol::headers::ADCAST_SNAPSHOT_SEQ;
+use adcast_shared::protocol::snapshot_etag;
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use http::{HeaderMap, StatusCode};
@@ -8,9 +10,6 @@ use http::{HeaderMap, StatusCode};
 use crate::response::{json_response, ApiError, HttpResponse};
 use crate::snapshots;
 use crate::startup::AppState;
-
-/// Response header with the served snapshot's sequence number.
-pub const SNAPSHOT_SEQ: &str = "adcast-snapshot-seq";
 
 pub async fn latest(state: &AppState, headers: &HeaderMap) -> Result<HttpResponse, ApiError> {
     let Some((header, bytes)) = snapshots::latest(&state.snapshot_dir)
@@ -25,14 +24,12 @@ pub async fn latest(state: &AppState, headers: &HeaderMap) -> Result<HttpRespons
             "no snapshot has been written yet".into(),
         ));
     };
-    let etag = format!("\"{}\"", header.seq);
+    let etag = snapshot_etag::for_seq(header.seq);
     let unchanged = headers
         .get_all(IF_NONE_MATCH)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == etag || tag == "*");
+        .any(|value| snapshot_etag::matches(value, header.seq));
     let mut response = if unchanged {
         let mut response = json_response(StatusCode::NOT_MODIFIED, Bytes::new());
         response.headers_mut().remove(CONTENT_TYPE);
@@ -50,7 +47,7 @@ pub async fn latest(state: &AppState, headers: &HeaderMap) -> Result<HttpRespons
         ETAG,
         HeaderValue::from_str(&etag).expect("digits and quotes are a valid header"),
     );
-    headers.insert(SNAPSHOT_SEQ, HeaderValue::from(header.seq));
+    headers.insert(ADCAST_SNAPSHOT_SEQ, HeaderValue::from(header.seq));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
 }

@@ -1,10 +1,10 @@
 use http::{Method, StatusCode};
 
-use crate::helpers::{ad_body, TestApp};
+use adcast_testing::writer::{ad_body, TestWriter};
 
 #[tokio::test]
 async fn with_tokens_configured_admin_calls_need_a_valid_bearer_token() {
-    let app = TestApp::spawn_with(|settings| {
+    let app = TestWriter::spawn_with(|settings| {
         settings.admin_tokens = vec!["old-token".into(), "new-token".into()]
     })
     .await;
@@ -64,10 +64,11 @@ async fn with_tokens_configured_admin_calls_need_a_valid_bearer_token() {
 
 #[tokio::test]
 async fn tokens_can_come_from_a_file() {
-    let path = std::env::temp_dir().join(format!("adcast-tokens-{}", std::process::id()));
-    std::fs::write(&path, "# rotation in progress\nfile-token\n\n").unwrap();
-    let file = path.clone();
-    let app = TestApp::spawn_with(move |settings| settings.admin_tokens_file = Some(file)).await;
+    let dir = adcast_testing::TempDir::new("adcast-tokens");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(&file, "# rotation in progress\nfile-token\n\n").unwrap();
+    let app = TestWriter::spawn_with(move |settings| settings.admin_tokens_file = Some(file)).await;
     assert_eq!(
         app.get("/api/v1/admin/ad").await.status,
         StatusCode::UNAUTHORIZED
@@ -81,16 +82,16 @@ async fn tokens_can_come_from_a_file() {
         )
         .await;
     assert_eq!(ok.status, StatusCode::OK);
-    std::fs::remove_file(path).unwrap();
 }
 
 #[tokio::test]
 async fn refuses_a_public_address_without_tokens_unless_allowed() {
-    let database_url = crate::helpers::fresh_database().await;
-    let mut settings = crate::helpers::settings(
-        &database_url,
-        &crate::helpers::redis_url(),
-        "adcast:test:unused",
+    let database = adcast_testing::databases::TestDatabase::create().await;
+    let key = adcast_testing::redis::StreamKey::new();
+    let mut settings = adcast_testing::writer::settings(
+        &database.url(),
+        &adcast_testing::redis::redis_url(),
+        key.as_str(),
     );
     settings.listen = "0.0.0.0:0".parse().unwrap();
     let error = adcast_writer::startup::Application::build(settings.clone())
@@ -115,7 +116,7 @@ async fn refuses_a_public_address_without_tokens_unless_allowed() {
 
 #[tokio::test]
 async fn authentication_is_checked_before_the_body_size() {
-    let app = TestApp::spawn_with(|settings| settings.admin_tokens = vec!["token".into()]).await;
+    let app = TestWriter::spawn_with(|settings| settings.admin_tokens = vec!["token".into()]).await;
     let big = "x".repeat(70 * 1024);
     let anonymous = app
         .request(
@@ -151,26 +152,26 @@ async fn secrets_never_reach_the_logs() {
     let token = "tok-never-logged-7f3a";
     let password = "pw-never-logged-91c2";
     // Trust authentication ignores the password, but the URL still carries it.
-    let database_url = crate::helpers::fresh_database().await.replacen(
-        "postgres@",
-        &format!("postgres:{password}@"),
-        1,
-    );
-    let port = crate::helpers::free_port();
-    let snapshot_dir = std::env::temp_dir().join(format!("adcast-secrets-{port}"));
+    let database = adcast_testing::databases::TestDatabase::create().await;
+    let database_url = database
+        .url()
+        .replacen("postgres@", &format!("postgres:{password}@"), 1);
+    let key = adcast_testing::redis::StreamKey::new();
+    let port = adcast_testing::processes::free_port();
+    let snapshot_dir = adcast_testing::TempDir::new("adcast-secrets");
     let writer = Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
         .env("DATABASE_URL", &database_url)
-        .env("REDIS_URL", crate::helpers::redis_url())
-        .env("ADCAST_STREAM_KEY", format!("adcast:test:secrets:{port}"))
+        .env("REDIS_URL", adcast_testing::redis::redis_url())
+        .env("ADCAST_STREAM_KEY", key.as_str())
         .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
         .env("ADCAST_ADMIN_TOKENS", token)
-        .env("ADCAST_SNAPSHOT_DIR", &snapshot_dir)
+        .env("ADCAST_SNAPSHOT_DIR", snapshot_dir.path())
         .env("ADCAST_LOG", "trace")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let writer = crate::helpers::KillOnDrop::new(writer);
+    let writer = adcast_testing::processes::KillOnDrop::new(writer);
     let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while tokio::net::TcpStream::connect(address).await.is_err() {
@@ -184,10 +185,10 @@ async fn secrets_never_reach_the_logs() {
         ("authorization", bearer.as_str()),
     ];
     let created =
-        crate::helpers::send(address, Method::POST, "/api/v1/ad", &headers, Some(body)).await;
+        adcast_testing::http::send(address, Method::POST, "/api/v1/ad", &headers, Some(body)).await;
     assert_eq!(created.status, StatusCode::CREATED);
     let wrong = format!("Bearer {token}-wrong");
-    crate::helpers::send(
+    adcast_testing::http::send(
         address,
         Method::GET,
         "/api/v1/admin/ad",
@@ -196,7 +197,6 @@ async fn secrets_never_reach_the_logs() {
     )
     .await;
     let output = writer.kill_with_output();
-    let _ = std::fs::remove_dir_all(&snapshot_dir);
     let logs = String::from_utf8_lossy(&output.stderr) + String::from_utf8_lossy(&output.stdout);
     assert!(
         logs.contains("adcast-writer listening"),

@@ -2,11 +2,11 @@ use adcast_shared::event::Change;
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{ad_body, TestApp};
+use adcast_testing::writer::{ad_body, TestWriter};
 
 #[tokio::test]
 async fn created_ad_is_stored_in_the_outbox_and_in_the_stream_as_seq_0() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let response = app.post_ad(&ad_body("AD 1")).await;
     assert_eq!(response.status, StatusCode::CREATED);
     let ad = response.json();
@@ -47,7 +47,7 @@ async fn created_ad_is_stored_in_the_outbox_and_in_the_stream_as_seq_0() {
 
 #[tokio::test]
 async fn get_returns_the_stored_ad_in_canonical_form() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let body = json!({"title": "Multi", "startAt": "2024-01-01T08:00:00+08:00", "endAt": "2099-01-01T00:00:00.123456Z",
                       "conditions": [{"gender": ["f"]}, {"ageEnd": 17, "platform": []}]});
     let created = app.post_ad(&body).await.json();
@@ -64,7 +64,7 @@ async fn get_returns_the_stored_ad_in_canonical_form() {
 
 #[tokio::test]
 async fn put_replaces_the_ad_and_publishes_an_upsert() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let id = app.post_ad(&ad_body("before")).await.json()["id"]
         .as_i64()
         .unwrap();
@@ -93,7 +93,7 @@ async fn put_replaces_the_ad_and_publishes_an_upsert() {
 
 #[tokio::test]
 async fn delete_hides_the_ad_everywhere_and_publishes_a_delete() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let id = app.post_ad(&ad_body("doomed")).await.json()["id"]
         .as_i64()
         .unwrap();
@@ -132,7 +132,7 @@ async fn delete_hides_the_ad_everywhere_and_publishes_a_delete() {
 
 #[tokio::test]
 async fn admin_list_pages_by_id_with_a_next_cursor() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(
@@ -174,7 +174,7 @@ async fn admin_list_pages_by_id_with_a_next_cursor() {
 
 #[tokio::test]
 async fn admin_list_rejects_bad_cursors_and_limits() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     for (query, field) in [
         ("limit=0", "limit"),
         ("limit=101", "limit"),
@@ -198,7 +198,7 @@ async fn admin_list_rejects_bad_cursors_and_limits() {
 
 #[tokio::test]
 async fn operations_endpoints_answer() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
     assert_eq!(app.get("/readyz").await.status, StatusCode::OK);
     app.post_ad(&ad_body("counted")).await;
@@ -219,7 +219,7 @@ async fn operations_endpoints_answer() {
 
 #[tokio::test]
 async fn graceful_stop_closes_the_listener() {
-    let mut app = TestApp::spawn().await;
+    let mut app = TestWriter::spawn().await;
     let address = app.address;
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
     app.stop().await;

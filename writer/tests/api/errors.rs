@@ -1,10 +1,10 @@
 use http::{Method, StatusCode};
 
-use crate::helpers::{ad_body, TestApp};
+use adcast_testing::writer::{ad_body, TestWriter};
 
 #[tokio::test]
 async fn non_json_bodies_are_415_and_change_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let body = ad_body("AD").to_string();
     for headers in [
         vec![],
@@ -35,7 +35,7 @@ async fn non_json_bodies_are_415_and_change_nothing() {
 
 #[tokio::test]
 async fn bodies_over_64_kib_are_413_and_change_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let mut big = ad_body("AD");
     big["title"] = serde_json::Value::String("x".repeat(70 * 1024));
     let response = app.post_ad(&big).await;
@@ -46,7 +46,7 @@ async fn bodies_over_64_kib_are_413_and_change_nothing() {
 
 #[tokio::test]
 async fn chunked_bodies_over_64_kib_are_413() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let chunk = "x".repeat(16 * 1024);
@@ -69,11 +69,11 @@ async fn a_client_sending_a_large_body_before_reading_still_gets_the_answer() {
     // Answering before the body is read, then closing, would reset the
     // connection under a client still writing: it would see an error, not
     // the 413 (or 401).
-    let app = TestApp::spawn_with(|settings| settings.admin_tokens = vec!["token".into()]).await;
+    let app = TestWriter::spawn_with(|settings| settings.admin_tokens = vec!["token".into()]).await;
     let authorized = [("authorization", "Bearer token")];
     for size in [100 * 1024, 1_000_000] {
         for _ in 0..5 {
-            let answer = crate::helpers::post_whole_body_then_read(
+            let answer = adcast_testing::http::post_whole_body_then_read(
                 app.address,
                 "/api/v1/ad",
                 &authorized,
@@ -83,10 +83,14 @@ async fn a_client_sending_a_large_body_before_reading_still_gets_the_answer() {
             .unwrap_or_else(|error| panic!("{size} bytes: {error}"));
             assert!(answer.starts_with("HTTP/1.1 413"), "{size} bytes: {answer}");
             assert!(answer.contains("payload_too_large"), "{answer}");
-            let anonymous =
-                crate::helpers::post_whole_body_then_read(app.address, "/api/v1/ad", &[], size)
-                    .await
-                    .unwrap_or_else(|error| panic!("{size} bytes: {error}"));
+            let anonymous = adcast_testing::http::post_whole_body_then_read(
+                app.address,
+                "/api/v1/ad",
+                &[],
+                size,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{size} bytes: {error}"));
             assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
         }
     }
@@ -95,7 +99,7 @@ async fn a_client_sending_a_large_body_before_reading_still_gets_the_answer() {
 
 #[tokio::test]
 async fn unknown_routes_and_ids_are_404() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     for path in [
         "/nope",
         "/api/v1/ad/12345",
@@ -110,7 +114,7 @@ async fn unknown_routes_and_ids_are_404() {
 
 #[tokio::test]
 async fn malformed_ids_are_400_naming_the_id() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     for path in [
         "/api/v1/ad/abc",
         "/api/v1/ad/0",
@@ -128,7 +132,7 @@ async fn malformed_ids_are_400_naming_the_id() {
 
 #[tokio::test]
 async fn wrong_methods_are_405_with_allow() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     for (method, path, allow) in [
         (Method::GET, "/api/v1/ad", "POST"),
         (Method::PATCH, "/api/v1/ad/1", "GET, HEAD, PUT, DELETE"),
@@ -149,7 +153,7 @@ async fn wrong_methods_are_405_with_allow() {
 
 #[tokio::test]
 async fn head_answers_like_get_without_a_body() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let id = app.post_ad(&ad_body("AD")).await.json()["id"].clone();
     let response = app
         .request(Method::HEAD, &format!("/api/v1/ad/{id}"), &[], None)
@@ -160,7 +164,7 @@ async fn head_answers_like_get_without_a_body() {
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let response = app
         .request(
             Method::GET,

@@ -1,8 +1,12 @@
 use http::{Method, StatusCode};
 
-use crate::helpers::{ad_body, TestApp};
+use adcast_testing::writer::{ad_body, TestWriter};
 
-async fn post_with_key(app: &TestApp, key: &str, body: &str) -> crate::helpers::TestResponse {
+async fn post_with_key(
+    app: &TestWriter,
+    key: &str,
+    body: &str,
+) -> adcast_testing::http::TestResponse {
     app.request(
         Method::POST,
         "/api/v1/ad",
@@ -17,7 +21,7 @@ async fn post_with_key(app: &TestApp, key: &str, body: &str) -> crate::helpers::
 
 #[tokio::test]
 async fn retry_with_same_key_and_body_returns_the_first_answer_and_creates_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let first = post_with_key(&app, "key-1", &ad_body("AD").to_string()).await;
     assert_eq!(first.status, StatusCode::CREATED);
     // Same JSON, other key order and spacing: still the same request.
@@ -34,7 +38,7 @@ async fn retry_with_same_key_and_body_returns_the_first_answer_and_creates_nothi
 
 #[tokio::test]
 async fn same_key_with_another_body_is_a_409() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     post_with_key(&app, "key-2", &ad_body("AD").to_string()).await;
     let other = post_with_key(&app, "key-2", &ad_body("Other").to_string()).await;
     assert_eq!(other.status, StatusCode::CONFLICT);
@@ -44,7 +48,7 @@ async fn same_key_with_another_body_is_a_409() {
 
 #[tokio::test]
 async fn different_keys_create_different_ads() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let a = post_with_key(&app, "a", &ad_body("AD").to_string()).await;
     let b = post_with_key(&app, "b", &ad_body("AD").to_string()).await;
     assert_ne!(a.json()["id"], b.json()["id"]);
@@ -53,7 +57,7 @@ async fn different_keys_create_different_ads() {
 
 #[tokio::test]
 async fn concurrent_retries_create_one_ad() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let body = ad_body("AD").to_string();
     let answers =
         futures_util::future::join_all((0..10).map(|_| post_with_key(&app, "race", &body))).await;
@@ -66,7 +70,7 @@ async fn concurrent_retries_create_one_ad() {
 
 #[tokio::test]
 async fn invalid_keys_are_rejected() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let too_long = "k".repeat(256);
     for key in ["", "has space", too_long.as_str()] {
         let response = post_with_key(&app, key, &ad_body("AD").to_string()).await;
@@ -78,7 +82,7 @@ async fn invalid_keys_are_rejected() {
 
 #[tokio::test]
 async fn a_retry_is_answered_from_the_key_even_after_its_end_has_passed() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let end = adcast_shared::timestamp::Timestamp::from_millis(
         adcast_shared::timestamp::Timestamp::now().as_millis() + 1_000,
     )
@@ -98,7 +102,7 @@ async fn a_retry_is_answered_from_the_key_even_after_its_end_has_passed() {
 
 #[tokio::test]
 async fn same_key_with_another_invalid_body_is_still_a_409() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     post_with_key(&app, "k", &ad_body("AD").to_string()).await;
     let other = post_with_key(&app, "k", r#"{"title":""}"#).await;
     assert_eq!(other.status, StatusCode::CONFLICT);
@@ -106,7 +110,7 @@ async fn same_key_with_another_invalid_body_is_still_a_409() {
 
 #[tokio::test]
 async fn a_refusal_is_the_first_answer_too() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let invalid = r#"{"title":"","startAt":"2024-01-01T00:00:00Z","endAt":"2099-01-01T00:00:00Z"}"#;
     let first = post_with_key(&app, "refused", invalid).await;
     assert_eq!(first.status, StatusCode::BAD_REQUEST);

@@ -1,8 +1,6 @@
 //! Writer integration tests: a real writer per test, a fresh PostgreSQL
 //! database per test, a unique Redis stream key per test, real sockets.
 
-mod helpers;
-
 mod auth;
 mod crud;
 mod errors;

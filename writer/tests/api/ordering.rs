@@ -3,11 +3,11 @@ use std::collections::HashMap;
 use adcast_shared::event::Change;
 use http::StatusCode;
 
-use crate::helpers::{ad_body, TestApp};
+use adcast_testing::writer::{ad_body, TestWriter};
 
 #[tokio::test]
 async fn concurrent_creates_get_gapless_sequence_numbers_in_stream_order() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let responses = futures_util::future::join_all((0..200).map(|i| {
         let app = &app;
         async move { app.post_ad(&ad_body(&format!("AD {i}"))).await }

@@ -1,164 +1,21 @@
 //! PostgreSQL stopped under the writer: 503 within seconds, nothing
 //! half-written, and recovery without a restart.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
-use crate::helpers::{ad_body, redis_url, settings, TestApp};
-
-/// A private PostgreSQL cluster on a free port, so stopping it disturbs no
-/// other test. Runs as the `postgres` user when the tests run as root.
-struct PostgresServer {
-    bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl PostgresServer {
-    fn start() -> PostgresServer {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL server binaries under /usr/lib/postgresql (see README)")
-            .filter_map(Result::ok)
-            .map(|entry| entry.path().join("bin"))
-            .max()
-            .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("adcast-pg-{port}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let server = PostgresServer { bin, dir, port };
-        server.chown();
-        server.run(
-            "initdb",
-            &[
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-D",
-                server.data().to_str().unwrap(),
-            ],
-        );
-        server.start_again();
-        server
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn chown(&self) {
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres"])
-                .arg(&self.dir)
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-    }
-
-    /// A PostgreSQL tool, run as `postgres` when we are root (initdb refuses root).
-    fn command(&self, tool: &str, args: &[&str]) -> Command {
-        let program = self.bin.join(tool);
-        let mut command = if is_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program);
-            command
-        } else {
-            Command::new(program)
-        };
-        command
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        command
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) {
-        let status = self.command(tool, args).status().unwrap();
-        assert!(status.success(), "{tool} {args:?} failed");
-    }
-
-    fn start_again(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1",
-            self.port,
-            self.dir.display()
-        );
-        let log = self.dir.join("log");
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                self.data().to_str().unwrap(),
-                "-o",
-                &options,
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "start",
-            ],
-        );
-    }
-
-    fn stop(&self) {
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                self.data().to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-        );
-    }
-}
-
-impl Drop for PostgresServer {
-    fn drop(&mut self) {
-        let data = self.data();
-        let _ = self
-            .command(
-                "pg_ctl",
-                &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
-            )
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| out.stdout == b"0\n")
-        .unwrap_or(false)
-}
+use adcast_testing::databases::{PostgresServer, TestDatabase};
+use adcast_testing::redis::{redis_url, StreamKey};
+use adcast_testing::writer::{ad_body, settings, TestWriter};
 
 #[tokio::test]
 async fn postgres_down_is_a_fast_503_and_the_writer_recovers_by_itself() {
     let postgres = PostgresServer::start();
-    let mut config = settings(
-        &postgres.url(),
-        &redis_url(),
-        &format!("adcast:test:pgdown:{}", postgres.port),
-    );
+    let key = StreamKey::new();
+    let mut config = settings(&postgres.url(), &redis_url(), key.as_str());
     config.db_acquire_timeout_ms = 2_000;
-    let app = TestApp::start(config).await;
+    let app = TestWriter::start(config).await;
     assert_eq!(
         app.post_ad(&ad_body("before")).await.status,
         StatusCode::CREATED
@@ -210,12 +67,24 @@ async fn postgres_down_is_a_fast_503_and_the_writer_recovers_by_itself() {
 
 #[tokio::test]
 async fn the_database_url_can_require_tls() {
-    // Debian's PostgreSQL offers TLS with its snake-oil certificate;
-    // `sslmode=require` fails outright if the writer was built without TLS.
-    let database_url = crate::helpers::fresh_database().await + "?sslmode=require";
-    let mut config = settings(&database_url, &redis_url(), "adcast:test:tls");
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    let app = TestApp::start(config).await;
+    // A private server with a fresh self-signed certificate, so the test does
+    // not depend on how the shared test server is set up; `sslmode=require`
+    // fails outright if the writer was built without TLS.
+    let postgres = match PostgresServer::start_with_tls() {
+        Ok(postgres) => postgres,
+        Err(why) => {
+            eprintln!("SKIPPED the_database_url_can_require_tls: {}", why.0);
+            return;
+        }
+    };
+    let database = TestDatabase::create_on(&postgres.base_url()).await;
+    let key = StreamKey::new();
+    let config = settings(
+        &format!("{}?sslmode=require", database.url()),
+        &redis_url(),
+        key.as_str(),
+    );
+    let app = TestWriter::start(config).await;
     assert_eq!(
         app.post_ad(&ad_body("over TLS")).await.status,
         StatusCode::CREATED

@@ -7,14 +7,19 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
-use crate::helpers::{
-    ad_body, free_port, fresh_database, send, settings, wait_for_stream_len, KillOnDrop,
-    RedisServer, TestApp,
+use adcast_shared::protocol::stream;
+use adcast_testing::databases::TestDatabase;
+use adcast_testing::http::send;
+use adcast_testing::processes::{free_port, start_listening, KillOnDrop};
+use adcast_testing::redis::{
+    redis_url, stream_entries, wait_for_stream_len, RedisServer, StreamKey,
 };
+use adcast_testing::writer::{ad_body, settings, TestWriter};
+use adcast_testing::TempDir;
 
 async fn writes_survive_a_redis_outage(persistent: bool) {
     let mut redis = RedisServer::start(persistent);
-    let app = TestApp::spawn_with(|settings| settings.redis_url = Some(redis.url())).await;
+    let app = TestWriter::spawn_with(|settings| settings.redis_url = Some(redis.url())).await;
     assert_eq!(
         app.post_ad(&ad_body("before")).await.status,
         StatusCode::CREATED
@@ -54,65 +59,45 @@ async fn writes_while_redis_is_down_are_published_when_it_returns_empty() {
 
 /// The real writer binary, so that it can be killed with SIGKILL. Each life
 /// gets a fresh port; the database, stream key and snapshot directory (a
-/// volume kept across restarts) are what survive.
+/// volume kept across restarts) are what survive, until the test ends.
 struct WriterProcess {
-    database_url: String,
-    stream_key: String,
-    snapshot_dir: std::path::PathBuf,
+    database: TestDatabase,
+    stream_key: StreamKey,
+    snapshot_dir: TempDir,
 }
 
 impl WriterProcess {
-    fn new(database_url: String, name: &str) -> WriterProcess {
-        let stream_key = format!("adcast:test:{name}:{}", crate::helpers::unique("s"));
-        let snapshot_dir = std::env::temp_dir().join(stream_key.replace(':', "-"));
+    async fn new() -> WriterProcess {
         WriterProcess {
-            database_url,
-            stream_key,
-            snapshot_dir,
+            database: TestDatabase::create().await,
+            stream_key: StreamKey::new(),
+            snapshot_dir: TempDir::new("adcast-test-snapshots"),
         }
     }
 
-    /// Starts one life and returns once it accepts connections. A port taken
-    /// by a parallel test between `free_port` and the bind makes the process
-    /// exit; then another port is tried.
+    fn stream_key(&self) -> &str {
+        self.stream_key.as_str()
+    }
+
+    /// Starts one life and returns once it accepts connections.
     async fn start(&self, redis_url: &str) -> (KillOnDrop, SocketAddr) {
-        for _ in 0..5 {
-            let port = free_port();
-            let mut writer = KillOnDrop::new(
-                Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
-                    .env("DATABASE_URL", &self.database_url)
+        start_listening(
+            |port| {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_adcast-writer"));
+                command
+                    .env("DATABASE_URL", self.database.url())
                     .env("REDIS_URL", redis_url)
-                    .env("ADCAST_STREAM_KEY", &self.stream_key)
+                    .env("ADCAST_STREAM_KEY", self.stream_key())
                     .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
                     .env("ADCAST_RELAY_INTERVAL_MS", "100")
-                    .env("ADCAST_SNAPSHOT_DIR", &self.snapshot_dir)
+                    .env("ADCAST_SNAPSHOT_DIR", self.snapshot_dir.path())
                     .env("ADCAST_LOG", "warn")
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            );
-            let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Some(status) = writer.exit_status() {
-                    eprintln!("writer on port {port} exited ({status}); trying another port");
-                    break;
-                }
-                if tokio::net::TcpStream::connect(address).await.is_ok() {
-                    // Someone else may hold the port (then this writer's bind
-                    // failed and it is exiting): it must still be alive a
-                    // moment later.
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    if writer.exit_status().is_none() {
-                        return (writer, address);
-                    }
-                    continue;
-                }
-                assert!(Instant::now() < deadline, "writer did not start");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        panic!("the writer exited five times before listening");
+                    .stdout(Stdio::null());
+                command
+            },
+            "the writer",
+        )
+        .await
     }
 
     /// Waits for the start-up snapshot of an empty database (sequence 0).
@@ -123,6 +108,7 @@ impl WriterProcess {
         let deadline = Instant::now() + Duration::from_secs(30);
         let path = self
             .snapshot_dir
+            .path()
             .join(adcast_shared::snapshot::file_name(0));
         while !path.exists() {
             assert!(Instant::now() < deadline, "no start-up snapshot");
@@ -131,16 +117,10 @@ impl WriterProcess {
     }
 }
 
-impl Drop for WriterProcess {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.snapshot_dir);
-    }
-}
-
 #[tokio::test]
 async fn writer_killed_after_commit_before_publish_publishes_on_restart() {
-    let writer = WriterProcess::new(fresh_database().await, "crash");
-    let redis = redis::Client::open(crate::helpers::redis_url()).unwrap();
+    let writer = WriterProcess::new().await;
+    let redis = redis::Client::open(redis_url()).unwrap();
 
     // First life: Redis unreachable, so the commit cannot be published.
     let unreachable_redis = format!("redis://127.0.0.1:{}", free_port());
@@ -157,26 +137,20 @@ async fn writer_killed_after_commit_before_publish_publishes_on_restart() {
     .await;
     assert_eq!(response.status, StatusCode::CREATED);
     first_life.kill(); // SIGKILL: no shutdown hook runs.
-    assert!(crate::helpers::stream_entries(&redis, &writer.stream_key)
-        .await
-        .is_empty());
+    assert!(stream_entries(&redis, writer.stream_key()).await.is_empty());
 
     // Second life: the relay finds the unpublished outbox row at start-up.
-    let (_second_life, _) = writer.start(&crate::helpers::redis_url()).await;
-    let entries = wait_for_stream_len(&redis, &writer.stream_key, 1).await;
-    assert_eq!(entries[0].0, "1-0");
+    let (_second_life, _) = writer.start(&redis_url()).await;
+    let entries = wait_for_stream_len(&redis, writer.stream_key(), 1).await;
+    assert_eq!(entries[0].0, stream::entry_id(1));
 }
 
 #[tokio::test]
 async fn a_second_writer_on_the_same_database_keeps_one_gapless_order() {
-    let first = TestApp::spawn().await;
-    let mut second_settings = settings(
-        &first.database_url,
-        &crate::helpers::redis_url(),
-        &first.stream_key,
-    );
+    let first = TestWriter::spawn().await;
+    let mut second_settings = settings(&first.database_url, &redis_url(), &first.stream_key);
     second_settings.relay_interval_ms = 100;
-    let second = TestApp::start(second_settings).await;
+    let second = TestWriter::start(second_settings).await;
     let responses = futures_util::future::join_all((0..40).map(|i| {
         let app = if i % 2 == 0 { &first } else { &second };
         async move { app.post_ad(&ad_body(&format!("AD {i}"))).await }
@@ -189,13 +163,13 @@ async fn a_second_writer_on_the_same_database_keeps_one_gapless_order() {
     assert!(entries
         .iter()
         .enumerate()
-        .all(|(i, (id, _))| id == &format!("{}-0", i + 1)));
+        .all(|(i, (id, _))| *id == stream::entry_id(i as u64 + 1)));
 }
 
 #[tokio::test]
 async fn after_redis_loses_its_data_republishing_starts_after_the_oldest_kept_snapshot() {
     let mut redis = RedisServer::start(false);
-    let app = TestApp::spawn_with(|settings| settings.redis_url = Some(redis.url())).await;
+    let app = TestWriter::spawn_with(|settings| settings.redis_url = Some(redis.url())).await;
     for i in 0..5 {
         app.post_ad(&ad_body(&format!("old {i}"))).await;
     }
@@ -221,9 +195,9 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    let writer = WriterProcess::new(fresh_database().await, "burst");
-    let redis = redis::Client::open(crate::helpers::redis_url()).unwrap();
-    let (mut first_life, address) = writer.start(&crate::helpers::redis_url()).await;
+    let writer = WriterProcess::new().await;
+    let redis = redis::Client::open(redis_url()).unwrap();
+    let (mut first_life, address) = writer.start(&redis_url()).await;
     writer.wait_for_empty_snapshot().await;
 
     let acked = Arc::new(AtomicUsize::new(0));
@@ -232,7 +206,7 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
             let acked = acked.clone();
             tokio::spawn(async move {
                 let body = bytes::Bytes::from(ad_body(&format!("burst {i}")).to_string());
-                let answer = crate::helpers::try_send(
+                let answer = adcast_testing::http::try_send(
                     address,
                     http::Method::POST,
                     "/api/v1/ad",
@@ -265,15 +239,15 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
         acknowledged.len()
     );
 
-    let (_second_life, _) = writer.start(&crate::helpers::redis_url()).await;
-    let db = sqlx::PgPool::connect(&writer.database_url).await.unwrap();
+    let (_second_life, _) = writer.start(&redis_url()).await;
+    let db = sqlx::PgPool::connect(&writer.database.url()).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let committed: i64 = loop {
         let committed: i64 = sqlx::query_scalar("SELECT last_seq FROM change_sequence")
             .fetch_one(&db)
             .await
             .unwrap();
-        let entries = crate::helpers::stream_entries(&redis, &writer.stream_key).await;
+        let entries = stream_entries(&redis, writer.stream_key()).await;
         if entries.len() as i64 == committed {
             break committed;
         }
@@ -283,9 +257,9 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let entries = crate::helpers::stream_entries(&redis, &writer.stream_key).await;
+    let entries = stream_entries(&redis, writer.stream_key()).await;
     let ids: Vec<String> = entries.iter().map(|(id, _)| id.clone()).collect();
-    let expected: Vec<String> = (1..=committed).map(|seq| format!("{seq}-0")).collect();
+    let expected: Vec<String> = (1..=committed as u64).map(stream::entry_id).collect();
     assert_eq!(ids, expected, "one gapless order, no entry twice");
     let published: Vec<String> = entries
         .iter()

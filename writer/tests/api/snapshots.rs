@@ -10,7 +10,7 @@ use adcast_shared::snapshot::{self, Snapshot};
 use http::{Method, StatusCode};
 use sqlx::PgPool;
 
-use crate::helpers::{ad_body, TestApp};
+use adcast_testing::writer::{ad_body, TestWriter};
 
 /// The live ads after replaying the outbox up to `seq`: the model a
 /// snapshot at `seq` must equal (every test ad ends in 2099).
@@ -41,7 +41,7 @@ async fn replay(db: &PgPool, seq: u64) -> Vec<Ad> {
 }
 
 /// Waits until the stream's last entry is `seq` (trimming changes its length).
-async fn wait_until_published(app: &TestApp, seq: u64) {
+async fn wait_until_published(app: &TestWriter, seq: u64) {
     let expected = format!("{seq}-0");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while app.stream_entries().await.last().map(|(id, _)| id) != Some(&expected) {
@@ -59,7 +59,7 @@ fn read_snapshot(path: &std::path::Path) -> Snapshot {
 
 #[tokio::test]
 async fn snapshot_holds_exactly_the_live_unended_ads() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let mut ids = Vec::new();
     for title in ["kept", "deleted", "ended"] {
         ids.push(
@@ -92,7 +92,7 @@ async fn snapshot_holds_exactly_the_live_unended_ads() {
 
 #[tokio::test]
 async fn snapshots_taken_during_concurrent_writes_equal_the_replayed_history() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let producer = app.producer(1_000);
     let writes = async {
         for round in 0..30 {
@@ -142,7 +142,7 @@ async fn snapshots_taken_during_concurrent_writes_equal_the_replayed_history() {
 
 #[tokio::test]
 async fn trimming_keeps_every_entry_after_the_oldest_kept_snapshot() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let producer = app.producer(2);
     let mut produced = Vec::new();
     for round in 0..4 {
@@ -182,7 +182,7 @@ async fn trimming_keeps_every_entry_after_the_oldest_kept_snapshot() {
 
 #[tokio::test]
 async fn latest_snapshot_is_served_with_an_etag_and_answers_304_when_unchanged() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     let url = "/internal/v1/snapshot/latest";
     // The writer writes one at start-up; give it a moment.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -216,7 +216,7 @@ async fn latest_snapshot_is_served_with_an_etag_and_answers_304_when_unchanged()
 
 #[tokio::test]
 async fn snapshot_route_needs_a_token_when_tokens_are_configured() {
-    let app = TestApp::spawn_with(|settings| settings.admin_tokens = vec!["t0k".into()]).await;
+    let app = TestWriter::spawn_with(|settings| settings.admin_tokens = vec!["t0k".into()]).await;
     app.producer(5).produce().await.unwrap();
     let url = "/internal/v1/snapshot/latest";
     assert_eq!(app.get(url).await.status, StatusCode::UNAUTHORIZED);
@@ -228,7 +228,7 @@ async fn snapshot_route_needs_a_token_when_tokens_are_configured() {
 
 #[tokio::test]
 async fn snapshot_command_writes_one_file_and_exits() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     app.post_ad(&ad_body("baked")).await;
     let out = app.snapshot_dir.join("baked.adsnap");
     let status = Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
@@ -247,13 +247,16 @@ async fn snapshot_command_writes_one_file_and_exits() {
 #[tokio::test]
 async fn a_snapshot_never_prunes_changes_the_stream_does_not_have_yet() {
     // Redis unreachable: the change is committed but cannot be published.
-    let unreachable = format!("redis://127.0.0.1:{}", crate::helpers::free_port());
-    let app = TestApp::spawn_with(|settings| settings.redis_url = Some(unreachable)).await;
+    let unreachable = format!(
+        "redis://127.0.0.1:{}",
+        adcast_testing::processes::free_port()
+    );
+    let app = TestWriter::spawn_with(|settings| settings.redis_url = Some(unreachable)).await;
     app.post_ad(&ad_body("unpublished")).await;
     // A snapshot covering it, keeping only itself (as after a restart with an
     // empty snapshot directory).
     let mut producer = app.producer(1);
-    producer.redis = redis::Client::open(crate::helpers::redis_url()).unwrap();
+    producer.redis = redis::Client::open(adcast_testing::redis::redis_url()).unwrap();
     let produced = producer.produce().await.unwrap();
     assert_eq!(produced.oldest_kept, 1);
     assert_eq!(

@@ -4,7 +4,7 @@
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::TestApp;
+use adcast_testing::writer::TestWriter;
 
 fn with(changes: Value) -> String {
     let mut body =
@@ -59,7 +59,7 @@ fn cases() -> Vec<(String, Option<&'static str>)> {
 
 #[tokio::test]
 async fn every_rule_is_a_400_naming_the_field_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestWriter::spawn().await;
     for (body, field) in cases() {
         let response = app
             .request(

@@ -4,7 +4,8 @@
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{ad_body, settings_for, TestEdge, TestWriter};
+use adcast_testing::edge::{settings_for, TestEdge};
+use adcast_testing::writer::{ad_body, TestWriter};
 
 #[tokio::test]
 async fn writes_through_the_edge_are_readable_from_it_at_once() {
@@ -97,7 +98,7 @@ async fn forwarded_calls_keep_their_headers() {
 async fn forwarding_to_a_writer_that_is_down_is_a_503() {
     let writer = TestWriter::spawn().await;
     let mut settings = settings_for(&writer);
-    let unused = crate::writer_helpers::free_port();
+    let unused = adcast_testing::processes::free_port();
     settings.writer_url = Some(format!("http://127.0.0.1:{unused}"));
     // The edge boots from the writer's snapshot directory instead.
     settings.snapshot = Some(writer.snapshot_dir.clone());
@@ -125,7 +126,7 @@ async fn an_oversized_body_through_the_edge_is_413_not_a_5xx() {
     let edge = TestEdge::start(settings_for(&writer)).await;
     for size in [100 * 1024, 1_000_000] {
         for _ in 0..5 {
-            let answer = crate::writer_helpers::post_whole_body_then_read(
+            let answer = adcast_testing::http::post_whole_body_then_read(
                 edge.address,
                 "/api/v1/ad",
                 &[],

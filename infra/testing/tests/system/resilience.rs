@@ -8,8 +8,11 @@ use adcast_shared::snapshot::{self, Snapshot};
 use adcast_shared::timestamp::Timestamp;
 use http::StatusCode;
 
-use crate::harness::{ad_body, edge_settings, following, settings_for, TestEdge, TestWriter};
-use crate::writer_helpers::{free_port, RedisServer};
+use adcast_testing::edge::{edge_settings, following, settings_for, TestEdge};
+use adcast_testing::processes::free_port;
+use adcast_testing::redis::RedisServer;
+use adcast_testing::writer::{ad_body, TestWriter};
+use adcast_testing::TempDir;
 
 async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -38,8 +41,8 @@ async fn a_stream_trimmed_past_the_edge_makes_it_resync_from_a_snapshot() {
 
     // An edge holding only a stale file (seq 0), able to reach the writer.
     let mut settings = settings_for(&writer);
-    let stale = empty_snapshot_file();
-    settings.snapshot = Some(stale.clone());
+    let (_stale_dir, stale) = empty_snapshot_file();
+    settings.snapshot = Some(stale);
     let edge = TestEdge::start(settings).await;
     assert_eq!(edge.node.state().seq, 0);
 
@@ -51,7 +54,6 @@ async fn a_stream_trimmed_past_the_edge_makes_it_resync_from_a_snapshot() {
         "the 5 trimmed creates came from the snapshot"
     );
     assert_eq!(edge.node.metrics.resyncs.load(Ordering::Relaxed), 1);
-    std::fs::remove_file(stale).unwrap();
 }
 
 #[tokio::test]
@@ -233,23 +235,23 @@ async fn an_edge_behind_a_fully_trimmed_stream_resyncs_without_waiting_for_a_wri
     assert!(writer.stream_entries().await.is_empty());
 
     let mut settings = settings_for(&writer);
-    let stale = empty_snapshot_file();
-    settings.snapshot = Some(stale.clone());
+    let (_stale_dir, stale) = empty_snapshot_file();
+    settings.snapshot = Some(stale);
     let edge = TestEdge::start(settings).await;
     edge.wait_for_seq(3).await; // no write happens: the empty, trimmed stream itself shows the gap
     assert_eq!(edge.titles("").await.len(), 3);
-    std::fs::remove_file(stale).unwrap();
 }
 
-/// A snapshot file of the empty state (seq 0) in the temp directory: what an
-/// edge that fell far behind still holds. The caller removes it.
-fn empty_snapshot_file() -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("adcast-stale-{}.adsnap", free_port()));
+/// A snapshot file of the empty state (seq 0), in a directory removed when
+/// the guard drops: what an edge that fell far behind still holds.
+fn empty_snapshot_file() -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new("adcast-stale");
+    let path = dir.path().join(snapshot::file_name(0));
     let empty = Snapshot {
         seq: 0,
         created_at: Timestamp::now(),
         ads: vec![],
     };
     snapshot::write_atomically(&path, &empty.encode()).unwrap();
-    path
+    (dir, path)
 }

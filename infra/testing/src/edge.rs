@@ -1,4 +1,5 @@
-//! Edges for tests: in-process, on random ports, each with its own data dir.
+//! Real edges in-process on random ports, each with a data directory of its
+//! own that is removed afterwards.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,11 +10,14 @@ use adcast_edge::config::{LogFormat, Settings};
 use adcast_edge::node::Node;
 use adcast_edge::Application;
 use http::Method;
-use rand::Rng;
 use tokio::sync::oneshot;
 
-pub use crate::writer_helpers::{ad_body, send, TestApp as TestWriter, TestResponse};
+use crate::http::{send, TestResponse};
+use crate::redis::redis_url;
+use crate::writer::TestWriter;
 
+/// Edge settings for a test: loopback on a random port, a fresh data
+/// directory, short XREAD blocks, generous waits.
 pub fn edge_settings(redis_url: &str, stream_key: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -23,10 +27,7 @@ pub fn edge_settings(redis_url: &str, stream_key: &str) -> Settings {
         writer_token: None,
         writer_token_file: None,
         snapshot: None,
-        data_dir: std::env::temp_dir().join(format!(
-            "adcast-test-edge-{:016x}",
-            rand::thread_rng().gen::<u64>()
-        )),
+        data_dir: std::env::temp_dir().join(crate::unique("adcast-test-edge")),
         worker_threads: None,
         min_seq_wait_ms: 3_000,
         cache_max_age_secs: 5,
@@ -43,7 +44,7 @@ pub fn edge_settings(redis_url: &str, stream_key: &str) -> Settings {
 /// Settings for an edge following `writer`'s stream on the shared Redis,
 /// with no forwarding.
 pub fn following(writer: &TestWriter) -> Settings {
-    edge_settings(&crate::writer_helpers::redis_url(), &writer.stream_key)
+    edge_settings(&redis_url(), &writer.stream_key)
 }
 
 /// Settings for an edge following `writer`'s stream, forwarding to it.

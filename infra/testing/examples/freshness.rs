@@ -3,8 +3,8 @@
 //! serves it (p50/p99).
 //!
 //! Runs a real writer and 8 real edges in this process against the local
-//! PostgreSQL and Redis (database `adcast_freshness`, recreated each run).
-//! `cargo run --release -p adcast-edge --example freshness`
+//! PostgreSQL and Redis (a fresh database and stream key, removed afterwards).
+//! `cargo run --release -p adcast-testing --example freshness`
 //! (FRESHNESS_SECONDS=20 EDGES=8 RATE=50; ADCAST_TEST_DATABASE_URL and
 //! ADCAST_TEST_REDIS_URL as for the tests.)
 
@@ -13,11 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use adcast_edge::forward::http_client;
+use adcast_shared::protocol::headers;
+use adcast_testing::databases::TestDatabase;
+use adcast_testing::redis::{redis_url, StreamKey};
+use adcast_testing::TempDir;
 use bytes::Bytes;
-use clap::Parser;
 use http::Request;
 use http_body_util::{BodyExt, Full};
-use sqlx::Connection;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -31,41 +33,16 @@ async fn main() -> anyhow::Result<()> {
     let seconds: u64 = env_or("FRESHNESS_SECONDS", 20);
     let edges: usize = env_or("EDGES", 8);
     let rate: u64 = env_or("RATE", 50);
-    let pg = std::env::var("ADCAST_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let redis_url =
-        std::env::var("ADCAST_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let mut admin = sqlx::PgConnection::connect(&format!("{pg}/postgres")).await?;
-    sqlx::query("DROP DATABASE IF EXISTS adcast_freshness")
-        .execute(&mut admin)
-        .await?;
-    sqlx::query("CREATE DATABASE adcast_freshness")
-        .execute(&mut admin)
-        .await?;
-    let stream_key = format!("adcast:freshness:{}", std::process::id());
-    let work = std::env::temp_dir().join(format!("adcast-freshness-{}", std::process::id()));
+    let database = TestDatabase::create().await;
+    let stream_key = StreamKey::new();
+    let work = TempDir::new("adcast-freshness");
 
-    let writer_settings = adcast_writer::config::Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url: Some(format!("{pg}/adcast_freshness")),
-        redis_url: Some(redis_url.clone()),
-        stream_key: stream_key.clone(),
-        snapshot_dir: work.join("snapshots"),
-        snapshot_keep: 5,
-        snapshot_every_changes: 1_000_000,
-        snapshot_interval_secs: 3_600,
-        admin_tokens: vec![],
-        admin_tokens_file: None,
-        allow_insecure_admin: false,
-        request_timeout_ms: 10_000,
-        header_read_timeout_ms: 5_000,
-        max_connections: 1_024,
-        db_acquire_timeout_ms: 3_000,
-        db_max_connections: 10,
-        relay_interval_ms: 1_000,
-        log_format: adcast_writer::config::LogFormat::Text,
-        log: "warn".into(),
-    };
+    let mut writer_settings =
+        adcast_testing::writer::settings(&database.url(), &redis_url(), stream_key.as_str());
+    writer_settings.snapshot_dir = work.path().join("snapshots");
+    writer_settings.snapshot_every_changes = 1_000_000;
+    writer_settings.db_max_connections = 10;
+    writer_settings.relay_interval_ms = 1_000;
     let writer = adcast_writer::startup::Application::build(writer_settings).await?;
     let writer_address = writer.local_addr();
     tokio::spawn(writer.run_until_stopped(std::future::pending()));
@@ -73,19 +50,9 @@ async fn main() -> anyhow::Result<()> {
     // Per seq: when each edge applied it.
     let applied: Arc<Mutex<HashMap<u64, Vec<Instant>>>> = Arc::default();
     for e in 0..edges {
-        let settings = adcast_edge::config::Settings::try_parse_from([
-            "adcast-edge",
-            "--listen",
-            "127.0.0.1:0",
-            "--redis-url",
-            &redis_url,
-            "--stream-key",
-            &stream_key,
-            "--data-dir",
-            work.join(format!("edge-{e}")).to_str().unwrap(),
-            "--log",
-            "warn",
-        ])?;
+        let mut settings = adcast_testing::edge::edge_settings(&redis_url(), stream_key.as_str());
+        settings.data_dir = work.path().join(format!("edge-{e}"));
+        settings.xread_block_ms = 5_000;
         let edge = adcast_edge::Application::build(settings).await?;
         let mut seqs = edge.node().subscribe_applied();
         let applied = applied.clone();
@@ -125,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
             )?;
         let response = client.request(request).await?;
         let acked_at = Instant::now();
-        let seq: u64 = response.headers()["adcast-seq"].to_str()?.parse()?;
+        let seq: u64 = response.headers()[headers::ADCAST_SEQ].to_str()?.parse()?;
         response.into_body().collect().await?;
         acked.push((seq, acked_at));
     }
@@ -158,6 +125,6 @@ async fn main() -> anyhow::Result<()> {
         pick(0.99),
         latencies.last().copied().unwrap_or(0.0)
     );
-    let _ = std::fs::remove_dir_all(&work);
+    drop((work, stream_key, database));
     std::process::exit(if missing == 0 { 0 } else { 1 });
 }

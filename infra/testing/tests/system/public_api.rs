@@ -6,7 +6,8 @@ use adcast_shared::timestamp::Timestamp;
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{ad, following, settings_for, TestEdge, TestWriter};
+use adcast_testing::edge::{ad, following, settings_for, TestEdge};
+use adcast_testing::writer::TestWriter;
 
 fn iso_in(millis: i64) -> String {
     Timestamp::from_millis(Timestamp::now().as_millis() + millis)
@@ -276,7 +277,9 @@ async fn adcast_min_seq_waits_boundedly_then_answers_503() {
         assert_eq!(bad.error().1.as_deref(), Some("Adcast-Min-Seq"));
     }
 
-    let created = writer.post_ad(&crate::harness::ad_body("waited for")).await;
+    let created = writer
+        .post_ad(&adcast_testing::writer::ad_body("waited for"))
+        .await;
     let seq = created.seq().to_string();
     let response = edge
         .request(Method::GET, "/api/v1/ad", &[("adcast-min-seq", &seq)], None)
@@ -317,7 +320,7 @@ async fn methods_routes_and_head_follow_the_spec() {
     // need before reading (no reset connection instead).
     for path in ["/api/v1/ad", "/api/v1/admin/ad"] {
         let answer =
-            crate::writer_helpers::post_whole_body_then_read(edge.address, path, &[], 500_000)
+            adcast_testing::http::post_whole_body_then_read(edge.address, path, &[], 500_000)
                 .await
                 .unwrap_or_else(|error| panic!("{path}: {error}"));
         let expected = if path == "/api/v1/ad" { "405" } else { "404" };
@@ -332,7 +335,9 @@ async fn methods_routes_and_head_follow_the_spec() {
 async fn operations_endpoints_report_readiness_and_metrics() {
     let writer = TestWriter::spawn().await;
     let edge = TestEdge::start(settings_for(&writer)).await;
-    let created = writer.post_ad(&crate::harness::ad_body("counted")).await;
+    let created = writer
+        .post_ad(&adcast_testing::writer::ad_body("counted"))
+        .await;
     edge.wait_for_seq(created.seq()).await;
     assert_eq!(edge.get("/healthz").await.status, StatusCode::OK);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -1,0 +1,7 @@
+//! System tests: a real writer (fresh PostgreSQL database, Redis stream key
+//! of its own) and real edges on real sockets, in one process.
+
+mod forwarding;
+mod openapi;
+mod public_api;
+mod resilience;
