@@ -45,7 +45,7 @@ for arg in "$@"; do
 done
 
 if $reset && [ -n "${DATABASE_URL:-}" ]; then
-  echo "run.sh: --reset drops the demo database only; unset DATABASE_URL (it points at $DATABASE_URL)" >&2
+  echo "run.sh: --reset only drops the demo's own database; unset DATABASE_URL to use it" >&2
   exit 2
 fi
 
@@ -105,8 +105,9 @@ TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 cat >&2 <<MSG
 
 Building adcast in release mode (cargo build --release) into $TARGET_DIR/release.
-The first build compiles every dependency: about 4-6 minutes on a 2-core
-machine. Later runs only check what changed and take seconds.
+The first build compiles every dependency: about 4-6 minutes on an idle
+2-core machine (longer if it is busy). Later runs only rebuild what changed
+and take seconds.
 
 MSG
 cargo build --release --locked
