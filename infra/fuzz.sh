@@ -28,7 +28,7 @@
 # (after running the remaining targets). Reproduce one with
 #   cd shared/fuzz && cargo fuzz run --sanitizer none <target> <artifact file>
 set -euo pipefail
-cd "$(dirname "$0")/../shared/fuzz"
+cd "$(dirname "$0")/.." && cd shared/fuzz
 
 seconds=${FUZZ_SECONDS:-60}
 sanitizer=${FUZZ_SANITIZER:-none}

@@ -67,7 +67,7 @@
 #   ensure_resource_availability  one is readable (links in openapi.yaml)
 #   ignored_auth                  admin calls without the token are 401; only with
 #                                 ADMIN_TOKEN, since a writer without tokens is
-#                                 open by design (SPEC.md), which this check
+#                                 open by design (docs/api.md), which this check
 #                                 would report
 #   object_level_authorization    inert here: it needs several identities owning
 #                                 objects, and adcast has one flat set of admin

@@ -1,6 +1,6 @@
 """Schemathesis hooks for adcast (loaded by infra/schemathesis.sh through SCHEMATHESIS_HOOKS).
 
-openapi.yaml states every rule of SPEC.md that JSON Schema can state. A few
+openapi.yaml states every rule of docs/api.md that JSON Schema can state. A few
 rules of an ad body relate two values, or a value and the clock, and cannot be
 written as a schema:
 
@@ -166,7 +166,7 @@ def deserialize_snapshot(ctx, response):
 
 
 # A create retried with the same Idempotency-Key and body answers the first
-# answer again (SPEC.md), `Idempotent-Replayed: true` included: the ad in it
+# answer again (docs/api.md), `Idempotent-Replayed: true` included: the ad in it
 # may have been replaced or deleted since, by the sequence that first created
 # it. Generated keys are short and repeat, and schemathesis replays a sequence
 # while it shrinks one, so such replays happen. The ad named by a replayed
