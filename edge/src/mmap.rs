@@ -43,7 +43,7 @@ pub fn load_snapshot(path: &Path) -> Result<Snapshot, LoadError> {
     // over the old name, which leaves an existing mapping pointing at the old,
     // unchanged inode. Only an outside process truncating the file while we
     // read could break that (SIGBUS); operators must not edit these files in
-    // place, which the README states.
+    // place, which docs/operations.md states.
     #[allow(unsafe_code)]
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| LoadError::Io {
         path: shown(),

@@ -1,5 +1,5 @@
 //! The Public API's query string: `offset`, `limit`, `age`, `gender`,
-//! `country`, `platform`, checked exactly as SPEC.md says.
+//! `country`, `platform`, checked exactly as docs/api.md says.
 
 use std::borrow::Cow;
 

@@ -1,4 +1,4 @@
-//! The index against a brute-force reading of SPEC.md: thousands of random
+//! The index against a brute-force reading of docs/api.md: thousands of random
 //! ads, tens of thousands of random queries, identical answers.
 
 use adcast_edge::index::{AdIndex, Page};
@@ -103,7 +103,7 @@ fn query(rng: &mut Rng) -> AudienceQuery {
     }
 }
 
-/// SPEC.md, literally: active (strict), matching any group, sorted by
+/// docs/api.md, literally: active (strict), matching any group, sorted by
 /// `(endAt, id)`, then `offset` and `limit`.
 fn brute_force(
     ads: &[Ad],

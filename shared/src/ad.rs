@@ -1,6 +1,6 @@
 //! The ad and its parts, as types that can only hold valid values.
 //!
-//! Constructors check every rule of SPEC.md once; code that holds an [`Ad`]
+//! Constructors check every rule of docs/api.md once; code that holds an [`Ad`]
 //! never re-checks. The serde derives here are the binary form used by change
 //! events and snapshots (bincode); they go through the same constructors, so
 //! decoding bytes can never produce an invalid value. The JSON forms of the
@@ -135,7 +135,7 @@ impl TimeWindow {
         self.end
     }
 
-    /// SPEC.md: active at `t` when `startAt < t < endAt`.
+    /// docs/api.md: active at `t` when `startAt < t < endAt`.
     pub fn is_active_at(self, now: Timestamp) -> bool {
         self.start < now && now < self.end
     }
@@ -374,7 +374,7 @@ impl ConditionGroup {
         &self.platforms
     }
 
-    /// SPEC.md matching: every dimension the query gives is either
+    /// docs/api.md matching: every dimension the query gives is either
     /// unrestricted here or allows the given value.
     pub fn matches(&self, query: &AudienceQuery) -> bool {
         let age_ok = match (query.age, self.age) {

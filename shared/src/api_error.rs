@@ -1,10 +1,10 @@
-//! The error body both services answer with, and the codes of SPEC.md.
+//! The error body both services answer with, and the codes of docs/api.md.
 
 use serde::Serialize;
 
 use crate::error::ValidationError;
 
-/// SPEC.md's error codes with their HTTP status.
+/// docs/api.md's error codes with their HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidArgument,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// A rule of SPEC.md that an input broke. Maps to `400 invalid_argument`.
+/// A rule of docs/api.md that an input broke. Maps to `400 invalid_argument`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidationError {
     /// The offending field or parameter, as a path into the input

@@ -1,6 +1,6 @@
 //! A JSON tree that keeps every object entry, including repeated keys.
 //!
-//! `serde_json::Value` keeps only the last of two equal keys, but SPEC.md makes
+//! `serde_json::Value` keeps only the last of two equal keys, but docs/api.md makes
 //! a repeated key an error that names the field. Request bodies are parsed into
 //! [`Json`] first, and validation walks it, so every error can say exactly
 //! where it is.

@@ -4,7 +4,7 @@
 //! writer and every edge agree on the rules and the bytes.
 //!
 //! - [`ad`]: the ad and its parts as types that only hold valid values, and
-//!   SPEC.md's matching rule ([`ad::Targeting::matches`]).
+//!   docs/api.md's matching rule ([`ad::Targeting::matches`]).
 //! - [`country`]: the ISO 3166-1 alpha-2 table.
 //! - [`timestamp`]: millisecond UTC instants and their RFC 3339 text form.
 //! - [`json`] and [`wire`]: the Admin API's JSON, parsed with exact field

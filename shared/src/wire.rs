@@ -3,7 +3,7 @@
 //! Input is checked rule by rule in a fixed order (unknown or repeated keys,
 //! `title`, `startAt`, `endAt`, `conditions`), and the first broken rule is
 //! reported with the path of the field that broke it. Output is always the
-//! canonical form of SPEC.md.
+//! canonical form of docs/api.md.
 
 use serde::Serialize;
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Every validation rule of SPEC.md for Admin API bodies, one test per rule.
+//! Every validation rule of docs/api.md for Admin API bodies, one test per rule.
 
 use adcast_shared::ad::{AdDraft, Gender, Platform};
 use adcast_shared::json::Json;

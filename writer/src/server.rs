@@ -158,7 +158,7 @@ async fn answer(
 }
 
 /// Middleware answers (503 from the timeout) come with plain bodies; give
-/// every error the JSON shape of SPEC.md.
+/// every error the JSON shape of docs/api.md.
 fn json_errors_from_middleware(
     response: Response<tower_http::body::UnsyncBoxBody<Bytes, BoxError>>,
 ) -> Response<ResponseBody> {

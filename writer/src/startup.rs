@@ -21,7 +21,7 @@ use crate::store::{self, Store};
 
 /// How long start-up waits for PostgreSQL before giving up.
 const DATABASE_STARTUP_WAIT: Duration = Duration::from_secs(30);
-/// Idempotency keys are kept at least this long (SPEC.md: 24 h).
+/// Idempotency keys are kept at least this long (docs/api.md: 24 h).
 const IDEMPOTENCY_RETENTION_HOURS: i32 = 24;
 
 /// What every request handler may use.

@@ -1,4 +1,4 @@
-//! PostgreSQL: the source of truth, and the write path of ARCHITECTURE.md.
+//! PostgreSQL: the source of truth, and the write path of docs/architecture.md.
 //!
 //! Every change runs in one transaction that takes a transaction-scoped
 //! advisory lock, allocates the next sequence number from the counter row,

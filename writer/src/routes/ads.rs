@@ -18,7 +18,7 @@ use crate::response::{json_response, with_seq, ApiError, HttpResponse};
 use crate::startup::AppState;
 use crate::store::{ad_json, CreateOutcome, IdempotencyKey, StoredResponse};
 
-/// Largest accepted request body (SPEC.md).
+/// Largest accepted request body (docs/api.md).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 100;

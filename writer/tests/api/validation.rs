@@ -1,4 +1,4 @@
-//! Every SPEC.md validation rule answers 400 naming the field, and leaves
+//! Every docs/api.md validation rule answers 400 naming the field, and leaves
 //! nothing behind: no ad row, no outbox row, no stream entry.
 
 use http::{Method, StatusCode};

@@ -1,4 +1,4 @@
-//! The Public API on an edge, exactly as SPEC.md describes it.
+//! The Public API on an edge, exactly as docs/api.md describes it.
 
 use std::time::Duration;
 
