@@ -152,7 +152,10 @@ async fn route(node: &Node, request: Request<Incoming>) -> (RouteLabel, HttpResp
             (RouteLabel::Operations, method_not_allowed("GET, HEAD"))
         }
         _ if forwarding
-            && (path.starts_with("/api/v1/ad/") || path.starts_with("/api/v1/admin/")) =>
+            && (path.starts_with("/api/v1/ad/")
+                || path.starts_with("/api/v1/admin/")
+                || path == "/admin"
+                || path.starts_with("/admin/")) =>
         {
             (RouteLabel::Forwarded, forward(node, request).await)
         }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod console;
 mod crud;
 mod errors;
 mod idempotency;
