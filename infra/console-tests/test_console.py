@@ -48,6 +48,21 @@ def fill_new_ad(page: Page, title: str, start: str, end: str) -> None:
     page.get_by_label("End", exact=True).fill(end)
 
 
+def search(page: Page, text: str) -> None:
+    """Searches titles and waits until the filtered list is shown."""
+    page.get_by_label("Search titles", exact=True).fill(text)
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#list-summary")).to_contain_text(re.compile("matching the filters|No ads match"))
+
+
+def result_of(page: Page, selector: str):
+    """The result region once it shows something (an answer or an error),
+    so that a missing route fails at once instead of after a timeout."""
+    result = page.locator(selector)
+    expect(result).not_to_be_empty()
+    return result
+
+
 def save(page: Page) -> None:
     page.get_by_role("button", name="Save", exact=True).click()
 
@@ -314,8 +329,7 @@ def test_the_list_shows_states_and_filters_by_state_and_title(page: Page, api, m
     time.sleep(max(0.0, (datetime.fromisoformat(ending["endAt"].replace("Z", "+00:00"))
                          - datetime.now(timezone.utc)).total_seconds()) + 0.5)
     sign_in(page)
-    page.get_by_label("Search titles", exact=True).fill(marker.upper())
-    page.get_by_role("button", name="Search", exact=True).click()
+    search(page, marker.upper())
     rows = page.locator("table.ads tbody tr")
     expect(rows).to_have_count(3)
     expect(rows.filter(has_text=f"Flash sale {marker}")).to_contain_text("ended")
@@ -332,8 +346,7 @@ def test_the_list_pages_with_the_next_cursor(page: Page, api, marker):
     for i in range(23):
         api.create(f"Page {marker} {i:02}", FUTURE_START, FUTURE_END)
     sign_in(page)
-    page.get_by_label("Search titles", exact=True).fill(marker)
-    page.keyboard.press("Enter")
+    search(page, marker)
     rows = page.locator("table.ads tbody tr")
     expect(rows).to_have_count(20)
     page.get_by_role("button", name="Next page").click()
@@ -349,8 +362,8 @@ def test_a_title_search_that_is_too_long_is_shown_next_to_the_search(page: Page)
     sign_in(page)
     page.get_by_label("Search titles", exact=True).fill("x" * 257)
     page.get_by_role("button", name="Search", exact=True).click()
-    search = page.get_by_label("Search titles", exact=True)
-    expect(search).to_have_attribute("aria-invalid", "true")
+    box = page.get_by_label("Search titles", exact=True)
+    expect(box).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#filter-q-error")).to_contain_text("q must be")
 
 
@@ -362,8 +375,7 @@ def test_at_375_px_the_list_and_the_form_are_usable(page: Page, api, marker):
                [{"ageStart": 18, "ageEnd": 24, "country": ["TW", "JP", "KR", "US"]}])
     page.set_viewport_size({"width": 375, "height": 740})
     sign_in(page)
-    page.get_by_label("Search titles", exact=True).fill(marker)
-    page.keyboard.press("Enter")
+    search(page, marker)
     expect(page.locator("table.ads tbody tr")).to_have_count(1)
     width = "document.documentElement.scrollWidth"
     assert page.evaluate(width) <= 375
@@ -470,8 +482,8 @@ def test_explain_tells_why_an_ad_is_or_is_not_served(page: Page, api, marker):
     tool.get_by_label("Country", exact=True).select_option("TW")
     tool.get_by_label("Platform", exact=True).select_option("ios")
     tool.get_by_role("button", name="Explain", exact=True).click()
-    result = page.locator("#explain-result")
-    expect(result).to_contain_text("Served: no.")
+    result = result_of(page, "#explain-result")
+    expect(result).to_contain_text("Served: no.", timeout=1_000)
     expect(result).to_contain_text("Group 1: does not match (age)")
     expect(result).to_contain_text("Group 2: does not match (platform)")
     tool.get_by_label("Age", exact=True).fill("25")
@@ -489,7 +501,7 @@ def test_explain_at_a_time_before_the_start_says_scheduled(page: Page, api, mark
     tool.get_by_label("Time", exact=True).fill("2030-05-01T08:59")
     expect(tool.get_by_text("UTC: 2030-05-01T00:59:00.000Z")).to_be_visible()
     tool.get_by_role("button", name="Explain", exact=True).click()
-    expect(page.locator("#explain-result")).to_contain_text("scheduled")
+    expect(result_of(page, "#explain-result")).to_contain_text("scheduled", timeout=1_000)
 
 
 def test_preview_as_a_user_at_a_time_lists_what_the_public_api_would(page: Page, api, marker):
@@ -502,7 +514,7 @@ def test_preview_as_a_user_at_a_time_lists_what_the_public_api_would(page: Page,
     page.get_by_label("Time", exact=True).fill("2030-05-15T12:00")
     page.get_by_label("Limit", exact=True).fill("100")
     page.get_by_role("button", name="Preview", exact=True).click()
-    result = page.locator("#preview-result")
-    expect(result).to_contain_text(f"Preview {marker}")
+    result = result_of(page, "#preview-result")
+    expect(result).to_contain_text(f"Preview {marker}", timeout=1_000)
     expect(result).to_contain_text(FUTURE_END)
     screenshot(page, "preview")

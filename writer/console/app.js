@@ -30,8 +30,12 @@ const ctx = {
   },
 };
 
+/** Whether a message came after the last screen change (it stays for the next). */
+let noticePending = false;
+
 /** A message that something worked, announced politely. */
 function notify(text) {
+  noticePending = true;
   statusBox.textContent = "";
   // A new text node each time, so that the same message is announced again.
   requestAnimationFrame(() => { statusBox.textContent = text; });
@@ -62,11 +66,9 @@ function showError(error, retry = null) {
     }, "Retry"));
   }
   replace(alertBox, ...children);
-  alertBox.hidden = false;
 }
 
 function clearAlert() {
-  alertBox.hidden = true;
   alertBox.replaceChildren();
 }
 
@@ -139,6 +141,8 @@ let screenCount = 0;
 
 async function route() {
   clearAlert();
+  if (!noticePending) statusBox.textContent = "";
+  noticePending = false;
   showNav();
   if (!session.token()) {
     renderSignIn();
@@ -232,6 +236,12 @@ document.getElementById("sign-out").addEventListener("click", () => {
   session.signOut();
   notify("Signed out.");
   route();
+});
+
+// The fragment is the router's: the skip link moves the focus instead.
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
 });
 
 window.addEventListener("hashchange", route);

@@ -43,10 +43,10 @@ export function utcToLocalInput(iso) {
   return text;
 }
 
-/** A short local rendering for lists, e.g. `2024-01-01 08:00`. */
+/** A short local rendering for lists, to the minute: `2024-01-01 08:00`. */
 export function formatLocal(iso) {
   const value = utcToLocalInput(iso);
-  return value ? value.replace("T", " ") : iso;
+  return value ? value.slice(0, 16).replace("T", " ") : iso;
 }
 
 /**

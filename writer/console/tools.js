@@ -85,6 +85,7 @@ export function explainSection(ctx, id) {
     try {
       const answer = (await api("GET", `admin/ad/${id}/explain`, { query: read.query })).body;
       replace(result, explanation(answer));
+      result.scrollIntoView({ block: "nearest" });
     } catch (error) {
       failed(ctx, user, result, error, run, "explain");
     } finally {
@@ -147,6 +148,7 @@ export function renderPreview(ctx) {
     try {
       const answer = await api("GET", "admin/preview", { query });
       showItems(answer, Number(query.offset || 0), Number(query.limit || 5));
+      result.scrollIntoView({ block: "nearest" });
     } catch (error) {
       const known = { showError: (name, message) => {
         const slot = slots[name];
