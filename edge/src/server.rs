@@ -153,7 +153,10 @@ async fn route(node: &Node, request: Request<Incoming>) -> (RouteLabel, HttpResp
             (RouteLabel::Operations, method_not_allowed("GET, HEAD"))
         }
         _ if forwarding
-            && (path.starts_with(routes::AD_PREFIX) || path.starts_with(routes::ADMIN_PREFIX)) =>
+            && (path.starts_with(routes::AD_PREFIX)
+                || path.starts_with(routes::ADMIN_PREFIX)
+                || path == routes::CONSOLE
+                || path.starts_with(routes::CONSOLE_PREFIX)) =>
         {
             (RouteLabel::Forwarded, forward(node, request).await)
         }

@@ -68,6 +68,10 @@ pub mod routes {
     pub const SNAPSHOT_LATEST: &str = "/internal/v1/snapshot/latest";
     /// Prefix of the writer's internal routes.
     pub const INTERNAL_PREFIX: &str = "/internal/v1/";
+    /// The writer's web console (an edge with a writer forwards it).
+    pub const CONSOLE: &str = "/admin";
+    /// Prefix of the console's files.
+    pub const CONSOLE_PREFIX: &str = "/admin/";
 }
 
 /// The validator of a snapshot download: its `ETag` is the quoted sequence

@@ -6,7 +6,8 @@
 //! commit the handler wakes the `relay`, which copies outbox rows the Redis
 //! Stream lacks, in order, as entries `<seq>-0`. `snapshots` writes compacted
 //! state files for edges and trims what they make unnecessary. `startup` wires these
-//! together from `config`; `metrics` and `telemetry` report on them.
+//! together from `config`; `metrics` and `telemetry` report on them. `console`
+//! serves the web console's static files at `/admin/`.
 
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod console;
 pub mod metrics;
 pub mod relay;
 pub mod response;

@@ -54,6 +54,46 @@ pub struct IdempotencyKey<'a> {
     pub request_json: &'a str,
 }
 
+/// An ad's place in time, as the admin list filters by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdState {
+    /// `now <= startAt`
+    Scheduled,
+    /// `startAt < now < endAt`
+    Active,
+    /// `now >= endAt`
+    Ended,
+}
+
+impl AdState {
+    pub fn parse(text: &str) -> Option<AdState> {
+        match text {
+            "scheduled" => Some(AdState::Scheduled),
+            "active" => Some(AdState::Active),
+            "ended" => Some(AdState::Ended),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdState::Scheduled => "scheduled",
+            AdState::Active => "active",
+            AdState::Ended => "ended",
+        }
+    }
+}
+
+/// What the admin list keeps; the default keeps every live ad.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ListFilter<'a> {
+    /// Only ads in this state at this instant.
+    pub state: Option<(AdState, Timestamp)>,
+    /// Only ads whose title contains this, compared case-insensitively
+    /// (PostgreSQL's `lower()`, Unicode-aware in a UTF-8 locale).
+    pub title_contains: Option<&'a str>,
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
@@ -208,12 +248,39 @@ impl Store {
 
     /// Live ads with id above `after`, by id, at most `limit`.
     pub async fn list(&self, after: Option<AdId>, limit: u32) -> Result<Vec<Ad>, sqlx::Error> {
+        self.list_matching(after, limit, &ListFilter::default())
+            .await
+    }
+
+    /// Live ads with id above `after` that pass `filter`, by id, at most
+    /// `limit`. The scan walks the primary key and stops after `limit`
+    /// matches, so a page costs the rows up to its last match.
+    pub async fn list_matching(
+        &self,
+        after: Option<AdId>,
+        limit: u32,
+        filter: &ListFilter<'_>,
+    ) -> Result<Vec<Ad>, sqlx::Error> {
+        let (state, now) = match filter.state {
+            Some((state, now)) => (Some(state.as_str()), Some(now.to_offset_date_time())),
+            None => (None, None),
+        };
+        // The states are the Public API's strict rule at `now`.
         let rows = sqlx::query(
             "SELECT id, title, start_at, end_at, conditions::text AS conditions
-             FROM ads WHERE id > $1 AND deleted_at IS NULL ORDER BY id LIMIT $2",
+             FROM ads WHERE id > $1 AND deleted_at IS NULL
+               AND ($3::text IS NULL OR strpos(lower(title), lower($3)) > 0)
+               AND ($4::text IS NULL
+                    OR ($4 = 'scheduled' AND start_at >= $5)
+                    OR ($4 = 'active' AND start_at < $5 AND end_at > $5)
+                    OR ($4 = 'ended' AND end_at <= $5))
+             ORDER BY id LIMIT $2",
         )
         .bind(after.map_or(0, AdId::get))
         .bind(i64::from(limit))
+        .bind(filter.title_contains)
+        .bind(state)
+        .bind(now)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(ad_from_row).collect()

@@ -16,12 +16,14 @@ use super::RequestBody;
 use crate::body::ReadError;
 use crate::response::{json_response, with_seq, ApiError, HttpResponse};
 use crate::startup::AppState;
-use crate::store::{ad_json, CreateOutcome, IdempotencyKey, StoredResponse};
+use crate::store::{ad_json, AdState, CreateOutcome, IdempotencyKey, ListFilter, StoredResponse};
 
 /// Largest accepted request body (docs/api.md).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 100;
+/// Longest admin-list title search (`q`), as long as the longest title.
+const MAX_TITLE_QUERY_CHARS: usize = 256;
 
 pub async fn create(
     state: &AppState,
@@ -142,14 +144,19 @@ pub async fn delete(state: &AppState, id: &str) -> Result<HttpResponse, ApiError
     }
 }
 
-/// `GET /api/v1/admin/ad?after=&limit=`: keyset pages by id.
+/// `GET /api/v1/admin/ad?after=&limit=&state=&q=`: keyset pages by id,
+/// optionally only the ads in one state now and/or whose title contains `q`.
 pub async fn list(state: &AppState, query: Option<&str>) -> Result<HttpResponse, ApiError> {
     let mut after = None;
     let mut limit = None;
+    let mut in_state = None;
+    let mut title_query = None;
     for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let slot = match name.as_ref() {
             "after" => &mut after,
             "limit" => &mut limit,
+            "state" => &mut in_state,
+            "q" => &mut title_query,
             _ => continue,
         };
         if slot.is_some() {
@@ -184,7 +191,32 @@ pub async fn list(state: &AppState, query: Option<&str>) -> Result<HttpResponse,
         })
         .transpose()?
         .unwrap_or(DEFAULT_PAGE);
-    let mut ads = state.store.list(after, limit + 1).await.map_err(db_error)?;
+    let in_state = in_state
+        .map(|text| {
+            AdState::parse(&text).ok_or_else(|| {
+                ValidationError::field("state", "state must be scheduled, active or ended")
+            })
+        })
+        .transpose()?;
+    if let Some(text) = &title_query {
+        let chars = text.chars().count();
+        if !(1..=MAX_TITLE_QUERY_CHARS).contains(&chars) || text.chars().any(char::is_control) {
+            return Err(ValidationError::field(
+                "q",
+                "q must be 1 to 256 characters with no control characters",
+            )
+            .into());
+        }
+    }
+    let filter = ListFilter {
+        state: in_state.map(|in_state| (in_state, Timestamp::now())),
+        title_contains: title_query.as_deref(),
+    };
+    let mut ads = state
+        .store
+        .list_matching(after, limit + 1, &filter)
+        .await
+        .map_err(db_error)?;
     let more = ads.len() > limit as usize;
     ads.truncate(limit as usize);
     let next = if more {

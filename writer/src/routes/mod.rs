@@ -105,6 +105,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
     Route::ALL
         .iter()
         .map(|route| (route.label(), route.allowed()))
+        .chain(crate::console::ROUTES)
         .collect()
 }
 
@@ -120,6 +121,10 @@ pub async fn handle(
     request: Request<RequestBody>,
 ) -> (&'static str, Result<HttpResponse, ApiError>) {
     let path = request.uri().path().to_owned();
+    // The console's files need no token: they hold no data.
+    if crate::console::owns(&path) {
+        return crate::console::handle(&request);
+    }
     let route = Route::of(&path);
     (route.label(), dispatch(state, route, &path, request).await)
 }

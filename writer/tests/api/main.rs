@@ -2,6 +2,7 @@
 //! database per test, a unique Redis stream key per test, real sockets.
 
 mod auth;
+mod console;
 mod crud;
 mod errors;
 mod idempotency;

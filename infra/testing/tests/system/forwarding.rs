@@ -139,3 +139,28 @@ async fn an_oversized_body_through_the_edge_is_413_not_a_5xx() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_web_console_is_forwarded_to_the_writer() {
+    let writer = TestWriter::spawn().await;
+    let edge = TestEdge::start(settings_for(&writer)).await;
+    let redirect = edge.get("/admin").await;
+    assert_eq!(redirect.status, StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(redirect.header("location"), Some("admin/"));
+    let page = edge.get("/admin/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(page.header("content-security-policy").is_some());
+    let etag = page.header("etag").unwrap().to_owned();
+    let unchanged = edge
+        .request(Method::GET, "/admin/", &[("if-none-match", &etag)], None)
+        .await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        edge.get("/admin/nope.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
