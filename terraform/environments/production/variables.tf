@@ -1,11 +1,11 @@
 variable "project" {
-  description = "Project name, the first part of every resource name (lower case, at most 10 characters: AWS name-length limits, see terraform/tests/test_aws_constraints.py)."
+  description = "Project name, the first part of every resource name (lower case, at most 8 characters: AWS name-length limits, see terraform/tests/test_aws_constraints.py)."
   type        = string
   default     = "adcast"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9]{0,9}$", var.project))
-    error_message = "project is 1 to 10 lower-case letters and digits, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9]{0,7}$", var.project))
+    error_message = "project is 1 to 8 lower-case letters and digits, starting with a letter."
   }
 }
 

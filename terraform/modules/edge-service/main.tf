@@ -199,7 +199,8 @@ resource "aws_security_group_rule" "edge_from_alb" {
 # --- load balancer ---------------------------------------------------------------------
 
 resource "aws_lb" "this" {
-  name                       = substr("${var.name}-edge", 0, 32)
+  # At most 32 characters, not ending in a hyphen (unique per region).
+  name                       = trimsuffix(substr("${var.name}-edge", 0, 32), "-")
   load_balancer_type         = "application"
   internal                   = false
   subnets                    = var.public_subnet_ids
