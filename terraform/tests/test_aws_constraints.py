@@ -17,7 +17,7 @@ and checks every value against the table below: name lengths and
 characters, Fargate CPU/memory pairs, Lambda limits, ECS container health
 checks and start order, ALB and WAF ranges, arguments AWS rejects on a
 Global Datastore secondary, CloudFront's us-east-1 requirement, and the
-variables' own validations. A value the evaluator cannot compute from
+variables' own validations and the resources' preconditions. A value the evaluator cannot compute from
 variables where the table needs it is a failure too, so that the table never
 silently checks nothing.
 
@@ -500,6 +500,20 @@ def check_cloudfront_region(resources, calls):
             problem(title, f"{label}: its certificate (module.{m.group(1)}) is in {cert}, CloudFront needs {CLOUDFRONT_REGION}")
 
 
+def check_preconditions(resources):
+    title = "resource preconditions hold"
+    for r in resources:
+        for lifecycle in r.body.get("lifecycle", []) or []:
+            for pre in lifecycle.get("precondition", []) or []:
+                try:
+                    ok = evaluate(pre["condition"], r.scope)
+                except EvalError as error:
+                    problem("every value the table needs is computable", f"{r.label}: precondition: {error}")
+                    continue
+                if ok is False:
+                    problem(title, f"{r.label}: {pre.get('error_message', pre['condition'])}")
+
+
 def check_regions(values, set_name):
     title = "the three regions are distinct"
     regions = [values.get("primary_region"), values.get("edge_region_a"), values.get("edge_region_b")]
@@ -509,6 +523,7 @@ def check_regions(values, set_name):
 
 CHECK_TITLES = [
     "variable validations hold",
+    "resource preconditions hold",
     "every value the table needs is computable",
     "names fit AWS's length and character rules",
     "Fargate tasks use a valid CPU/memory pair",
@@ -528,6 +543,7 @@ def run_all() -> dict[str, list[str]]:
         values, resources, calls = environment_instances(set_name, overrides)
         counts[set_name] = len(resources)
         check_regions(values, set_name)
+        check_preconditions(resources)
         check_names(resources)
         check_fargate(resources)
         check_ranges(resources)

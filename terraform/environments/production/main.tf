@@ -61,6 +61,10 @@ locals {
 resource "terraform_data" "choices" {
   lifecycle {
     precondition {
+      condition     = var.writer_image_digest != null
+      error_message = "writer_image_digest is required (DEPLOYING.md, step 3)."
+    }
+    precondition {
       condition     = var.edge_image_digest != null || !anytrue(values(local.fargate))
       error_message = "edge_image_digest is required when a region runs Fargate edges."
     }
@@ -629,6 +633,7 @@ module "edge_primary" {
   cloudfront_only                     = var.cdn_enabled
   origin_verify_secret                = random_password.origin_verify.result
   waf_enabled                         = !var.cdn_enabled
+  shield_advanced                     = var.shield_advanced && !var.cdn_enabled
   alarm_topic_arn                     = module.base_primary.alarm_topic_arn
   tags                                = local.tags
 }
@@ -697,6 +702,7 @@ module "edge_a" {
   cloudfront_only                     = var.cdn_enabled
   origin_verify_secret                = random_password.origin_verify.result
   waf_enabled                         = !var.cdn_enabled
+  shield_advanced                     = var.shield_advanced && !var.cdn_enabled
   alarm_topic_arn                     = module.base_edge_a.alarm_topic_arn
   tags                                = local.tags
 }
@@ -765,6 +771,7 @@ module "edge_b" {
   cloudfront_only                     = var.cdn_enabled
   origin_verify_secret                = random_password.origin_verify.result
   waf_enabled                         = !var.cdn_enabled
+  shield_advanced                     = var.shield_advanced && !var.cdn_enabled
   alarm_topic_arn                     = module.base_edge_b.alarm_topic_arn
   tags                                = local.tags
 }
@@ -814,6 +821,7 @@ module "cdn" {
   domain_name          = var.domain_name
   origin_domain_name   = local.origin_name
   origin_verify_secret = random_password.origin_verify.result
+  shield_advanced      = var.shield_advanced
   certificate_arn      = module.cert_global[0].arn
   route53_zone_id      = var.route53_zone_id
   kms_key_arn          = module.base_global[0].kms_key_arn

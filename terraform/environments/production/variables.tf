@@ -75,8 +75,9 @@ variable "edge_b_azs" {
 }
 
 variable "writer_image_digest" {
-  description = "Digest (sha256:...) of the writer image pushed to ECR (DEPLOYING.md, step 3). Every region's task definitions use the image by this digest, and the plan fails while it has not replicated."
+  description = "Digest (sha256:...) of the writer image pushed to ECR (DEPLOYING.md, step 3); required except while only the registries are applied. Every region's task definitions use the image by this digest, and the plan fails while it has not replicated."
   type        = string
+  default     = null
 }
 
 variable "edge_image_digest" {
@@ -133,6 +134,12 @@ variable "stream_key" {
 
 variable "cdn_enabled" {
   description = "Put a CloudFront distribution in front of the whole API (its cache honours the edges' Cache-Control). DEPLOYING.md, Costs: at list prices it adds more per request than it saves."
+  type        = bool
+  default     = false
+}
+
+variable "shield_advanced" {
+  description = "Protect the load balancers (and the CDN) with AWS Shield Advanced. Needs an existing subscription ($3,000 a month, one year); from about 2,000 requests/s it costs less than the WAF's per-request charge it then covers (DEPLOYING.md, Costs)."
   type        = bool
   default     = false
 }

@@ -288,6 +288,13 @@ resource "aws_cloudfront_distribution" "this" {
   depends_on = [aws_s3_bucket_ownership_controls.logs]
 }
 
+resource "aws_shield_protection" "distribution" {
+  count        = var.shield_advanced ? 1 : 0
+  name         = "${var.name}-cdn"
+  resource_arn = aws_cloudfront_distribution.this.arn
+  tags         = var.tags
+}
+
 resource "aws_route53_record" "alias" {
   for_each = toset(["A", "AAAA"])
   zone_id  = var.route53_zone_id

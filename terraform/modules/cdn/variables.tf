@@ -53,6 +53,12 @@ variable "waf_admin_rate_limit_per_ip" {
   default     = 300
 }
 
+variable "shield_advanced" {
+  description = "Protect the distribution with AWS Shield Advanced (the account must already subscribe); covers the web ACL's per-request charge."
+  type        = bool
+  default     = false
+}
+
 variable "kms_key_arn" {
   description = "KMS key in us-east-1 for the WAF log group."
   type        = string

@@ -174,6 +174,12 @@ variable "waf_enabled" {
   default     = true
 }
 
+variable "shield_advanced" {
+  description = "Protect the load balancer with AWS Shield Advanced (the account must already subscribe); the subscription then covers this web ACL's per-request charge."
+  type        = bool
+  default     = false
+}
+
 variable "waf_log_all_requests" {
   description = "Log every request the WAF sees (not only blocked ones). CloudWatch ingestion then costs about as much as the WAF itself."
   type        = bool
