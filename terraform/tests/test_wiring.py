@@ -271,7 +271,8 @@ def problems_provider_aliases() -> list[str]:
     return out
 
 
-MODULE_REF = re.compile(r"\bmodule\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+# module.NAME.OUTPUT, also through an index: module.NAME[0].OUTPUT, module.NAME[*].OUTPUT.
+MODULE_REF = re.compile(r"\bmodule\.([A-Za-z0-9_-]+)(?:\[[^\]]*\])?\.([A-Za-z0-9_-]+)")
 VAR_REF = re.compile(r"\bvar\.([A-Za-z0-9_-]+)")
 
 

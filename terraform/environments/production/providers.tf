@@ -31,3 +31,12 @@ provider "aws" {
     tags = local.tags
   }
 }
+
+# CloudFront's certificate and web ACL must live in us-east-1 (cdn_enabled).
+provider "aws" {
+  alias  = "global"
+  region = "us-east-1"
+  default_tags {
+    tags = local.tags
+  }
+}

@@ -1,13 +1,23 @@
 variable "project" {
-  description = "Project name, the first part of every resource name."
+  description = "Project name, the first part of every resource name (lower case, at most 8 characters: AWS name-length limits, see terraform/tests/test_aws_constraints.py)."
   type        = string
   default     = "adcast"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{0,7}$", var.project))
+    error_message = "project is 1 to 8 lower-case letters and digits, starting with a letter."
+  }
 }
 
 variable "environment" {
-  description = "Environment name (\"prod\", \"staging\"), the second part of every resource name."
+  description = "Environment name (\"prod\", \"staging\"), the second part of every resource name (lower case, at most 7 characters)."
   type        = string
   default     = "prod"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{0,6}$", var.environment))
+    error_message = "environment is 1 to 7 lower-case letters and digits, starting with a letter."
+  }
 }
 
 variable "primary_region" {
@@ -17,7 +27,7 @@ variable "primary_region" {
 }
 
 variable "edge_region_a" {
-  description = "First additional edge region (a Global Datastore secondary and an edge fleet)."
+  description = "First additional edge region (a Global Datastore secondary and an edge fleet), and the recovery region: standby writer, replicated database backups or replica."
   type        = string
   default     = "eu-west-1"
 }
@@ -64,9 +74,80 @@ variable "edge_b_azs" {
   default     = ["ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d"]
 }
 
-variable "image_tag" {
-  description = "Tag of the writer and edge images in ECR (pushed before apply; tags are immutable)."
+variable "writer_image_digest" {
+  description = "Digest (sha256:...) of the writer image pushed to ECR (DEPLOYING.md, step 3); required except while only the registries are applied. Every region's task definitions use the image by this digest, and the plan fails while it has not replicated."
   type        = string
+  default     = null
+}
+
+variable "edge_image_digest" {
+  description = "Digest of the edge image (infra/Dockerfile --target edge); required when a region runs Fargate edges."
+  type        = string
+  default     = null
+}
+
+variable "edge_function_image_digest" {
+  description = "Digest of the function edge image (infra/Dockerfile --target edge-function); required when a region runs function edges."
+  type        = string
+  default     = null
+}
+
+variable "edge_platforms" {
+  description = "Where each region's edges run: \"fargate\" (long-lived tasks behind a load balancer, --sync stream) or \"function\" (AWS Lambda behind an HTTP API, --sync poll). Keys primary, edge_a, edge_b. DEPLOYING.md, \"Fargate or functions\"."
+  type        = map(string)
+  default     = { primary = "fargate", edge_a = "fargate", edge_b = "fargate" }
+
+  validation {
+    condition     = length(setsubtract(["primary", "edge_a", "edge_b"], keys(var.edge_platforms))) == 0 && alltrue([for v in values(var.edge_platforms) : contains(["fargate", "function"], v)])
+    error_message = "edge_platforms maps primary, edge_a and edge_b each to \"fargate\" or \"function\"."
+  }
+}
+
+variable "writer_active_region" {
+  description = "Where the one active writer runs: \"primary\", or \"recovery\" (edge_region_a) after the primary region is lost (DEPLOYING.md, runbook)."
+  type        = string
+  default     = "primary"
+
+  validation {
+    condition     = contains(["primary", "recovery"], var.writer_active_region)
+    error_message = "writer_active_region is primary or recovery."
+  }
+}
+
+variable "database_recovery_mode" {
+  description = "PostgreSQL in the recovery region: \"backups\" (automated backups replicated there; restore on failover) or \"replica\" (a cross-region read replica; promote on failover)."
+  type        = string
+  default     = "backups"
+}
+
+variable "recovery_database_address" {
+  description = "Address of the instance restored in the recovery region during a failover (backups mode); empty otherwise."
+  type        = string
+  default     = ""
+}
+
+variable "stream_key" {
+  description = "ADCAST_STREAM_KEY of the writers and every edge. A recovery that loses database history the stream still holds starts a fresh key (runbook)."
+  type        = string
+  default     = "adcast:events"
+}
+
+variable "cdn_enabled" {
+  description = "Put a CloudFront distribution in front of the whole API (its cache honours the edges' Cache-Control). DEPLOYING.md, Costs: at list prices it adds more per request than it saves."
+  type        = bool
+  default     = false
+}
+
+variable "shield_advanced" {
+  description = "Protect the load balancers (and the CDN) with AWS Shield Advanced. Needs an existing subscription ($3,000 a month, one year); from about 2,000 requests/s it costs less than the WAF's per-request charge it then covers (DEPLOYING.md, Costs)."
+  type        = bool
+  default     = false
+}
+
+variable "nat_gateways" {
+  description = "NAT gateways per region: none (default; AWS APIs through VPC endpoints), one, or per_zone."
+  type        = string
+  default     = "none"
 }
 
 variable "domain_name" {
@@ -86,9 +167,33 @@ variable "db_instance_class" {
 }
 
 variable "redis_node_type" {
-  description = "ElastiCache node type of the Global Datastore (primary and secondaries)."
+  description = "ElastiCache node type of the Global Datastore (primary and secondaries; the smallest type it supports serves: the stream is a few MiB)."
   type        = string
-  default     = "cache.r7g.large"
+  default     = "cache.m7g.large"
+}
+
+variable "redis_primary_nodes" {
+  description = "Nodes of the Redis primary (2: Multi-AZ with automatic failover)."
+  type        = number
+  default     = 2
+}
+
+variable "redis_recovery_nodes" {
+  description = "Nodes of the Redis secondary in the recovery region (2: it becomes the primary in a regional failover)."
+  type        = number
+  default     = 2
+}
+
+variable "redis_edge_b_nodes" {
+  description = "Nodes of the Redis secondary in edge_region_b (1: a node failure leaves those edges serving their last state until it is replaced)."
+  type        = number
+  default     = 1
+}
+
+variable "redis_auth_token_update_strategy" {
+  description = "ROTATE while a new Redis AUTH token is rolled out (old and new valid), then SET to retire the old one (DEPLOYING.md, Tokens and passwords)."
+  type        = string
+  default     = "ROTATE"
 }
 
 variable "edge_min_capacity" {
@@ -119,6 +224,24 @@ variable "edge_requests_per_target_per_minute" {
   description = "Autoscaling target of requests per edge task per minute (ALBRequestCountPerTarget); see DEPLOYING.md, Sizing."
   type        = number
   default     = 600000
+}
+
+variable "function_memory_mb" {
+  description = "Memory of the function edges in MB (CPU grows with it)."
+  type        = number
+  default     = 1024
+}
+
+variable "function_reserved_concurrency" {
+  description = "Reserved (and maximum) concurrent instances of each region's function edge; -1 for none."
+  type        = number
+  default     = 200
+}
+
+variable "function_provisioned_concurrency" {
+  description = "Always-initialised instances of each region's function edge (no cold starts for them); 0 for none."
+  type        = number
+  default     = 0
 }
 
 variable "tags" {

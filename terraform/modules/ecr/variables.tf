@@ -1,17 +1,28 @@
 variable "name" {
-  description = "Repository name prefix: repositories are <name>/writer and <name>/edge."
+  description = "Repository name prefix: repositories are <name>/writer, <name>/edge and <name>/edge-function; the ECR Public mirror is <name>-public/."
   type        = string
 }
 
 variable "kms_key_arn" {
-  description = "KMS key encrypting the repositories."
+  description = "This region's KMS key encrypting the repositories."
   type        = string
 }
 
 variable "replication_regions" {
-  description = "Edge regions the images are replicated to, so tasks there pull from their own region."
+  description = "Regions the images are replicated to (home region only; empty in the others). Each of them must call this module too, so its repositories exist with the right settings."
   type        = list(string)
   default     = []
+}
+
+variable "image_digests" {
+  description = "Digests (sha256:...) of the images to deploy, by repository key (\"writer\", \"edge\", \"edge-function\"); null for one not deployed. Each is looked up in this region's registry."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.image_digests : contains(["writer", "edge", "edge-function"], k) && (v == null || can(regex("^sha256:[0-9a-f]{64}$", v)))])
+    error_message = "image_digests maps writer, edge or edge-function to a digest sha256:<64 hex digits> (or null)."
+  }
 }
 
 variable "keep_images" {

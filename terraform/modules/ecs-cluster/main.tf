@@ -1,5 +1,10 @@
-# An ECS cluster on Fargate with Container Insights, and ECS Exec sessions
-# encrypted and logged.
+# An ECS cluster on Fargate with Container Insights, ECS Exec sessions
+# encrypted and logged, and failed (rolled-back) deployments reported to the
+# region's alarm topic.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
 
 resource "aws_cloudwatch_log_group" "exec" {
   name              = "/adcast/${var.name}/ecs-exec"
@@ -39,4 +44,23 @@ resource "aws_ecs_cluster_capacity_providers" "this" {
     capacity_provider = "FARGATE"
     weight            = 1
   }
+}
+
+# A deployment that fails (tasks never healthy, image missing) is rolled back
+# by the circuit breaker. Rolled back is not fine: say so.
+resource "aws_cloudwatch_event_rule" "deployment_failed" {
+  name        = "${var.name}-deployment-failed"
+  description = "ECS deployments of ${var.name} that failed (and were rolled back)"
+  event_pattern = jsonencode({
+    source        = ["aws.ecs"]
+    "detail-type" = ["ECS Deployment State Change"]
+    resources     = [{ prefix = "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:service/${aws_ecs_cluster.this.name}/" }]
+    detail        = { eventName = ["SERVICE_DEPLOYMENT_FAILED"] }
+  })
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "deployment_failed" {
+  rule = aws_cloudwatch_event_rule.deployment_failed.name
+  arn  = var.alarm_topic_arn
 }

@@ -14,6 +14,11 @@ variable "log_retention_days" {
   default     = 365
 }
 
+variable "alarm_topic_arn" {
+  description = "SNS topic (this region) told about failed, rolled-back deployments."
+  type        = string
+}
+
 variable "tags" {
   description = "Tags added to every resource of this module."
   type        = map(string)

@@ -1,39 +1,49 @@
-# The edges of one region: an internet-facing ALB (TLS, WAF, access logs,
-# health checks on /readyz) in front of an autoscaled ECS Fargate service,
-# and this region's latency-routed record for the API's public name.
+# The edges of one region on ECS Fargate: an internet-facing ALB (TLS, WAF,
+# access logs) in front of an autoscaled service, and this region's
+# latency-routed record.
+#
+# Health: the load balancer and the container health check ask /servingz
+# ("a state is loaded": the edge can answer). Freshness is a metric
+# (adcast_edge_staleness_seconds) with an alarm, never a reason to replace a
+# task: during a Redis outage the edges keep serving their last state
+# instead of being drained and replaced by tasks that cannot do better.
 #
 # Task layout (one network namespace, shared volumes):
-#   snapshot-seed   root, one-shot: copies the newest snapshots/ file of this
-#                   region's bucket into the seed volume (ADCAST_SNAPSHOT) and
-#                   hands the volumes to uid 10001. A failure here is not
-#                   fatal: the edge then downloads from the writer.
-#   edge            adcast-edge, uid 10001, read-only root file system
+#   volume-init     edge image as root, one-shot: hands the data volume to
+#                   uid 10001
+#   edge            adcast-edge, uid 10001, read-only root file system; boots
+#                   from the newest valid snapshot of s3://<bucket>/snapshots
+#                   (this region's copy), tails this region's Redis
 #   otel-collector  scrapes localhost:8080/metrics into CloudWatch (EMF)
 
 data "aws_region" "current" {}
 
+data "aws_ec2_managed_prefix_list" "cloudfront" {
+  count = var.cloudfront_only ? 1 : 0
+  name  = "com.amazonaws.global.cloudfront.origin-facing"
+}
+
 locals {
   region        = data.aws_region.current.name
   service_label = "${var.name}-edge"
-  seed_dir      = "/var/lib/adcast/seed"
   data_dir      = "/var/lib/adcast/edge"
   metrics_group = "/adcast/${var.name}/edge-metrics"
   worker_count  = max(1, floor(var.cpu / 1024))
+  listen_port   = 8080
+  serving_path  = "/servingz"
 
-  seed_script = <<-SH
-    set -u
-    latest=$(aws s3 ls "s3://${var.snapshot_bucket_name}/snapshots/" 2>/dev/null \
-      | awk '{print $4}' | grep -E '^snapshot-[0-9]{20}\.adsnap$' | sort | tail -n 1)
-    if [ -n "$latest" ]; then
-      aws s3 cp "s3://${var.snapshot_bucket_name}/snapshots/$latest" "${local.seed_dir}/.$latest.part" --only-show-errors \
-        && mv "${local.seed_dir}/.$latest.part" "${local.seed_dir}/$latest" \
-        && echo "seeded ${local.seed_dir}/$latest" \
-        || echo "snapshot download failed; the edge will ask the writer" >&2
-    else
-      echo "no snapshot in s3://${var.snapshot_bucket_name}/snapshots/; the edge will ask the writer" >&2
-    fi
-    chown -R 10001:10001 "${local.seed_dir}" "${local.data_dir}"
-  SH
+  # Names, not patterns: infra/check-deploy.sh checks each against the
+  # edge's live /metrics.
+  exported_metrics = [
+    "adcast_edge_ready",
+    "adcast_edge_applied_seq",
+    "adcast_edge_lag_events",
+    "adcast_edge_staleness_seconds",
+    "adcast_edge_stream_silence_seconds",
+    "adcast_edge_snapshot_age_seconds",
+    "adcast_edge_resyncs_total",
+    "adcast_edge_stream_errors_total",
+  ]
 
   otel_config = yamlencode({
     extensions = { health_check = {} }
@@ -43,7 +53,7 @@ locals {
           global = { scrape_interval = "30s", scrape_timeout = "10s" }
           scrape_configs = [{
             job_name       = "adcast-edge"
-            static_configs = [{ targets = ["localhost:8080"], labels = { Service = local.service_label } }]
+            static_configs = [{ targets = ["localhost:${local.listen_port}"], labels = { Service = local.service_label } }]
           }]
         }
       }
@@ -56,7 +66,7 @@ locals {
         dimension_rollup_option = "NoDimensionRollup"
         metric_declarations = [{
           dimensions            = [["Service"]]
-          metric_name_selectors = ["^adcast_edge_(ready|lag_events|stream_silence_seconds|applied_seq|snapshot_age_seconds|resyncs_total)"]
+          metric_name_selectors = [for m in local.exported_metrics : "^${m}$"]
         }]
       }
     }
@@ -91,17 +101,31 @@ resource "aws_cloudwatch_log_group" "metrics" {
 
 resource "aws_security_group" "alb" {
   name_prefix = "${var.name}-edge-alb-"
-  description = "adcast edge load balancer: HTTPS from anywhere, to the edge tasks"
+  description = "adcast edge load balancer: HTTPS from clients (or only the CDN), to the edge tasks"
   vpc_id      = var.vpc_id
   tags        = var.tags
 
-  ingress {
-    description      = "HTTPS from clients"
-    from_port        = 443
-    to_port          = 443
-    protocol         = "tcp"
-    cidr_blocks      = ["0.0.0.0/0"]
-    ipv6_cidr_blocks = ["::/0"]
+  dynamic "ingress" {
+    for_each = var.cloudfront_only ? [] : [1]
+    content {
+      description      = "HTTPS from clients"
+      from_port        = 443
+      to_port          = 443
+      protocol         = "tcp"
+      cidr_blocks      = ["0.0.0.0/0"]
+      ipv6_cidr_blocks = ["::/0"]
+    }
+  }
+
+  dynamic "ingress" {
+    for_each = var.cloudfront_only ? [1] : []
+    content {
+      description     = "HTTPS from CloudFront's origin-facing addresses only"
+      from_port       = 443
+      to_port         = 443
+      protocol        = "tcp"
+      prefix_list_ids = [data.aws_ec2_managed_prefix_list.cloudfront[0].id]
+    }
   }
 
   lifecycle {
@@ -124,19 +148,27 @@ resource "aws_security_group" "edge" {
   }
 
   egress {
-    description = "The writer (forwarded Admin API, snapshot downloads) in the primary VPC"
+    description = "The writer (forwarded Admin API, snapshot downloads), here or over peering"
     from_port   = 8081
     to_port     = 8081
     protocol    = "tcp"
-    cidr_blocks = [var.writer_cidr_block]
+    cidr_blocks = var.writer_cidr_blocks
   }
 
   egress {
-    description = "HTTPS to AWS APIs (S3, Secrets Manager, CloudWatch, ECR) through NAT and endpoints"
+    description = "HTTPS to AWS APIs through the VPC's interface endpoints (or NAT)"
     from_port   = 443
     to_port     = 443
     protocol    = "tcp"
-    cidr_blocks = ["0.0.0.0/0"]
+    cidr_blocks = var.https_egress_cidr_blocks
+  }
+
+  egress {
+    description     = "HTTPS to S3 (snapshot store, image layers) through the gateway endpoint"
+    from_port       = 443
+    to_port         = 443
+    protocol        = "tcp"
+    prefix_list_ids = [var.s3_prefix_list_id]
   }
 
   lifecycle {
@@ -149,8 +181,8 @@ resource "aws_security_group_rule" "alb_to_edge" {
   type                     = "egress"
   security_group_id        = aws_security_group.alb.id
   source_security_group_id = aws_security_group.edge.id
-  from_port                = 8080
-  to_port                  = 8080
+  from_port                = local.listen_port
+  to_port                  = local.listen_port
   protocol                 = "tcp"
 }
 
@@ -159,50 +191,16 @@ resource "aws_security_group_rule" "edge_from_alb" {
   type                     = "ingress"
   security_group_id        = aws_security_group.edge.id
   source_security_group_id = aws_security_group.alb.id
-  from_port                = 8080
-  to_port                  = 8080
+  from_port                = local.listen_port
+  to_port                  = local.listen_port
   protocol                 = "tcp"
-}
-
-# --- TLS certificate -----------------------------------------------------------------
-
-resource "aws_acm_certificate" "this" {
-  domain_name       = var.domain_name
-  validation_method = "DNS"
-  tags              = var.tags
-
-  options {
-    certificate_transparency_logging_preference = "ENABLED"
-  }
-
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-
-# The validation record is the same in every region for one name, hence
-# allow_overwrite: each region's module may write it.
-resource "aws_route53_record" "validation" {
-  for_each = {
-    for o in aws_acm_certificate.this.domain_validation_options : o.domain_name => o
-  }
-  zone_id         = var.route53_zone_id
-  name            = each.value.resource_record_name
-  type            = each.value.resource_record_type
-  records         = [each.value.resource_record_value]
-  ttl             = 300
-  allow_overwrite = true
-}
-
-resource "aws_acm_certificate_validation" "this" {
-  certificate_arn         = aws_acm_certificate.this.arn
-  validation_record_fqdns = [for r in aws_route53_record.validation : r.fqdn]
 }
 
 # --- load balancer ---------------------------------------------------------------------
 
 resource "aws_lb" "this" {
-  name                       = substr("${var.name}-edge", 0, 32)
+  # At most 32 characters, not ending in a hyphen (unique per region).
+  name                       = trimsuffix(substr("${var.name}-edge", 0, 32), "-")
   load_balancer_type         = "application"
   internal                   = false
   subnets                    = var.public_subnet_ids
@@ -223,14 +221,16 @@ resource "aws_lb" "this" {
 resource "aws_lb_target_group" "this" {
   #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; adcast-edge speaks plain HTTP, inside private subnets, reachable only from the load balancer's security group.
   name_prefix          = "edge-"
-  port                 = 8080
+  port                 = local.listen_port
   protocol             = "HTTP"
   target_type          = "ip"
   vpc_id               = var.vpc_id
   deregistration_delay = 30
 
+  # "Can serve", not "fresh": an edge whose stream is silent still answers
+  # from its last state, and must stay in service.
   health_check {
-    path                = "/readyz"
+    path                = local.serving_path
     matcher             = "200"
     interval            = 10
     timeout             = 5
@@ -250,11 +250,70 @@ resource "aws_lb_listener" "https" {
   port              = 443
   protocol          = "HTTPS"
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-  certificate_arn   = aws_acm_certificate_validation.this.certificate_arn
+  certificate_arn   = var.certificate_arn
 
-  default_action {
+  # Behind the CDN, only requests carrying its secret header are forwarded.
+  dynamic "default_action" {
+    for_each = var.cloudfront_only ? [] : [1]
+    content {
+      type             = "forward"
+      target_group_arn = aws_lb_target_group.this.arn
+    }
+  }
+
+  dynamic "default_action" {
+    for_each = var.cloudfront_only ? [1] : []
+    content {
+      type = "fixed-response"
+      fixed_response {
+        content_type = "application/json"
+        message_body = "{\"error\":{\"code\":\"forbidden\",\"message\":\"use the public name\"}}"
+        status_code  = "403"
+      }
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lb_listener_rule" "origin_verified" {
+  count        = var.cloudfront_only ? 1 : 0
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 20
+
+  action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.this.arn
+  }
+
+  condition {
+    http_header {
+      http_header_name = "X-Origin-Verify"
+      values           = [var.origin_verify_secret]
+    }
+  }
+
+  tags = var.tags
+}
+
+# /metrics is for the collector next to each task, not for the internet.
+resource "aws_lb_listener_rule" "hide_metrics" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 10
+
+  action {
+    type = "fixed-response"
+    fixed_response {
+      content_type = "application/json"
+      message_body = "{\"error\":{\"code\":\"not_found\",\"message\":\"not found\"}}"
+      status_code  = "404"
+    }
+  }
+
+  condition {
+    path_pattern {
+      values = ["/metrics"]
+    }
   }
 
   tags = var.tags
@@ -262,158 +321,34 @@ resource "aws_lb_listener" "https" {
 
 # --- WAF ---------------------------------------------------------------------------------
 
-resource "aws_wafv2_web_acl" "this" {
-  name        = "${var.name}-edge"
-  description = "adcast public API: AWS managed rules, anonymous-IP blocking and a per-IP rate limit"
-  scope       = "REGIONAL"
+module "web_acl" {
+  source = "../web-acl"
 
-  default_action {
-    allow {}
-  }
-
-  rule {
-    name     = "known-bad-inputs"
-    priority = 1
-    override_action {
-      none {}
-    }
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesKnownBadInputsRuleSet"
-      }
-    }
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "known-bad-inputs"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  # Anonymising services (VPNs, Tor, proxies) are invalid ad traffic and
-  # blocked; hosting-provider addresses are only counted, because publishers'
-  # servers legitimately call the API from clouds.
-  rule {
-    name     = "anonymous-ip"
-    priority = 2
-    override_action {
-      none {}
-    }
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesAnonymousIpList"
-        rule_action_override {
-          name = "HostingProviderIPList"
-          action_to_use {
-            count {}
-          }
-        }
-      }
-    }
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "anonymous-ip"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "common"
-    priority = 3
-    override_action {
-      none {}
-    }
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesCommonRuleSet"
-        # Admin bodies may be up to 64 KiB (the writer enforces that limit);
-        # the managed 8 KiB body rule only counts.
-        rule_action_override {
-          name = "SizeRestrictions_BODY"
-          action_to_use {
-            count {}
-          }
-        }
-      }
-    }
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "common"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "rate-limit-per-ip"
-    priority = 4
-    action {
-      block {}
-    }
-    statement {
-      rate_based_statement {
-        limit              = var.waf_rate_limit_per_ip
-        aggregate_key_type = "IP"
-      }
-    }
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "rate-limit-per-ip"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  visibility_config {
-    cloudwatch_metrics_enabled = true
-    metric_name                = "${var.name}-edge"
-    sampled_requests_enabled   = true
-  }
-
-  tags = var.tags
+  name               = "${var.name}-edge"
+  scope              = "REGIONAL"
+  rate_limit_per_ip  = var.waf_rate_limit_per_ip
+  admin_rate_limit   = var.waf_admin_rate_limit_per_ip
+  log_all_requests   = var.waf_log_all_requests
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = var.kms_key_arn
+  tags               = var.tags
 }
 
 resource "aws_wafv2_web_acl_association" "this" {
+  count        = var.waf_enabled ? 1 : 0
   resource_arn = aws_lb.this.arn
-  web_acl_arn  = aws_wafv2_web_acl.this.arn
+  web_acl_arn  = module.web_acl.arn
 }
 
-resource "aws_cloudwatch_log_group" "waf" {
-  # WAF requires the aws-waf-logs- prefix.
-  name              = "aws-waf-logs-${var.name}-edge"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-  tags              = var.tags
-}
-
-data "aws_iam_policy_document" "waf_logs" {
-  statement {
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.waf.arn}:*"]
-    principals {
-      type        = "Service"
-      identifiers = ["delivery.logs.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_cloudwatch_log_resource_policy" "waf" {
-  policy_name     = "${var.name}-edge-waf-logs"
-  policy_document = data.aws_iam_policy_document.waf_logs.json
-}
-
-resource "aws_wafv2_web_acl_logging_configuration" "this" {
-  resource_arn            = aws_wafv2_web_acl.this.arn
-  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
-
-  # Never log the Authorization header (admin bearer tokens).
-  redacted_fields {
-    single_header {
-      name = "authorization"
-    }
-  }
-
-  depends_on = [aws_cloudwatch_log_resource_policy.waf]
+# With a Shield Advanced subscription (account-wide, a one-year commitment:
+# not something Terraform should sign up for), protecting the load balancer
+# also covers the WAF's per-request charge for it: cheaper than the WAF
+# alone from about 2,000 requests/s (DEPLOYING.md, Costs).
+resource "aws_shield_protection" "alb" {
+  count        = var.shield_advanced ? 1 : 0
+  name         = "${var.name}-edge-alb"
+  resource_arn = aws_lb.this.arn
+  tags         = var.tags
 }
 
 # --- IAM -------------------------------------------------------------------------------------
@@ -450,6 +385,12 @@ data "aws_iam_policy_document" "execution" {
     sid       = "DecryptEdgeSecrets"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "PullThroughCache"
+    actions   = ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
+    resources = ["${var.public_mirror_repository_arn_prefix}*"]
   }
 }
 
@@ -519,10 +460,6 @@ resource "aws_ecs_task_definition" "this" {
   }
 
   volume {
-    name = "seed"
-  }
-
-  volume {
     name = "data"
   }
 
@@ -532,20 +469,15 @@ resource "aws_ecs_task_definition" "this" {
 
   container_definitions = jsonencode([
     {
-      name                   = "snapshot-seed"
-      image                  = var.aws_cli_image
+      name                   = "volume-init"
+      image                  = var.edge_image
       essential              = false
       user                   = "0"
       readonlyRootFilesystem = true
       entryPoint             = ["/bin/sh", "-c"]
-      command                = [local.seed_script]
-      environment            = [{ name = "HOME", value = "/scratch" }]
-      mountPoints = [
-        { sourceVolume = "seed", containerPath = local.seed_dir, readOnly = false },
-        { sourceVolume = "data", containerPath = local.data_dir, readOnly = false },
-        { sourceVolume = "scratch", containerPath = "/scratch", readOnly = false },
-      ]
-      logConfiguration = { logDriver = "awslogs", options = local.log_options }
+      command                = ["chown 10001:10001 ${local.data_dir} && chmod 0750 ${local.data_dir}"]
+      mountPoints            = [{ sourceVolume = "data", containerPath = local.data_dir, readOnly = false }]
+      logConfiguration       = { logDriver = "awslogs", options = local.log_options }
     },
     {
       name                   = "edge"
@@ -553,31 +485,31 @@ resource "aws_ecs_task_definition" "this" {
       essential              = true
       user                   = "10001:10001"
       readonlyRootFilesystem = true
-      portMappings           = [{ containerPort = 8080, protocol = "tcp" }]
+      portMappings           = [{ containerPort = local.listen_port, protocol = "tcp" }]
       environment = [
-        { name = "ADCAST_EDGE_LISTEN", value = "0.0.0.0:8080" },
+        { name = "ADCAST_EDGE_LISTEN", value = "0.0.0.0:${local.listen_port}" },
+        { name = "ADCAST_SYNC", value = "stream" },
+        { name = "ADCAST_STREAM_KEY", value = var.stream_key },
         { name = "ADCAST_WRITER_URL", value = var.writer_url },
-        { name = "ADCAST_SNAPSHOT", value = local.seed_dir },
+        { name = "ADCAST_SNAPSHOT", value = "s3://${var.snapshot_bucket_name}/snapshots" },
         { name = "ADCAST_DATA_DIR", value = local.data_dir },
         { name = "ADCAST_WORKER_THREADS", value = tostring(local.worker_count) },
         { name = "ADCAST_LOG_FORMAT", value = "json" },
+        { name = "AWS_REGION", value = local.region },
       ]
       secrets = [
         { name = "REDIS_URL", valueFrom = var.redis_url_secret_arn },
         { name = "ADCAST_WRITER_TOKEN", valueFrom = var.writer_token_secret_arn },
       ]
-      mountPoints = [
-        { sourceVolume = "seed", containerPath = local.seed_dir, readOnly = true },
-        { sourceVolume = "data", containerPath = local.data_dir, readOnly = false },
-      ]
-      dependsOn = [{ containerName = "snapshot-seed", condition = "COMPLETE" }]
-      ulimits   = [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }]
+      mountPoints = [{ sourceVolume = "data", containerPath = local.data_dir, readOnly = false }]
+      dependsOn   = [{ containerName = "volume-init", condition = "SUCCESS" }]
+      ulimits     = [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }]
       healthCheck = {
-        command     = ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/healthz"]
+        command     = ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:${local.listen_port}${local.serving_path}"]
         interval    = 10
         timeout     = 3
         retries     = 3
-        startPeriod = 30
+        startPeriod = 60
       }
       stopTimeout      = 30
       logConfiguration = { logDriver = "awslogs", options = local.log_options }
@@ -594,6 +526,13 @@ resource "aws_ecs_task_definition" "this" {
   ])
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = contains(lookup(local.fargate_memory_by_cpu, tostring(var.cpu), []), var.memory)
+      error_message = "cpu/memory is not a Fargate size (see local.fargate_memory_by_cpu)."
+    }
+  }
 }
 
 resource "aws_ecs_service" "this" {
@@ -624,7 +563,7 @@ resource "aws_ecs_service" "this" {
   load_balancer {
     target_group_arn = aws_lb_target_group.this.arn
     container_name   = "edge"
-    container_port   = 8080
+    container_port   = local.listen_port
   }
 
   # Autoscaling owns the task count after creation.
@@ -686,7 +625,7 @@ resource "aws_appautoscaling_policy" "requests" {
 
 resource "aws_route53_record" "latency" {
   zone_id        = var.route53_zone_id
-  name           = var.domain_name
+  name           = var.dns_name
   type           = "A"
   set_identifier = local.region
 
@@ -707,7 +646,7 @@ resource "aws_route53_record" "latency" {
 
 resource "aws_cloudwatch_metric_alarm" "no_healthy_edges" {
   alarm_name          = "${var.name}-edge-no-healthy-targets"
-  alarm_description   = "No edge in ${local.region} passes /readyz: Route 53 sends this region's users elsewhere."
+  alarm_description   = "No edge in ${local.region} can serve (${local.serving_path}): Route 53 sends this region's users elsewhere."
   namespace           = "AWS/ApplicationELB"
   metric_name         = "HealthyHostCount"
   dimensions          = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.this.arn_suffix }
@@ -739,17 +678,17 @@ resource "aws_cloudwatch_metric_alarm" "latency_p99" {
   tags                = var.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "edge_not_ready" {
-  alarm_name          = "${var.name}-edge-not-ready"
-  alarm_description   = "An edge in ${local.region} reports adcast_edge_ready = 0 (stream silent, gap pending or nothing loaded) for 5 minutes."
+resource "aws_cloudwatch_metric_alarm" "stale" {
+  alarm_name          = "${var.name}-edge-stale"
+  alarm_description   = "An edge in ${local.region} serves a state more than ${var.staleness_alarm_seconds}s behind the writer (adcast_edge_staleness_seconds) for 5 minutes: Redis or the writer is unreachable. The edges keep serving."
   namespace           = "adcast"
-  metric_name         = "adcast_edge_ready"
+  metric_name         = "adcast_edge_staleness_seconds"
   dimensions          = { Service = local.service_label }
-  statistic           = "Minimum"
+  statistic           = "Maximum"
   period              = 60
   evaluation_periods  = 5
-  threshold           = 1
-  comparison_operator = "LessThanThreshold"
+  threshold           = var.staleness_alarm_seconds
+  comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "missing"
   alarm_actions       = [var.alarm_topic_arn]
   ok_actions          = [var.alarm_topic_arn]

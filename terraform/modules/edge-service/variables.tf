@@ -23,8 +23,18 @@ variable "vpc_cidr_block" {
   type        = string
 }
 
-variable "writer_cidr_block" {
-  description = "CIDR of the primary region's VPC, where the writer listens on 8081 (same as vpc_cidr_block in the primary region)."
+variable "writer_cidr_blocks" {
+  description = "CIDRs of the VPCs where a writer listens on 8081: the primary's and the recovery region's (this VPC's own where the writer runs here)."
+  type        = list(string)
+}
+
+variable "https_egress_cidr_blocks" {
+  description = "Where tasks may send HTTPS besides S3 (network module output: the VPC's interface endpoints, or anywhere with NAT)."
+  type        = list(string)
+}
+
+variable "s3_prefix_list_id" {
+  description = "Managed prefix list of S3 in this region (network module output), for the snapshot store."
   type        = string
 }
 
@@ -39,20 +49,24 @@ variable "public_subnet_ids" {
 }
 
 variable "edge_image" {
-  description = "Edge image (infra/Dockerfile, target edge) in this region's registry, by immutable tag or digest."
+  description = "Edge image (infra/Dockerfile, target edge) in this region's registry, by digest (ecr module output image_uris)."
   type        = string
-}
-
-variable "aws_cli_image" {
-  description = "AWS CLI image of the snapshot-seeding init container."
-  type        = string
-  default     = "public.ecr.aws/aws-cli/aws-cli:2.22.35"
 }
 
 variable "otel_collector_image" {
-  description = "AWS Distro for OpenTelemetry collector image: scrapes each edge's /metrics into CloudWatch (EMF)."
+  description = "AWS Distro for OpenTelemetry collector image (through this region's ECR Public pull-through cache): scrapes each edge's /metrics into CloudWatch (EMF)."
   type        = string
-  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.1"
+}
+
+variable "public_mirror_repository_arn_prefix" {
+  description = "ARN prefix of the pull-through cache repositories the public images come from (ecr module output)."
+  type        = string
+}
+
+variable "stream_key" {
+  description = "ADCAST_STREAM_KEY: the Redis Stream the writer publishes to."
+  type        = string
+  default     = "adcast:events"
 }
 
 variable "cpu" {
@@ -68,7 +82,7 @@ variable "memory" {
 }
 
 variable "min_capacity" {
-  description = "Fewest edge tasks in this region (at least 2: one per zone survives a zone loss)."
+  description = "Fewest edge tasks in this region (at least 2: one survives a zone loss)."
   type        = number
   default     = 2
 }
@@ -107,7 +121,7 @@ variable "writer_url" {
 }
 
 variable "snapshot_bucket_name" {
-  description = "Snapshot bucket in this region (the primary bucket or its replica); the init container copies the newest snapshots/ file into ADCAST_SNAPSHOT."
+  description = "Snapshot bucket in this region (the primary bucket or its replica): edges boot from the newest valid snapshot under s3://<bucket>/snapshots (ADCAST_SNAPSHOT)."
   type        = string
 }
 
@@ -126,20 +140,68 @@ variable "log_bucket_name" {
   type        = string
 }
 
-variable "domain_name" {
-  description = "Public name of the API, e.g. \"ads.example.com\": one latency-routed record per region, and the TLS certificate's name."
+variable "dns_name" {
+  description = "Name of this region's latency record: the API's public name, or the CDN's origin name when a CDN is in front."
+  type        = string
+}
+
+variable "certificate_arn" {
+  description = "Validated ACM certificate in this region covering dns_name (certificate module output)."
   type        = string
 }
 
 variable "route53_zone_id" {
-  description = "Public Route 53 hosted zone that holds domain_name (certificate validation and latency records)."
+  description = "Public Route 53 hosted zone that holds dns_name."
   type        = string
+}
+
+variable "cloudfront_only" {
+  description = "A CDN is in front: admit HTTPS only from CloudFront's origin-facing addresses, and forward only requests whose X-Origin-Verify header equals origin_verify_secret (403 otherwise)."
+  type        = bool
+  default     = false
+}
+
+variable "origin_verify_secret" {
+  description = "Value of the X-Origin-Verify header the CDN adds to origin requests (cloudfront_only)."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "waf_enabled" {
+  description = "Associate this region's web ACL with the load balancer. Off when the CDN's web ACL inspects every request already (DEPLOYING.md, Costs)."
+  type        = bool
+  default     = true
+}
+
+variable "shield_advanced" {
+  description = "Protect the load balancer with AWS Shield Advanced (the account must already subscribe); the subscription then covers this web ACL's per-request charge."
+  type        = bool
+  default     = false
+}
+
+variable "waf_log_all_requests" {
+  description = "Log every request the WAF sees (not only blocked ones). CloudWatch ingestion then costs about as much as the WAF itself."
+  type        = bool
+  default     = false
 }
 
 variable "waf_rate_limit_per_ip" {
   description = "Requests one client IP may make in 5 minutes before WAF blocks it."
   type        = number
   default     = 300000
+}
+
+variable "waf_admin_rate_limit_per_ip" {
+  description = "Admin calls (writes, /api/v1/admin/*, /api/v1/ad/*) one client IP may make in 5 minutes before WAF blocks it."
+  type        = number
+  default     = 300
+}
+
+variable "staleness_alarm_seconds" {
+  description = "Alarm when an edge's adcast_edge_staleness_seconds stays above this for 5 minutes."
+  type        = number
+  default     = 60
 }
 
 variable "latency_p99_alarm_seconds" {

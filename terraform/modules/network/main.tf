@@ -1,5 +1,13 @@
-# One VPC per region: public subnets hold only the load balancer and NAT
-# gateways; every task, database and cache lives in private subnets.
+# One VPC per region: public subnets hold only the load balancer (and NAT
+# gateways, if any); every task, function, database and cache lives in
+# private subnets.
+#
+# By default there is no NAT gateway and no route to the internet from the
+# private subnets: everything the services call is inside the VPC, behind a
+# peering connection, or an AWS API reached through a VPC endpoint (S3 as a
+# gateway endpoint, the rest as interface endpoints). DEPLOYING.md, "Costs",
+# has the arithmetic; set nat_gateways = "one" or "per_zone" if something
+# must reach the internet.
 
 # Fails the plan if a pinned zone does not exist or is not available.
 data "aws_availability_zones" "pinned" {
@@ -18,6 +26,7 @@ locals {
   # /20 subnets: public ones from the bottom of the range, private ones above.
   public_cidrs  = [for i in range(local.az_count) : cidrsubnet(var.cidr_block, 4, i)]
   private_cidrs = [for i in range(local.az_count) : cidrsubnet(var.cidr_block, 4, i + 8)]
+  nat_count     = { none = 0, one = 1, per_zone = local.az_count }[var.nat_gateways]
 }
 
 resource "aws_vpc" "this" {
@@ -79,16 +88,16 @@ resource "aws_route_table_association" "public" {
   route_table_id = aws_route_table.public.id
 }
 
-# One NAT gateway per zone, so losing a zone does not cut the others off
-# from image pulls, Secrets Manager and CloudWatch.
+# NAT gateways only when asked for: one (cheapest, a single zone's failure
+# cuts the internet path of all) or one per zone.
 resource "aws_eip" "nat" {
-  count  = local.az_count
+  count  = local.nat_count
   domain = "vpc"
   tags   = merge(var.tags, { Name = "${var.name}-nat-${local.azs[count.index]}" })
 }
 
 resource "aws_nat_gateway" "this" {
-  count         = local.az_count
+  count         = local.nat_count
   allocation_id = aws_eip.nat[count.index].id
   subnet_id     = aws_subnet.public[count.index].id
   tags          = merge(var.tags, { Name = "${var.name}-${local.azs[count.index]}" })
@@ -103,10 +112,10 @@ resource "aws_route_table" "private" {
 }
 
 resource "aws_route" "private_nat" {
-  count                  = local.az_count
+  count                  = local.nat_count > 0 ? local.az_count : 0
   route_table_id         = aws_route_table.private[count.index].id
   destination_cidr_block = "0.0.0.0/0"
-  nat_gateway_id         = aws_nat_gateway.this[count.index].id
+  nat_gateway_id         = aws_nat_gateway.this[min(count.index, local.nat_count - 1)].id
 }
 
 resource "aws_route_table_association" "private" {
@@ -115,13 +124,45 @@ resource "aws_route_table_association" "private" {
   route_table_id = aws_route_table.private[count.index].id
 }
 
-# Snapshot downloads and uploads stay off the NAT gateways.
+# Snapshots and image layers: S3 through a gateway endpoint (no charge).
 resource "aws_vpc_endpoint" "s3" {
   vpc_id            = aws_vpc.this.id
   service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = aws_route_table.private[*].id
   tags              = merge(var.tags, { Name = "${var.name}-s3" })
+}
+
+# The other AWS APIs the tasks call: image pulls (ecr.api, ecr.dkr), logs and
+# embedded metrics (logs), secrets at task start (secretsmanager).
+resource "aws_security_group" "endpoints" {
+  name_prefix = "${var.name}-endpoints-"
+  description = "adcast VPC interface endpoints: HTTPS from inside the VPC"
+  vpc_id      = aws_vpc.this.id
+  tags        = var.tags
+
+  ingress {
+    description = "HTTPS to AWS APIs from the VPC"
+    from_port   = 443
+    to_port     = 443
+    protocol    = "tcp"
+    cidr_blocks = [var.cidr_block]
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_endpoint" "interface" {
+  for_each            = toset(var.interface_endpoints)
+  vpc_id              = aws_vpc.this.id
+  service_name        = "com.amazonaws.${data.aws_region.current.name}.${each.key}"
+  vpc_endpoint_type   = "Interface"
+  private_dns_enabled = true
+  subnet_ids          = aws_subnet.private[*].id
+  security_group_ids  = [aws_security_group.endpoints.id]
+  tags                = merge(var.tags, { Name = "${var.name}-${each.key}" })
 }
 
 # --- flow logs -----------------------------------------------------------------
@@ -166,9 +207,12 @@ resource "aws_iam_role_policy" "flow" {
   policy = data.aws_iam_policy_document.flow.json
 }
 
+# Rejected traffic only by default: what a security review needs (probes,
+# misrouted calls), without a record per accepted client connection, which at
+# the documented request rates costs more than the services themselves.
 resource "aws_flow_log" "this" {
   vpc_id               = aws_vpc.this.id
-  traffic_type         = "ALL"
+  traffic_type         = var.flow_log_traffic_type
   log_destination_type = "cloud-watch-logs"
   log_destination      = aws_cloudwatch_log_group.flow.arn
   iam_role_arn         = aws_iam_role.flow.arn

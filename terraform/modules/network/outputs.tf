@@ -22,3 +22,13 @@ output "private_route_table_ids" {
   description = "Route tables of the private subnets (peering routes are added to these)."
   value       = aws_route_table.private[*].id
 }
+
+output "s3_prefix_list_id" {
+  description = "Managed prefix list of S3 in this region (the gateway endpoint's), for security group egress rules."
+  value       = aws_vpc_endpoint.s3.prefix_list_id
+}
+
+output "https_egress_cidr_blocks" {
+  description = "Where tasks may send HTTPS besides S3: the VPC (interface endpoints) without NAT, anywhere with NAT."
+  value       = var.nat_gateways == "none" ? [var.cidr_block] : ["0.0.0.0/0"]
+}

@@ -1,6 +1,15 @@
 # PostgreSQL for the writer: RDS Multi-AZ, encrypted, TLS enforced, automated
-# backups, deletion protection. The connection URL, password included, lives
-# in Secrets Manager and is injected into the writer task as DATABASE_URL.
+# backups, deletion protection.
+#
+# Two credentials, each a Secrets Manager secret holding JSON
+# {"url": DATABASE_URL, "password": ...}:
+#   master   the RDS master user: owns the schema. Only the writer task's
+#            one-shot steps use it (creating the runtime role, then
+#            `adcast-writer migrate --grant-to <runtime role>`).
+#   runtime  the least-privilege role the writer serves with
+#            (--skip-migrations): DML on adcast's tables and its sequences,
+#            nothing else. Its password is set by the role step at every task
+#            start, so replacing it here and redeploying rotates it.
 
 locals {
   identifier = "${var.name}-postgres"
@@ -9,6 +18,11 @@ locals {
 
 resource "random_password" "master" {
   # Letters and digits only: the password sits inside a URL unescaped.
+  length  = 40
+  special = false
+}
+
+resource "random_password" "runtime" {
   length  = 40
   special = false
 }
@@ -150,12 +164,32 @@ resource "aws_db_instance" "this" {
   depends_on = [aws_cloudwatch_log_group.this]
 }
 
-module "database_url" {
+locals {
+  endpoint = "${aws_db_instance.this.address}:${aws_db_instance.this.port}"
+}
+
+module "master_credentials" {
   source = "../secret"
 
-  name        = "${var.name}/writer/database-url"
-  description = "DATABASE_URL of the adcast writer (TLS required)"
-  value       = "postgres://${var.master_username}:${random_password.master.result}@${aws_db_instance.this.address}:${aws_db_instance.this.port}/${var.database_name}?sslmode=require"
+  name        = "${var.name}/writer/database-master"
+  description = "adcast PostgreSQL master user (schema owner): {url, password}; migrations and the runtime role only"
+  value = jsonencode({
+    url      = "postgres://${var.master_username}:${random_password.master.result}@${local.endpoint}/${var.database_name}?sslmode=require"
+    password = random_password.master.result
+  })
+  kms_key_arn = var.kms_key_arn
+  tags        = var.tags
+}
+
+module "runtime_credentials" {
+  source = "../secret"
+
+  name        = "${var.name}/writer/database-runtime"
+  description = "adcast PostgreSQL runtime role ${var.runtime_role} (DML only): {url, password}; the writer's DATABASE_URL"
+  value = jsonencode({
+    url      = "postgres://${var.runtime_role}:${random_password.runtime.result}@${local.endpoint}/${var.database_name}?sslmode=require"
+    password = random_password.runtime.result
+  })
   kms_key_arn = var.kms_key_arn
   tags        = var.tags
 }

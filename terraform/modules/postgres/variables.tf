@@ -54,15 +54,26 @@ variable "backup_retention_days" {
 }
 
 variable "database_name" {
-  description = "Database created for adcast; the writer applies its migrations at start-up."
+  description = "Database created for adcast; the writer task's migrate step applies the migrations as the master user."
   type        = string
   default     = "adcast"
 }
 
 variable "master_username" {
-  description = "Master user name; the writer connects as this user."
+  description = "Master user name: owns the schema; used only by the migrate and role steps, never by the serving writer."
   type        = string
   default     = "adcast"
+}
+
+variable "runtime_role" {
+  description = "Least-privilege role the writer serves with (created and granted by the writer task's one-shot steps)."
+  type        = string
+  default     = "adcast_writer"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.runtime_role))
+    error_message = "runtime_role is a plain lower-case PostgreSQL identifier (it must differ from master_username)."
+  }
 }
 
 variable "monitoring_interval_seconds" {

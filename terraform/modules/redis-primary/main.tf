@@ -82,7 +82,10 @@ resource "aws_elasticache_replication_group" "this" {
   transit_encryption_enabled = true
   transit_encryption_mode    = "required"
   auth_token                 = random_password.auth.result
-  auth_token_update_strategy = "ROTATE"
+  # Rotation is two applies (DEPLOYING.md, "Tokens and passwords"): a new
+  # token with ROTATE (old and new both valid while clients move over),
+  # then SET (only the new one stays valid).
+  auth_token_update_strategy = var.auth_token_update_strategy
 
   snapshot_retention_limit   = var.snapshot_retention_days
   snapshot_window            = "02:00-03:00"

@@ -23,3 +23,9 @@ output "security_group_id" {
   description = "Security group of the replication group."
   value       = aws_security_group.this.id
 }
+
+output "reader_redis_url" {
+  description = "REDIS_URL of this region's function edges (reader endpoint, TLS, AUTH): Lambda takes it as an encrypted environment variable."
+  value       = "rediss://:${random_password.auth.result}@${aws_elasticache_replication_group.this.reader_endpoint_address}:6379"
+  sensitive   = true
+}

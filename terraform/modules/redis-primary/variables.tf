@@ -30,19 +30,30 @@ variable "engine_version" {
 }
 
 variable "node_type" {
-  description = "Node type. Global Datastore requires M5/M6g/M7g/R5/R6g/R7g families or larger. The stream holds at most a few snapshots' worth of events, so memory needs are small."
+  description = "Node type. Global Datastore requires M5/M6g/M7g/R5/R6g/R7g families (large or bigger). The stream holds at most a few snapshots' worth of events, a few MiB, so the smallest general-purpose type serves."
   type        = string
-  default     = "cache.r7g.large"
+  default     = "cache.m7g.large"
 }
 
 variable "num_cache_clusters" {
-  description = "Nodes in the group: one primary and the rest read replicas across zones (at least 2 for automatic failover)."
+  description = "Nodes in the group: one primary and the rest read replicas across zones (at least 2 for automatic failover). Edges serve from memory through a Redis outage, so two are enough."
   type        = number
-  default     = 3
+  default     = 2
 
   validation {
     condition     = var.num_cache_clusters >= 2
     error_message = "Automatic failover and Multi-AZ need at least two nodes."
+  }
+}
+
+variable "auth_token_update_strategy" {
+  description = "How a changed AUTH token is applied: ROTATE (the new token is added, the old one stays valid) or SET (only the current token is valid). Rotate with ROTATE, redeploy the clients, then apply once more with SET."
+  type        = string
+  default     = "ROTATE"
+
+  validation {
+    condition     = contains(["ROTATE", "SET"], var.auth_token_update_strategy)
+    error_message = "auth_token_update_strategy is ROTATE or SET."
   }
 }
 

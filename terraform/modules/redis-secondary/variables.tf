@@ -29,14 +29,25 @@ variable "auth_token" {
   sensitive   = true
 }
 
+variable "writer_security_group_ids" {
+  description = "Security groups of a recovery writer in this region, allowed on 6379 (it publishes here after a promotion)."
+  type        = list(string)
+  default     = []
+}
+
 variable "num_cache_clusters" {
-  description = "Nodes in this secondary, spread over zones (at least 2 for Multi-AZ)."
+  description = "Nodes in this secondary (2 or more: Multi-AZ with automatic failover; 1: a node failure leaves this region's edges serving their last state until ElastiCache replaces it)."
   type        = number
   default     = 2
+
+  validation {
+    condition     = var.num_cache_clusters >= 1 && var.num_cache_clusters <= 6
+    error_message = "num_cache_clusters is 1 to 6."
+  }
 }
 
 variable "kms_key_arn" {
-  description = "This region's KMS key, for the REDIS_URL secret."
+  description = "This region's KMS key: encryption at rest of the secondary, and the REDIS_URL secrets."
   type        = string
 }
 

@@ -49,12 +49,12 @@ data "aws_iam_policy_document" "key" {
   }
 
   statement {
-    sid       = "CloudWatchAlarmsToEncryptedTopic"
+    sid       = "AlarmsAndEventsToEncryptedTopic"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
     resources = ["*"]
     principals {
       type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
+      identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"
@@ -81,6 +81,30 @@ resource "aws_sns_topic" "alarms" {
   name              = "${var.name}-alarms"
   kms_master_key_id = aws_kms_key.this.arn
   tags              = var.tags
+}
+
+# CloudWatch alarms and EventBridge rules (ECS deployments that fail or roll
+# back) of this account publish to the topic.
+data "aws_iam_policy_document" "alarms_topic" {
+  statement {
+    sid       = "AccountAlarmsAndEvents"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  arn    = aws_sns_topic.alarms.arn
+  policy = data.aws_iam_policy_document.alarms_topic.json
 }
 
 # --- access-log bucket -------------------------------------------------------
@@ -132,6 +156,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "logs" {
     id     = "expire-logs"
     status = "Enabled"
     filter {}
+    # Access logs are read rarely and in bulk (Athena): infrequent-access
+    # storage after a month costs about half.
+    transition {
+      days          = 30
+      storage_class = "STANDARD_IA"
+    }
     expiration {
       days = var.log_retention_days
     }

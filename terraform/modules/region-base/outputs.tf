@@ -9,6 +9,10 @@ output "alarm_topic_arn" {
 }
 
 output "log_bucket_name" {
-  description = "Name of the bucket receiving ALB access logs (prefix alb/) and S3 server access logs (prefix s3/)."
+  description = "Name of the bucket receiving ALB access logs (prefix alb/) and S3 server access logs (prefix s3/), available once its policy admits the log writers."
   value       = aws_s3_bucket.logs.id
+
+  # A load balancer configured with access logs checks at creation that it
+  # may write to the bucket: hand the name out only after the policy exists.
+  depends_on = [aws_s3_bucket_policy.logs]
 }

@@ -4,9 +4,9 @@ variable "name" {
 }
 
 variable "log_retention_days" {
-  description = "Days the log bucket keeps ALB and S3 access logs before they expire."
+  description = "Days the log bucket keeps ALB and S3 access logs before they expire (ALB access logs grow with the request rate: DEPLOYING.md, Costs)."
   type        = number
-  default     = 400
+  default     = 90
 }
 
 variable "tags" {

@@ -1,17 +1,22 @@
-# Snapshot distribution. The bucket in the primary region receives the
-# writer's snapshot files under snapshots/ (its sidecar mirrors
-# ADCAST_SNAPSHOT_DIR there), and replicates them to one bucket per edge
-# region; edge tasks seed ADCAST_SNAPSHOT from their own region's copy.
+# Snapshot distribution. The writer uploads every snapshot it keeps, and a
+# pointer to the newest, under snapshots/ of its region's bucket
+# (ADCAST_SNAPSHOT_STORE=s3://<bucket>/snapshots); that bucket replicates
+# them to the other regions' buckets, and edges everywhere boot from their
+# own region's copy (ADCAST_SNAPSHOT=s3://<bucket>/snapshots).
+#
+# The primary bucket replicates to every edge region; the recovery region's
+# bucket replicates to the remaining one, which copies only what a recovery
+# writer uploads there (S3 never replicates a replica onward).
 #
 # Current objects never expire by age: if nothing changes for months the
-# newest snapshot must still be there. Old files disappear because the
-# writer's sidecar deletes what the writer no longer keeps; their versions
-# expire after noncurrent_version_days.
+# newest snapshot must still be there. Old snapshots disappear because the
+# writer deletes those past its retention; their versions expire after
+# noncurrent_version_days.
 
 data "aws_caller_identity" "current" {}
 
 resource "aws_s3_bucket" "this" {
-  #checkov:skip=CKV_AWS_144:Replication is configured below whenever replication_destinations is non-empty (the primary bucket); the replica buckets are the destinations themselves.
+  #checkov:skip=CKV_AWS_144:Replication is configured below whenever replication_destinations is non-empty (the primary and recovery buckets); the last region's bucket is only a destination.
   bucket_prefix = "${var.name}-"
   tags          = var.tags
 }

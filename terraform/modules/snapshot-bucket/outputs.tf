@@ -1,5 +1,5 @@
 output "bucket_name" {
-  description = "Name of the snapshot bucket; snapshot files live under snapshots/."
+  description = "Name of the snapshot bucket; snapshots and the pointer to the newest live under snapshots/."
   value       = aws_s3_bucket.this.id
 }
 

@@ -14,7 +14,7 @@ variable "log_bucket_name" {
 }
 
 variable "replication_destinations" {
-  description = "Replica buckets in the edge regions that every snapshot is copied to (cross-region replication), each with the KMS key encrypting it there. Empty for a replica bucket itself."
+  description = "Buckets in other regions that every snapshot written here is copied to (cross-region replication), each with the KMS key encrypting it there."
   type = list(object({
     bucket_arn  = string
     kms_key_arn = string
@@ -23,7 +23,7 @@ variable "replication_destinations" {
 }
 
 variable "noncurrent_version_days" {
-  description = "Days a replaced or deleted snapshot version is kept before it expires (the writer's sidecar mirrors its retained set, deleting older files)."
+  description = "Days a replaced or deleted snapshot version is kept before it expires (the writer deletes snapshots past its retention)."
   type        = number
   default     = 30
 }

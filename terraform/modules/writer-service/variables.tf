@@ -4,7 +4,7 @@ variable "name" {
 }
 
 variable "cluster_arn" {
-  description = "ECS cluster the writer runs in (primary region)."
+  description = "ECS cluster the writer runs in."
   type        = string
 }
 
@@ -13,13 +13,24 @@ variable "cluster_name" {
   type        = string
 }
 
+variable "desired_count" {
+  description = "Writer tasks: 1 where the writer is active, 0 for the standby in the recovery region (set to 1 in a regional failover)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = contains([0, 1], var.desired_count)
+    error_message = "desired_count is 0 (standby) or 1: one active writer."
+  }
+}
+
 variable "vpc_id" {
-  description = "VPC of the primary region."
+  description = "VPC of this region."
   type        = string
 }
 
 variable "vpc_cidr_block" {
-  description = "CIDR of that VPC: the writer's egress to PostgreSQL and Redis is limited to it."
+  description = "CIDR of that VPC: the writer's egress to PostgreSQL and Redis is limited to it (in the recovery region that holds the promoted Redis secondary and the restored database)."
   type        = string
 }
 
@@ -28,9 +39,20 @@ variable "subnet_ids" {
   type        = list(string)
 }
 
-variable "edge_security_group_ids" {
-  description = "Security groups of the primary region's edges, allowed to call the writer on 8081 (forwarding, snapshot downloads)."
+variable "https_egress_cidr_blocks" {
+  description = "Where the task may send HTTPS besides S3 (network module output: the VPC's interface endpoints, or anywhere with NAT)."
   type        = list(string)
+}
+
+variable "s3_prefix_list_id" {
+  description = "Managed prefix list of S3 in this region (network module output), for the snapshot store."
+  type        = string
+}
+
+variable "edge_security_group_ids" {
+  description = "Security groups of this region's edges (tasks or functions), allowed to call the writer on 8081 (forwarding, snapshot downloads)."
+  type        = list(string)
+  default     = []
 }
 
 variable "edge_cidr_blocks" {
@@ -40,20 +62,23 @@ variable "edge_cidr_blocks" {
 }
 
 variable "writer_image" {
-  description = "Writer image (infra/Dockerfile, target writer), by immutable tag or digest, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/adcast-prod/writer:1.4.0."
+  description = "Writer image (infra/Dockerfile, target writer) by digest, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/adcast-prod/writer@sha256:...; also runs the volume and migrate steps."
   type        = string
 }
 
-variable "aws_cli_image" {
-  description = "AWS CLI image for the snapshot-shipping sidecar and the volume-permission init container."
+variable "psql_image" {
+  description = "Image with psql 15 or later for the database-role step (ECR Public's postgres image through the registry's pull-through cache)."
   type        = string
-  default     = "public.ecr.aws/aws-cli/aws-cli:2.22.35"
 }
 
 variable "otel_collector_image" {
   description = "AWS Distro for OpenTelemetry collector image: scrapes the writer's /metrics and writes CloudWatch metrics (EMF)."
   type        = string
-  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.1"
+}
+
+variable "public_mirror_repository_arn_prefix" {
+  description = "ARN prefix of the pull-through cache repositories the public images come from (ecr module output)."
+  type        = string
 }
 
 variable "cpu" {
@@ -63,23 +88,70 @@ variable "cpu" {
 }
 
 variable "memory" {
-  description = "Task memory in MiB."
+  description = "Task memory in MiB (a valid Fargate pair with cpu)."
   type        = number
   default     = 2048
 }
 
-variable "database_url_secret_arn" {
-  description = "Secret holding DATABASE_URL (postgres module output)."
+variable "stream_key" {
+  description = "ADCAST_STREAM_KEY: the Redis Stream the writer publishes to (every edge must use the same)."
+  type        = string
+  default     = "adcast:events"
+}
+
+variable "database_address" {
+  description = "PostgreSQL host, for the database-role step."
+  type        = string
+}
+
+variable "database_port" {
+  description = "PostgreSQL port."
+  type        = number
+  default     = 5432
+}
+
+variable "database_name" {
+  description = "adcast's database."
+  type        = string
+}
+
+variable "database_master_username" {
+  description = "Master user name (schema owner), for the database-role step."
+  type        = string
+}
+
+variable "database_runtime_role" {
+  description = "Least-privilege role the writer serves with; the role and migrate steps create and grant it."
+  type        = string
+}
+
+variable "database_master_secret_arn" {
+  description = "Secret {url, password} of the master user (postgres module output): used by the role and migrate steps only."
+  type        = string
+}
+
+variable "database_runtime_secret_arn" {
+  description = "Secret {url, password} of the runtime role (postgres module output): the writer's DATABASE_URL."
   type        = string
 }
 
 variable "redis_url_secret_arn" {
-  description = "Secret holding REDIS_URL, the primary endpoint (redis-primary module output)."
+  description = "Secret holding REDIS_URL, the primary endpoint (redis-primary module output; in the recovery region the promoted secondary's)."
   type        = string
 }
 
 variable "admin_tokens_secret_arn" {
-  description = "Secret holding ADCAST_ADMIN_TOKENS: comma-separated bearer tokens (operators' and the edges')."
+  description = "Secret holding ADCAST_ADMIN_TOKENS (label:token, comma-separated): operators who change ads."
+  type        = string
+}
+
+variable "read_tokens_secret_arn" {
+  description = "Secret holding ADCAST_READ_TOKENS: people and tools that only look."
+  type        = string
+}
+
+variable "internal_tokens_secret_arn" {
+  description = "Secret holding ADCAST_INTERNAL_TOKENS: the edges' token for /internal/v1/* only."
   type        = string
 }
 
@@ -89,19 +161,13 @@ variable "kms_key_arn" {
 }
 
 variable "snapshot_bucket_name" {
-  description = "Bucket the sidecar mirrors the writer's snapshot directory to (prefix snapshots/)."
+  description = "Bucket of the snapshot store: the writer uploads snapshots and the pointer to the newest under snapshots/ (ADCAST_SNAPSHOT_STORE)."
   type        = string
 }
 
 variable "snapshot_bucket_arn" {
   description = "ARN of that bucket."
   type        = string
-}
-
-variable "snapshot_sync_interval_seconds" {
-  description = "How often the sidecar mirrors new snapshot files to S3. The writer writes one after 1,000 changes or 60 s after a change (its defaults)."
-  type        = number
-  default     = 30
 }
 
 variable "private_dns_namespace" {
