@@ -80,7 +80,7 @@ for target in "${targets[@]}"; do
     summary+=("$target: FAILED (exit $status)")
     echo "--- $target failed (exit $status); what libFuzzer reported:"
     grep -E -A3 "panicked at|ERROR: libFuzzer|^SUMMARY|^==[0-9]+== ?ERROR|^Error:" "$log" || tail -40 "$log"
-    for artifact in $(sed -nE 's/.*Test unit written to (.*)$/\1/p' "$log"); do
+    sed -nE 's/.*Test unit written to (.*)$/\1/p' "$log" | while read -r artifact; do
       echo "--- input $artifact ($(wc -c <"$artifact") bytes), hex:"
       od -An -v -tx1 "$artifact" | tr -d ' \n' | fold -w 64
       echo

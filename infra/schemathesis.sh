@@ -154,7 +154,7 @@ run_service() {
   # replace, delete); they are all between admin operations.
   case ",$run_tags,:${STATEFUL:-1}" in
     *,admin,*:1) ;;
-    *) args+=(--phases examples,coverage,fuzzing) ;;
+    *) args+=(--phases "examples,coverage,fuzzing") ;;
   esac
   if [ -n "$ADMIN_TOKEN" ]; then
     args+=(--header "Authorization: Bearer $ADMIN_TOKEN")

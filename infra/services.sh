@@ -33,7 +33,7 @@ ensure_postgres() {
       apt_install postgresql
     fi
     local version
-    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
     log "starting PostgreSQL $version"
     pg_ctlcluster --skip-systemctl-redirect "$version" main start || pg_ctlcluster "$version" main start
     wait_port "$PG_PORT"

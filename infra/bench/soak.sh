@@ -21,6 +21,7 @@ STREAM="adcast:soak:$$"
 WORK=$(mktemp -d)
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 pids=()
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
