@@ -1,4 +1,5 @@
-//! Building the writer from its settings, and running it until told to stop.
+//! Building the writer from its settings, and running it until told to stop:
+//! the one place that wires store, relay, snapshot producer and server.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::auth::AdminTokens;
 use crate::config::Settings;
@@ -17,31 +18,13 @@ use crate::metrics::Metrics;
 use crate::relay::OutboxRelay;
 use crate::server::{self, ServerLimits};
 use crate::snapshots::{self, SnapshotProducer};
+use crate::state::AppState;
 use crate::store::{self, Store};
 
 /// How long start-up waits for PostgreSQL before giving up.
 const DATABASE_STARTUP_WAIT: Duration = Duration::from_secs(30);
 /// Idempotency keys are kept at least this long (docs/api.md: 24 h).
 const IDEMPOTENCY_RETENTION_HOURS: i32 = 24;
-
-/// What every request handler may use.
-pub struct AppState {
-    pub store: Store,
-    pub admin_tokens: AdminTokens,
-    pub metrics: Arc<Metrics>,
-    /// Wakes the outbox relay after a commit so publishing starts at once.
-    pub relay_wake: Arc<Notify>,
-    /// Where the snapshot producer writes; `/internal/v1/snapshot/latest` reads.
-    pub snapshot_dir: PathBuf,
-}
-
-impl AppState {
-    /// Records a commit and hands the event to the relay.
-    pub fn committed(&self, seq: u64) {
-        self.metrics.note_committed(seq);
-        self.relay_wake.notify_one();
-    }
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -69,14 +52,18 @@ impl Application {
         let store = connect_store(&settings).await?;
 
         let redis = redis::Client::open(settings.redis_url()?).context("invalid Redis URL")?;
+        let last_seq = store
+            .last_seq()
+            .await
+            .context("reading the last sequence number")?;
         let metrics = Arc::new(Metrics::default());
-        metrics.note_committed(store.last_seq().await?);
-        let relay_wake = Arc::new(Notify::new());
+        metrics.note_committed(last_seq);
+        let (commits, committed) = watch::channel(last_seq);
         let relay = OutboxRelay::new(
             store.clone(),
             redis.clone(),
             settings.stream_key.clone(),
-            relay_wake.clone(),
+            committed,
             metrics.clone(),
             settings.relay_interval(),
         );
@@ -97,7 +84,7 @@ impl Application {
             store,
             admin_tokens: AdminTokens::new(&tokens),
             metrics,
-            relay_wake,
+            commits,
             snapshot_dir: settings.snapshot_dir.clone(),
         });
         Ok(Application {
