@@ -9,7 +9,6 @@
 //! data, and a second writer publishing the same rows (Redis refuses an id
 //! that is not above the last one, so a duplicate publish is a no-op).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,9 +83,7 @@ impl OutboxRelay {
                     self.interval
                 }
                 Err(error) => {
-                    self.metrics
-                        .publish_failures
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.metrics.publish_failed();
                     self.connection = None;
                     tracing::warn!(error = %error, "publishing to the stream failed; will retry");
                     backoff.next_delay()
@@ -150,23 +147,17 @@ impl OutboxRelay {
                 // wrote is the same events, so carry on from the stream's end.
                 Err(error) if is_id_too_small(&error) => {
                     last = stream_last_seq(&mut connection, &self.stream_key).await?;
-                    self.metrics
-                        .last_published_seq
-                        .fetch_max(last, Ordering::Relaxed);
+                    self.metrics.note_published(last);
                     continue;
                 }
                 Err(error) => return Err(error.into()),
             }
             last = batch_last;
-            self.metrics
-                .last_published_seq
-                .fetch_max(last, Ordering::Relaxed);
+            self.metrics.note_published(last);
         }
         // The stream may be behind what this process saw (Redis lost data):
         // report the stream's truth, not the maximum ever seen.
-        self.metrics
-            .last_published_seq
-            .store(last, Ordering::Relaxed);
+        self.metrics.note_published(last);
         Ok(added)
     }
 

@@ -39,7 +39,7 @@ pub fn metrics(state: &AppState) -> HttpResponse {
     let mut response = json_response(StatusCode::OK, state.metrics.render());
     response.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     response
 }

@@ -5,6 +5,7 @@ mod auth;
 mod crud;
 mod errors;
 mod idempotency;
+mod metrics;
 mod ordering;
 mod outage;
 mod publishing;
