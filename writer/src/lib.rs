@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod relay;
 pub mod response;
 pub mod routes;
+pub mod schema;
 pub mod server;
 pub mod snapshots;
 pub mod startup;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -16,6 +16,7 @@ use crate::auth::AdminTokens;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::relay::OutboxRelay;
+use crate::schema::{self, RoleName};
 use crate::server::{self, ServerLimits};
 use crate::snapshots::{self, SnapshotProducer};
 use crate::state::AppState;
@@ -36,7 +37,8 @@ pub struct Application {
 
 impl Application {
     /// Checks the settings, connects to PostgreSQL (waiting for it up to
-    /// 30 s), applies migrations and binds the listener.
+    /// 30 s), applies migrations (or checks them, `--skip-migrations`) and
+    /// binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let tokens = settings.load_admin_tokens()?;
         if tokens.is_empty()
@@ -136,16 +138,48 @@ impl Application {
     }
 }
 
-/// Connects to PostgreSQL (waiting for it up to 30 s) and applies migrations.
+/// Connects to PostgreSQL (waiting for it up to 30 s) and applies
+/// migrations, or with `--skip-migrations` checks that they are applied.
 pub async fn connect_store(settings: &Settings) -> anyhow::Result<Store> {
+    let pool = connect(settings).await?;
+    if settings.skip_migrations {
+        schema::check_applied(&pool).await?;
+    } else {
+        store::migrate(&pool).await.map_err(|error| {
+            if schema::lacked_schema_rights(&error) {
+                error.context(
+                    "this database role may not change the schema: run `adcast-writer migrate` \
+                     with one that may, and start the writer with --skip-migrations",
+                )
+            } else {
+                error
+            }
+        })?;
+    }
+    Ok(Store::new(pool))
+}
+
+/// `adcast-writer migrate [--grant-to ROLE]`: migrations, then the grants.
+pub async fn migrate(settings: &Settings, grant_to: Option<&RoleName>) -> anyhow::Result<()> {
+    let pool = connect(settings).await?;
+    store::migrate(&pool).await?;
+    tracing::info!("migrations applied");
+    if let Some(role) = grant_to {
+        schema::grant_writer_privileges(&pool, role)
+            .await
+            .with_context(|| format!("granting privileges to {role}"))?;
+    }
+    Ok(())
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(settings.db_max_connections)
         .acquire_timeout(settings.db_acquire_timeout())
         .connect_lazy(settings.database_url()?)
         .context("invalid database URL")?;
     wait_for_database(&pool).await?;
-    store::migrate(&pool).await?;
-    Ok(Store::new(pool))
+    Ok(pool)
 }
 
 /// `adcast-writer snapshot --out FILE`: one snapshot of the current state.
@@ -161,7 +195,7 @@ pub async fn write_snapshot_file(settings: &Settings, out: PathBuf) -> anyhow::R
     Ok(())
 }
 
-async fn wait_for_database(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+async fn wait_for_database(pool: &PgPool) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + DATABASE_STARTUP_WAIT;
     loop {
         match sqlx::query("SELECT 1").execute(pool).await {

@@ -5,6 +5,7 @@ mod auth;
 mod crud;
 mod errors;
 mod idempotency;
+mod least_privilege;
 mod metrics;
 mod ordering;
 mod outage;
