@@ -23,7 +23,6 @@
 #![deny(rust_2018_idioms)]
 #![deny(unsafe_code)] // allowed in `mmap` alone, with its SAFETY note
 
-pub mod backoff;
 pub mod bootstrap;
 pub mod config;
 pub mod forward;
@@ -43,13 +42,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use adcast_shared::backoff::Backoff;
 use adcast_shared::snapshot::Snapshot;
 use adcast_shared::timestamp::Timestamp;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::backoff::Backoff;
 use crate::config::Settings;
 use crate::node::{Node, WriterLink};
 use crate::tailer::StreamTailer;

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use adcast_shared::backoff::Backoff;
 use adcast_shared::event::Change;
 use adcast_shared::protocol::stream;
 use adcast_shared::snapshot::Snapshot;
@@ -22,7 +23,6 @@ use redis::streams::{StreamInfoStreamReply, StreamReadReply};
 use redis::AsyncConnectionConfig;
 use tokio::sync::watch;
 
-use crate::backoff::Backoff;
 use crate::bootstrap;
 use crate::node::Node;
 use crate::state::ServingState;

@@ -10,6 +10,7 @@
 //! - [`json`] and [`wire`]: the Admin API's JSON, parsed with exact field
 //!   errors ([`error::ValidationError`]) and rendered in canonical form.
 //! - [`api_error`]: the JSON error body and codes both services answer with.
+//! - [`backoff`]: jittered exponential retry delays for reconnect loops.
 //! - [`event`]: the change event the writer publishes to the stream.
 //! - [`snapshot`]: the snapshot file format, and atomic writing of files.
 //! - [`protocol`]: the writer↔edge contract on the wire (stream entry ids,
@@ -21,6 +22,7 @@
 
 pub mod ad;
 pub mod api_error;
+pub mod backoff;
 pub mod country;
 pub mod error;
 pub mod event;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::schema::RoleName;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "adcast-writer",
@@ -30,6 +32,19 @@ pub enum Command {
         /// The file to write (atomically).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Apply the database migrations and exit (needs only the database).
+    ///
+    /// Run it with a DATABASE_URL whose role may change the schema; the
+    /// writer itself can then run as a role without that right, with
+    /// --skip-migrations.
+    Migrate {
+        /// Also grant this existing role exactly what a running writer
+        /// needs: SELECT, INSERT, UPDATE, DELETE on adcast's tables and
+        /// USAGE, SELECT, UPDATE on its sequences (SELECT alone on the
+        /// migrations table), nothing else. Safe to repeat.
+        #[arg(long, value_name = "ROLE")]
+        grant_to: Option<RoleName>,
     },
 }
 
@@ -162,6 +177,12 @@ pub struct Settings {
         global = true
     )]
     pub relay_interval_ms: u64,
+
+    /// Do not apply migrations at start-up: check that every one is applied
+    /// and refuse to start if not. For a writer whose database role may not
+    /// change the schema; run `adcast-writer migrate` before it.
+    #[arg(long, env = "ADCAST_SKIP_MIGRATIONS", global = true)]
+    pub skip_migrations: bool,
 
     /// Log format.
     #[arg(long, env = "ADCAST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]

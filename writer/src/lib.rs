@@ -5,7 +5,8 @@
 //! sequence number, ad row, outbox row) → answer with `Adcast-Seq`. After the
 //! commit the handler wakes the `relay`, which copies outbox rows the Redis
 //! Stream lacks, in order, as entries `<seq>-0`. `snapshots` writes compacted
-//! state files for edges and trims what they make unnecessary. `startup` wires these
+//! state files for edges and trims what they make unnecessary. `state` is
+//! what every handler may use; `startup` builds it and wires the parts
 //! together from `config`; `metrics` and `telemetry` report on them. `console`
 //! serves the web console's static files at `/admin/`.
 
@@ -20,8 +21,10 @@ pub mod metrics;
 pub mod relay;
 pub mod response;
 pub mod routes;
+pub mod schema;
 pub mod server;
 pub mod snapshots;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;

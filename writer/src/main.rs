@@ -9,6 +9,9 @@ async fn main() -> std::process::ExitCode {
     telemetry::init(cli.settings.log_format, &cli.settings.log);
     let result = match cli.command {
         Some(Command::Snapshot { out }) => startup::write_snapshot_file(&cli.settings, out).await,
+        Some(Command::Migrate { grant_to }) => {
+            startup::migrate(&cli.settings, grant_to.as_ref()).await
+        }
         None => {
             async {
                 let app = Application::build(cli.settings).await?;

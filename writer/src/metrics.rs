@@ -1,135 +1,189 @@
-//! Prometheus metrics for the writer, rendered in the text exposition format.
+//! The writer's Prometheus metrics: a `prometheus-client` registry, rendered
+//! at `/metrics` in the Prometheus text format (0.0.4).
 //!
-//! Hand-rolled on purpose: a handful of counters, one histogram and a few
-//! gauges do not justify a metrics framework.
+//! Names and label names are a contract (dashboards and alarms use them);
+//! the crate adds the `_total` suffix of counters and the unit suffix of
+//! metrics registered with a unit.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
+
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [u64; LATENCY_BUCKETS.len()],
-    count: u64,
-    sum_seconds: f64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: &'static str,
+    status: u16,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteOnly {
+    route: &'static str,
+}
+
+type SeqGauge = Gauge<u64, AtomicU64>;
+
 pub struct Metrics {
-    /// Requests by (route, status).
-    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
-    /// Latency by route.
-    latency: Mutex<BTreeMap<&'static str, Histogram>>,
-    /// Highest sequence number committed by this process (or seen at start-up).
-    pub last_committed_seq: AtomicU64,
+    registry: Registry,
+    requests: Family<RouteStatus, Counter>,
+    latency: Family<RouteOnly, Histogram, fn() -> Histogram>,
+    /// Highest sequence number committed by this process (or seen at
+    /// start-up, or read from the database when another writer is ahead).
+    last_committed_seq: SeqGauge,
     /// Highest sequence number known to be in the stream.
-    pub last_published_seq: AtomicU64,
-    /// Publish attempts that failed (Redis unreachable or refused).
-    pub publish_failures: AtomicU64,
-    /// The last snapshot written: sequence number, size in bytes, duration.
-    last_snapshot: Mutex<Option<(u64, usize, Duration)>>,
-    /// Snapshot attempts that failed.
-    pub snapshot_failures: AtomicU64,
+    last_published_seq: SeqGauge,
+    /// Derived from the two above when rendered.
+    outbox_backlog: SeqGauge,
+    publish_failures: Counter,
+    snapshot_last_seq: SeqGauge,
+    snapshot_bytes: SeqGauge,
+    /// How long the last snapshot took (a gauge: one value per snapshot,
+    /// minutes apart, is what an operator looks at).
+    snapshot_duration: Gauge<f64, AtomicU64>,
+    snapshot_failures: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let metrics = Metrics {
+            registry: Registry::default(),
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            last_committed_seq: Gauge::default(),
+            last_published_seq: Gauge::default(),
+            outbox_backlog: Gauge::default(),
+            publish_failures: Counter::default(),
+            snapshot_last_seq: Gauge::default(),
+            snapshot_bytes: Gauge::default(),
+            snapshot_duration: Gauge::default(),
+            snapshot_failures: Counter::default(),
+        };
+        metrics.registered()
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
 }
 
 impl Metrics {
-    pub fn record_request(&self, route: &'static str, status: u16, elapsed: Duration) {
-        *self
-            .requests
-            .lock()
-            .expect("metrics lock poisoned")
-            .entry((route, status))
-            .or_default() += 1;
-        let seconds = elapsed.as_secs_f64();
-        let mut latency = self.latency.lock().expect("metrics lock poisoned");
-        let histogram = latency.entry(route).or_default();
-        for (bucket, bound) in histogram.buckets.iter_mut().zip(LATENCY_BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
-        histogram.count += 1;
-        histogram.sum_seconds += seconds;
+    fn registered(mut self) -> Metrics {
+        let registry = &mut self.registry;
+        registry.register(
+            "adcast_http_requests",
+            "Admin API requests by route and status",
+            self.requests.clone(),
+        );
+        registry.register_with_unit(
+            "adcast_http_request_duration",
+            "Admin API request latency",
+            Unit::Seconds,
+            self.latency.clone(),
+        );
+        registry.register(
+            "adcast_last_committed_seq",
+            "Highest change sequence number committed",
+            self.last_committed_seq.clone(),
+        );
+        registry.register(
+            "adcast_last_published_seq",
+            "Highest change sequence number known to be in the stream",
+            self.last_published_seq.clone(),
+        );
+        registry.register(
+            "adcast_outbox_backlog",
+            "Committed changes not yet in the stream",
+            self.outbox_backlog.clone(),
+        );
+        registry.register(
+            "adcast_publish_failures",
+            "Failed attempts to publish to the stream",
+            self.publish_failures.clone(),
+        );
+        registry.register(
+            "adcast_snapshot_last_seq",
+            "Sequence number of the last snapshot written",
+            self.snapshot_last_seq.clone(),
+        );
+        registry.register_with_unit(
+            "adcast_snapshot",
+            "Size of the last snapshot written",
+            Unit::Bytes,
+            self.snapshot_bytes.clone(),
+        );
+        registry.register_with_unit(
+            "adcast_snapshot_duration",
+            "How long writing the last snapshot took",
+            Unit::Seconds,
+            self.snapshot_duration.clone(),
+        );
+        registry.register(
+            "adcast_snapshot_failures",
+            "Snapshot attempts that failed",
+            self.snapshot_failures.clone(),
+        );
+        self
     }
 
+    pub fn record_request(&self, route: &'static str, status: u16, elapsed: Duration) {
+        self.requests
+            .get_or_create(&RouteStatus { route, status })
+            .inc();
+        self.latency
+            .get_or_create(&RouteOnly { route })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A commit at `seq` (or a higher one seen elsewhere); never goes down.
     pub fn note_committed(&self, seq: u64) {
-        self.last_committed_seq.fetch_max(seq, Ordering::Relaxed);
+        self.last_committed_seq
+            .inner()
+            .fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// What the stream holds now; may go down (Redis lost data).
+    pub fn note_published(&self, seq: u64) {
+        self.last_published_seq.set(seq);
+    }
+
+    pub fn publish_failed(&self) {
+        self.publish_failures.inc();
     }
 
     pub fn record_snapshot(&self, seq: u64, bytes: usize, elapsed: Duration) {
-        *self.last_snapshot.lock().expect("metrics lock poisoned") = Some((seq, bytes, elapsed));
+        self.snapshot_last_seq.set(seq);
+        self.snapshot_bytes.set(bytes as u64);
+        self.snapshot_duration.set(elapsed.as_secs_f64());
     }
 
+    pub fn snapshot_failed(&self) {
+        self.snapshot_failures.inc();
+    }
+
+    /// Every metric in the Prometheus text format.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP adcast_http_requests_total Admin API requests by route and status.\n");
-        out.push_str("# TYPE adcast_http_requests_total counter\n");
-        for ((route, status), count) in self.requests.lock().expect("metrics lock poisoned").iter()
-        {
-            let _ = writeln!(
-                out,
-                "adcast_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
-            );
-        }
-        out.push_str("# HELP adcast_http_request_duration_seconds Admin API request latency.\n");
-        out.push_str("# TYPE adcast_http_request_duration_seconds histogram\n");
-        for (route, histogram) in self.latency.lock().expect("metrics lock poisoned").iter() {
-            for (count, bound) in histogram.buckets.iter().zip(LATENCY_BUCKETS) {
-                let _ = writeln!(
-                    out,
-                    "adcast_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "adcast_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
-                 adcast_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
-                 adcast_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                histogram.count, histogram.sum_seconds, histogram.count
-            );
-        }
-        let committed = self.last_committed_seq.load(Ordering::Relaxed);
-        let published = self.last_published_seq.load(Ordering::Relaxed);
-        let gauges = [
-            (
-                "adcast_last_committed_seq",
-                "gauge",
-                "Highest change sequence number committed.",
-                committed,
-            ),
-            (
-                "adcast_last_published_seq",
-                "gauge",
-                "Highest change sequence number known to be in the stream.",
-                published,
-            ),
-            (
-                "adcast_outbox_backlog",
-                "gauge",
-                "Committed changes not yet in the stream.",
-                committed.saturating_sub(published),
-            ),
-            (
-                "adcast_publish_failures_total",
-                "counter",
-                "Failed attempts to publish to the stream.",
-                self.publish_failures.load(Ordering::Relaxed),
-            ),
-        ];
-        for (name, kind, help, value) in gauges {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        }
-        out
+        let backlog = self
+            .last_committed_seq
+            .get()
+            .saturating_sub(self.last_published_seq.get());
+        self.outbox_backlog.set(backlog);
+        let mut text = String::new();
+        prometheus_text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
     }
 }
 
@@ -142,15 +196,55 @@ mod tests {
         let metrics = Metrics::default();
         metrics.record_request("POST /api/v1/ad", 201, Duration::from_millis(3));
         metrics.note_committed(7);
-        metrics.last_published_seq.store(5, Ordering::Relaxed);
+        metrics.note_published(5);
         let text = metrics.render();
         assert!(
-            text.contains("adcast_http_requests_total{route=\"POST /api/v1/ad\",status=\"201\"} 1")
+            text.contains("adcast_http_requests_total{route=\"POST /api/v1/ad\",status=\"201\"} 1"),
+            "{text}"
         );
-        assert!(text.contains("adcast_http_request_duration_seconds_bucket{route=\"POST /api/v1/ad\",le=\"0.0025\"} 0"));
+        assert!(text.contains("adcast_http_request_duration_seconds_bucket{route=\"POST /api/v1/ad\",le=\"0.0025\"} 0"), "{text}");
         assert!(text.contains(
             "adcast_http_request_duration_seconds_bucket{route=\"POST /api/v1/ad\",le=\"0.005\"} 1"
-        ));
-        assert!(text.contains("adcast_outbox_backlog 2"));
+        ), "{text}");
+        assert!(text.contains("adcast_outbox_backlog 2"), "{text}");
+    }
+
+    #[test]
+    fn renders_the_last_snapshot_and_failures() {
+        let metrics = Metrics::default();
+        metrics.record_snapshot(42, 1234, Duration::from_millis(250));
+        metrics.snapshot_failed();
+        let text = metrics.render();
+        for line in [
+            "adcast_snapshot_last_seq 42",
+            "adcast_snapshot_bytes 1234",
+            "adcast_snapshot_duration_seconds 0.25",
+            "adcast_snapshot_failures_total 1",
+            "# TYPE adcast_snapshot_failures_total counter",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_published_sequence_number_can_go_down() {
+        let metrics = Metrics::default();
+        metrics.note_published(9);
+        metrics.note_published(3);
+        metrics.note_committed(9);
+        metrics.note_committed(4);
+        let text = metrics.render();
+        assert!(
+            text.lines().any(|l| l == "adcast_last_published_seq 3"),
+            "{text}"
+        );
+        assert!(
+            text.lines().any(|l| l == "adcast_last_committed_seq 9"),
+            "{text}"
+        );
+        assert!(
+            text.lines().any(|l| l == "adcast_outbox_backlog 6"),
+            "{text}"
+        );
     }
 }

@@ -2,21 +2,22 @@
 //! order, as entries `<seq>-0`.
 //!
 //! It is the only publisher in the process. Requests never touch Redis: after
-//! a commit they wake the relay and answer. The relay asks the stream for its
+//! a commit they advance the committed sequence number (a `watch` channel the
+//! relay subscribes to) and answer. The relay asks the stream for its
 //! last id and publishes every outbox row after it, so the same loop handles
 //! a fresh commit, a crash between commit and publish, a Redis that lost its
 //! data, and a second writer publishing the same rows (Redis refuses an id
 //! that is not above the last one, so a duplicate publish is a no-op).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use adcast_shared::backoff::Backoff;
 use adcast_shared::protocol::stream;
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamInfoStreamReply;
 use redis::AsyncConnectionConfig;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -25,13 +26,20 @@ use crate::store::Store;
 const BATCH: u32 = 256;
 /// Bound on any single Redis command, so a hung server cannot stall the relay.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// First retry delay after a failed round; it doubles (with jitter) up to
+/// the relay interval.
+const RETRY_BASE: Duration = Duration::from_millis(100);
 
 pub struct OutboxRelay {
     store: Store,
     redis: redis::Client,
     stream_key: String,
-    /// Notified after every commit; also used by tests to force a round.
-    wake: Arc<Notify>,
+    /// The write path's highest committed sequence number; a change wakes
+    /// the relay.
+    committed: watch::Receiver<u64>,
+    /// The highest committed sequence number read from the database, which
+    /// another writer process sharing it may have moved past `committed`.
+    committed_elsewhere: u64,
     metrics: Arc<Metrics>,
     /// Pause between rounds when nothing wakes the relay.
     interval: Duration,
@@ -44,7 +52,7 @@ impl OutboxRelay {
         store: Store,
         redis: redis::Client,
         stream_key: String,
-        wake: Arc<Notify>,
+        committed: watch::Receiver<u64>,
         metrics: Arc<Metrics>,
         interval: Duration,
     ) -> OutboxRelay {
@@ -52,7 +60,8 @@ impl OutboxRelay {
             store,
             redis,
             stream_key,
-            wake,
+            committed,
+            committed_elsewhere: 0,
             metrics,
             interval,
             connection: None,
@@ -62,27 +71,29 @@ impl OutboxRelay {
     /// Publishes until `shutdown` resolves, then makes one last attempt.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut failures = 0u32;
+        // Back off while Redis is down, but never beyond the interval; the
+        // jitter spreads the retries of writers that lost Redis together.
+        let mut backoff = Backoff::new(RETRY_BASE, self.interval);
+        // Dropped only when the server stops; then commits cannot wake us.
+        let mut commits_open = true;
         loop {
             let pause = match self.publish_pending().await {
                 Ok(_) => {
-                    failures = 0;
+                    backoff.reset();
                     self.interval
                 }
                 Err(error) => {
-                    failures = failures.saturating_add(1);
-                    self.metrics
-                        .publish_failures
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.metrics.publish_failed();
                     self.connection = None;
                     tracing::warn!(error = %error, "publishing to the stream failed; will retry");
-                    // Back off while Redis is down, but never beyond the interval.
-                    Duration::from_millis(50u64 << failures.min(5)).min(self.interval)
+                    backoff.next_delay()
                 }
             };
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = self.wake.notified() => {}
+                changed = self.committed.changed(), if commits_open => {
+                    commits_open = changed.is_ok();
+                }
                 _ = tokio::time::sleep(pause) => {}
             }
         }
@@ -94,12 +105,14 @@ impl OutboxRelay {
     /// One round: publish every outbox row the stream lacks. Returns how many
     /// entries were added.
     pub async fn publish_pending(&mut self) -> anyhow::Result<usize> {
+        // Seen now: a commit from here on wakes the next round.
+        let mut committed = (*self.committed.borrow_and_update()).max(self.committed_elsewhere);
         let mut connection = self.connection().await?;
         let mut last = stream_last_seq(&mut connection, &self.stream_key).await?;
-        let mut committed = self.metrics.last_committed_seq.load(Ordering::Relaxed);
         if last > committed {
             // Another writer process may have committed since; ask the database.
             committed = self.store.last_seq().await?;
+            self.committed_elsewhere = committed;
             self.metrics.note_committed(committed);
         }
         if last > committed {
@@ -134,23 +147,17 @@ impl OutboxRelay {
                 // wrote is the same events, so carry on from the stream's end.
                 Err(error) if is_id_too_small(&error) => {
                     last = stream_last_seq(&mut connection, &self.stream_key).await?;
-                    self.metrics
-                        .last_published_seq
-                        .fetch_max(last, Ordering::Relaxed);
+                    self.metrics.note_published(last);
                     continue;
                 }
                 Err(error) => return Err(error.into()),
             }
             last = batch_last;
-            self.metrics
-                .last_published_seq
-                .fetch_max(last, Ordering::Relaxed);
+            self.metrics.note_published(last);
         }
         // The stream may be behind what this process saw (Redis lost data):
         // report the stream's truth, not the maximum ever seen.
-        self.metrics
-            .last_published_seq
-            .store(last, Ordering::Relaxed);
+        self.metrics.note_published(last);
         Ok(added)
     }
 

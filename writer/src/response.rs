@@ -93,6 +93,30 @@ impl ApiError {
     }
 }
 
+/// Classifies a database failure: PostgreSQL unreachable or overloaded is a
+/// 503 the client may retry; anything else is a bug or a surprise (500).
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> ApiError {
+        let unavailable = match &error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || code.starts_with("57P") || code == "53300"
+            }),
+            _ => false,
+        };
+        if unavailable {
+            tracing::warn!(error = %error, "PostgreSQL unavailable");
+            ApiError::Unavailable("the database is unavailable; retry shortly".into())
+        } else {
+            ApiError::Unexpected(anyhow::Error::new(error).context("database query failed"))
+        }
+    }
+}
+
 fn body_of(code: ErrorCode, error: &ApiError) -> Vec<u8> {
     error_body(code, &error.to_string(), None)
 }
@@ -116,4 +140,24 @@ pub fn with_seq(mut response: HttpResponse, seq: u64) -> HttpResponse {
         .headers_mut()
         .insert(ADCAST_SEQ, HeaderValue::from(seq));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_unavailable() {
+        for error in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
+            assert!(matches!(ApiError::from(error), ApiError::Unavailable(_)));
+        }
+    }
+
+    #[test]
+    fn any_other_database_error_is_unexpected() {
+        assert!(matches!(
+            ApiError::from(sqlx::Error::RowNotFound),
+            ApiError::Unexpected(_)
+        ));
+    }
 }

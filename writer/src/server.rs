@@ -34,7 +34,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::response::{json_response, status_of};
 use crate::routes::{self, RequestBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;

@@ -11,7 +11,6 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,9 +72,7 @@ impl SnapshotProducer {
                                 force = false;
                             }
                             Err(error) => {
-                                self.metrics
-                                    .snapshot_failures
-                                    .fetch_add(1, Ordering::Relaxed);
+                                self.metrics.snapshot_failed();
                                 tracing::warn!(
                                     error = format!("{error:#}"),
                                     "producing a snapshot failed; will retry"

@@ -1,4 +1,5 @@
-//! Building the writer from its settings, and running it until told to stop.
+//! Building the writer from its settings, and running it until told to stop:
+//! the one place that wires store, relay, snapshot producer and server.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,41 +8,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::auth::AdminTokens;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::relay::OutboxRelay;
+use crate::schema::{self, RoleName};
 use crate::server::{self, ServerLimits};
 use crate::snapshots::{self, SnapshotProducer};
+use crate::state::AppState;
 use crate::store::{self, Store};
 
 /// How long start-up waits for PostgreSQL before giving up.
 const DATABASE_STARTUP_WAIT: Duration = Duration::from_secs(30);
 /// Idempotency keys are kept at least this long (docs/api.md: 24 h).
 const IDEMPOTENCY_RETENTION_HOURS: i32 = 24;
-
-/// What every request handler may use.
-pub struct AppState {
-    pub store: Store,
-    pub admin_tokens: AdminTokens,
-    pub metrics: Arc<Metrics>,
-    /// Wakes the outbox relay after a commit so publishing starts at once.
-    pub relay_wake: Arc<Notify>,
-    /// Where the snapshot producer writes; `/internal/v1/snapshot/latest` reads.
-    pub snapshot_dir: PathBuf,
-}
-
-impl AppState {
-    /// Records a commit and hands the event to the relay.
-    pub fn committed(&self, seq: u64) {
-        self.metrics.note_committed(seq);
-        self.relay_wake.notify_one();
-    }
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -53,7 +37,8 @@ pub struct Application {
 
 impl Application {
     /// Checks the settings, connects to PostgreSQL (waiting for it up to
-    /// 30 s), applies migrations and binds the listener.
+    /// 30 s), applies migrations (or checks them, `--skip-migrations`) and
+    /// binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let tokens = settings.load_admin_tokens()?;
         if tokens.is_empty()
@@ -69,14 +54,18 @@ impl Application {
         let store = connect_store(&settings).await?;
 
         let redis = redis::Client::open(settings.redis_url()?).context("invalid Redis URL")?;
+        let last_seq = store
+            .last_seq()
+            .await
+            .context("reading the last sequence number")?;
         let metrics = Arc::new(Metrics::default());
-        metrics.note_committed(store.last_seq().await?);
-        let relay_wake = Arc::new(Notify::new());
+        metrics.note_committed(last_seq);
+        let (commits, committed) = watch::channel(last_seq);
         let relay = OutboxRelay::new(
             store.clone(),
             redis.clone(),
             settings.stream_key.clone(),
-            relay_wake.clone(),
+            committed,
             metrics.clone(),
             settings.relay_interval(),
         );
@@ -97,7 +86,7 @@ impl Application {
             store,
             admin_tokens: AdminTokens::new(&tokens),
             metrics,
-            relay_wake,
+            commits,
             snapshot_dir: settings.snapshot_dir.clone(),
         });
         Ok(Application {
@@ -149,16 +138,48 @@ impl Application {
     }
 }
 
-/// Connects to PostgreSQL (waiting for it up to 30 s) and applies migrations.
+/// Connects to PostgreSQL (waiting for it up to 30 s) and applies
+/// migrations, or with `--skip-migrations` checks that they are applied.
 pub async fn connect_store(settings: &Settings) -> anyhow::Result<Store> {
+    let pool = connect(settings).await?;
+    if settings.skip_migrations {
+        schema::check_applied(&pool).await?;
+    } else {
+        store::migrate(&pool).await.map_err(|error| {
+            if schema::lacked_schema_rights(&error) {
+                error.context(
+                    "this database role may not change the schema: run `adcast-writer migrate` \
+                     with one that may, and start the writer with --skip-migrations",
+                )
+            } else {
+                error
+            }
+        })?;
+    }
+    Ok(Store::new(pool))
+}
+
+/// `adcast-writer migrate [--grant-to ROLE]`: migrations, then the grants.
+pub async fn migrate(settings: &Settings, grant_to: Option<&RoleName>) -> anyhow::Result<()> {
+    let pool = connect(settings).await?;
+    store::migrate(&pool).await?;
+    tracing::info!("migrations applied");
+    if let Some(role) = grant_to {
+        schema::grant_writer_privileges(&pool, role)
+            .await
+            .with_context(|| format!("granting privileges to {role}"))?;
+    }
+    Ok(())
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(settings.db_max_connections)
         .acquire_timeout(settings.db_acquire_timeout())
         .connect_lazy(settings.database_url()?)
         .context("invalid database URL")?;
     wait_for_database(&pool).await?;
-    store::migrate(&pool).await?;
-    Ok(Store::new(pool))
+    Ok(pool)
 }
 
 /// `adcast-writer snapshot --out FILE`: one snapshot of the current state.
@@ -174,7 +195,7 @@ pub async fn write_snapshot_file(settings: &Settings, out: PathBuf) -> anyhow::R
     Ok(())
 }
 
-async fn wait_for_database(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+async fn wait_for_database(pool: &PgPool) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + DATABASE_STARTUP_WAIT;
     loop {
         match sqlx::query("SELECT 1").execute(pool).await {

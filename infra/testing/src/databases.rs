@@ -1,5 +1,6 @@
-//! PostgreSQL for tests: a fresh database per test, dropped afterwards, and
-//! private servers a test may stop and start (optionally with TLS).
+//! PostgreSQL for tests: a fresh database per test, dropped afterwards, a
+//! login role without privileges, dropped afterwards, and private servers a
+//! test may stop and start (optionally with TLS).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -80,6 +81,108 @@ impl Drop for TestDatabase {
             );
         }
     }
+}
+
+/// A login role created for one test on the test server, with a random
+/// password and no privileges beyond what every role has. Dropped, with
+/// every privilege granted to it in any database, when this guard is
+/// dropped (whichever of it and the databases goes first).
+#[derive(Debug)]
+pub struct TestRole {
+    base_url: String,
+    name: String,
+    password: String,
+}
+
+impl TestRole {
+    /// A new role `adcast_test_role_<pid>_<random>` on the test server.
+    pub async fn create() -> TestRole {
+        let base_url = postgres_base_url();
+        let name = crate::unique("adcast_test_role");
+        let password = crate::unique("pw");
+        let mut admin = PgConnection::connect(&format!("{base_url}/postgres"))
+            .await
+            .expect("PostgreSQL must be reachable for integration tests (see README)");
+        // Both are lower case letters, digits and `_`: nothing to quote.
+        sqlx::query(&format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'"))
+            .execute(&mut admin)
+            .await
+            .expect("creating a test role");
+        TestRole {
+            base_url,
+            name,
+            password,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The URL of `database`, logging in as this role.
+    pub fn url_for(&self, database: &TestDatabase) -> String {
+        let (scheme, rest) = self
+            .base_url
+            .split_once("://")
+            .expect("the test server URL has a scheme");
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        format!(
+            "{scheme}://{}:{}@{host}/{}",
+            self.name,
+            self.password,
+            database.name()
+        )
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        // As for TestDatabase: a thread with a runtime of its own.
+        let base_url = self.base_url.clone();
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(drop_role(&base_url, &name))
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("warning: could not drop test role {}", self.name);
+        }
+    }
+}
+
+/// A role cannot be dropped while any database grants it something: drop
+/// those grants (`DROP OWNED BY`, run in each such database) first.
+async fn drop_role(base_url: &str, name: &str) -> Option<()> {
+    let mut admin = PgConnection::connect(&format!("{base_url}/postgres"))
+        .await
+        .ok()?;
+    let databases: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT d.datname FROM pg_shdepend s
+         JOIN pg_database d ON d.oid = s.dbid
+         JOIN pg_roles r ON r.oid = s.refobjid
+         WHERE s.refclassid = 'pg_authid'::regclass AND r.rolname = $1",
+    )
+    .bind(name)
+    .fetch_all(&mut admin)
+    .await
+    .ok()?;
+    for database in databases {
+        // The database may be dropped meanwhile; then so are its grants.
+        if let Ok(mut connection) = PgConnection::connect(&format!("{base_url}/{database}")).await {
+            let _ = sqlx::query(&format!("DROP OWNED BY {name}"))
+                .execute(&mut connection)
+                .await;
+        }
+    }
+    sqlx::query(&format!("DROP ROLE IF EXISTS {name}"))
+        .execute(&mut admin)
+        .await
+        .ok()
+        .map(drop)
 }
 
 /// A private PostgreSQL cluster on a free port, so stopping it disturbs no

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::RequestBody;
 use crate::body::ReadError;
 use crate::response::{json_response, with_seq, ApiError, HttpResponse};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{ad_json, AdState, CreateOutcome, IdempotencyKey, ListFilter, StoredResponse};
 
 /// Largest accepted request body (docs/api.md).
@@ -37,12 +37,7 @@ pub async fn create(
         request_json: &request_json,
     });
     if let Some(idempotency) = &idempotency {
-        match state
-            .store
-            .idempotent_outcome(idempotency)
-            .await
-            .map_err(db_error)?
-        {
+        match state.store.idempotent_outcome(idempotency).await? {
             Some(CreateOutcome::Replayed(stored)) => return Ok(replay(stored)),
             Some(CreateOutcome::KeyReused) => return Err(key_reused()),
             Some(CreateOutcome::Created(_)) | None => {}
@@ -60,8 +55,7 @@ pub async fn create(
             location: Some(format!("/api/v1/ad/{}", ad.id)),
             seq: Some(seq),
         })
-        .await
-        .map_err(db_error)?;
+        .await?;
     match outcome {
         CreateOutcome::Created(written) => {
             state.committed(written.seq);
@@ -89,12 +83,7 @@ async fn refuse(
             location: None,
             seq: None,
         };
-        match state
-            .store
-            .remember_refusal(idempotency, &refusal)
-            .await
-            .map_err(db_error)?
-        {
+        match state.store.remember_refusal(idempotency, &refusal).await? {
             Some(CreateOutcome::Replayed(stored)) => return Ok(replay(stored)),
             Some(CreateOutcome::KeyReused) => return Err(key_reused()),
             Some(CreateOutcome::Created(_)) | None => {}
@@ -105,7 +94,7 @@ async fn refuse(
 
 pub async fn get(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
     let id = parse_id(id)?;
-    match state.store.get(id).await.map_err(db_error)? {
+    match state.store.get(id).await? {
         Some(ad) => Ok(json_response(StatusCode::OK, ad_json(&ad))),
         None => Err(not_found(id)),
     }
@@ -119,7 +108,7 @@ pub async fn replace(
     let id = parse_id(id)?;
     let body = read_json(request).await?;
     let draft = parse_ad_draft(&body, Timestamp::now())?;
-    match state.store.replace(id, draft).await.map_err(db_error)? {
+    match state.store.replace(id, draft).await? {
         Some(written) => {
             state.committed(written.seq);
             Ok(with_seq(
@@ -133,7 +122,7 @@ pub async fn replace(
 
 pub async fn delete(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
     let id = parse_id(id)?;
-    match state.store.delete(id).await.map_err(db_error)? {
+    match state.store.delete(id).await? {
         Some(written) => {
             state.committed(written.seq);
             let mut response = json_response(StatusCode::NO_CONTENT, Bytes::new());
@@ -212,11 +201,7 @@ pub async fn list(state: &AppState, query: Option<&str>) -> Result<HttpResponse,
         state: in_state.map(|in_state| (in_state, Timestamp::now())),
         title_contains: title_query.as_deref(),
     };
-    let mut ads = state
-        .store
-        .list_matching(after, limit + 1, &filter)
-        .await
-        .map_err(db_error)?;
+    let mut ads = state.store.list_matching(after, limit + 1, &filter).await?;
     let more = ads.len() > limit as usize;
     ads.truncate(limit as usize);
     let next = if more {
@@ -335,27 +320,5 @@ fn replay(stored: StoredResponse) -> HttpResponse {
     match stored.seq {
         Some(seq) => with_seq(response, seq),
         None => response,
-    }
-}
-
-/// Classifies a database failure: PostgreSQL unreachable or overloaded is a
-/// 503 the client may retry; anything else is a bug or a surprise (500).
-pub fn db_error(error: sqlx::Error) -> ApiError {
-    let unavailable = match &error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || code.starts_with("57P") || code == "53300"
-        }),
-        _ => false,
-    };
-    if unavailable {
-        tracing::warn!(error = %error, "PostgreSQL unavailable");
-        ApiError::Unavailable("the database is unavailable; retry shortly".into())
-    } else {
-        ApiError::Unexpected(anyhow::Error::new(error).context("database query failed"))
     }
 }

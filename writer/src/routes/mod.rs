@@ -12,7 +12,7 @@ use adcast_shared::protocol::routes;
 use http::{Method, Request};
 
 use crate::response::{ApiError, HttpResponse};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Handlers that read a body bound it (after authentication, so an
 /// anonymous caller learns nothing but 401); the server drains the rest.

@@ -7,7 +7,7 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
 
 use crate::response::{json_response, ApiError, HttpResponse};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Readiness gives PostgreSQL this long to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -20,7 +20,7 @@ pub fn healthz() -> HttpResponse {
 pub async fn readyz(state: &AppState) -> Result<HttpResponse, ApiError> {
     match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => Ok(json_response(StatusCode::OK, r#"{"status":"ready"}"#)),
-        Ok(Err(error)) => Err(crate::routes::ads::db_error(error)),
+        Ok(Err(error)) => Err(error.into()),
         Err(_) => Err(ApiError::Unavailable(
             "PostgreSQL did not answer in time".into(),
         )),
@@ -39,7 +39,7 @@ pub fn metrics(state: &AppState) -> HttpResponse {
     let mut response = json_response(StatusCode::OK, state.metrics.render());
     response.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     response
 }

@@ -9,7 +9,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::response::{json_response, ApiError, HttpResponse};
 use crate::snapshots;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn latest(state: &AppState, headers: &HeaderMap) -> Result<HttpResponse, ApiError> {
     let Some((header, bytes)) = snapshots::latest(&state.snapshot_dir)

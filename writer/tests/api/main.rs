@@ -6,6 +6,8 @@ mod console;
 mod crud;
 mod errors;
 mod idempotency;
+mod least_privilege;
+mod metrics;
 mod ordering;
 mod outage;
 mod publishing;

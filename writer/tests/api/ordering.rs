@@ -7,7 +7,10 @@ use adcast_testing::writer::{ad_body, TestWriter};
 
 #[tokio::test]
 async fn concurrent_creates_get_gapless_sequence_numbers_in_stream_order() {
-    let app = TestWriter::spawn().await;
+    // 200 creates queue behind one lock on a pool of 20 connections: on a
+    // loaded machine the default 3 s wait for a connection can run out, and
+    // a 503 is not what this test is about.
+    let app = TestWriter::spawn_with(|settings| settings.db_acquire_timeout_ms = 60_000).await;
     let responses = futures_util::future::join_all((0..200).map(|i| {
         let app = &app;
         async move { app.post_ad(&ad_body(&format!("AD {i}"))).await }

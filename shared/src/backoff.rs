@@ -1,4 +1,4 @@
-//! Jittered exponential backoff for reconnect loops.
+//! Jittered exponential backoff for retry and reconnect loops.
 
 use std::time::Duration;
 
