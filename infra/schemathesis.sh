@@ -212,10 +212,10 @@ for service in $SERVICES; do
     edge)
       # An edge started with --writer-url also answers (forwards) the admin
       # routes, POST /api/v1/ad included: its Allow header says so.
-      view_tags=public,operations run_tags=public,operations
+      view_tags=public,operations,edge-operations run_tags=public,operations,edge-operations
       if curl -s -o /dev/null -D - --max-time 5 -X OPTIONS "$EDGE_URL/api/v1/ad" | grep -qi '^allow:.*POST'; then
-        view_tags=public,operations,admin
-        [ "$EDGE_ADMIN" = 1 ] && run_tags=public,operations,admin
+        view_tags=public,operations,edge-operations,admin
+        [ "$EDGE_ADMIN" = 1 ] && run_tags=public,operations,edge-operations,admin
       elif [ "$EDGE_ADMIN" = 1 ]; then
         log "EDGE_ADMIN=1 but the edge does not forward admin calls (no --writer-url)"
         failed+=(edge)

@@ -1,11 +1,10 @@
 //! The edge's hot path and its update path, for 1,000 / 10,000 / 100,000
-//! active ads: query evaluation (a realistic mix of queries and pages), page
-//! rendering, index build, and applying one change event.
+//! active ads: query evaluation (a realistic mix of queries and pages), a
+//! whole answer (page body and cache lifetime), index build, and applying one change event.
 //!
 //! `cargo bench -p adcast-edge --bench query`
 
 use adcast_edge::index::{AdIndex, Page};
-use adcast_edge::server::render_matches;
 use adcast_edge::state::ServingState;
 use adcast_shared::ad::AudienceQuery;
 use adcast_shared::event::Change;
@@ -50,7 +49,7 @@ fn bench(c: &mut Criterion) {
             limit: 10,
         };
         group.bench_function("query_and_render_page_of_10", |b| {
-            b.iter(|| render_matches(&index, &everyone, first_ten, now).len())
+            b.iter(|| index.answer(&everyone, first_ten, now, 5).body.len())
         });
         group.sample_size(10);
         group.bench_function("index_build", |b| {

@@ -8,17 +8,14 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
 
-use adcast_shared::protocol::{routes, snapshot_etag};
 use adcast_shared::snapshot::{self, Snapshot, SnapshotHeader};
-use bytes::Bytes;
-use http::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH};
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use anyhow::Context;
 
-use crate::forward::HttpClient;
+use crate::data_dir::DataDir;
 use crate::mmap::load_snapshot;
+use crate::writer_client::WriterClient;
 
 /// Files this edge could start from, newest first.
 pub fn local_candidates(snapshot: Option<&Path>, data_dir: &Path) -> Vec<(u64, PathBuf)> {
@@ -71,56 +68,66 @@ pub fn newest_local(
     None
 }
 
-/// Asks the writer for its newest snapshot; when it is newer than `have`,
-/// verifies it, saves it atomically into `data_dir` and returns it.
-pub async fn download_newer(
-    client: &HttpClient,
-    writer_url: &str,
-    token: Option<&str>,
-    have: Option<u64>,
-    data_dir: &Path,
-) -> anyhow::Result<Option<Snapshot>> {
-    let uri = format!(
-        "{}{}",
-        writer_url.trim_end_matches('/'),
-        routes::SNAPSHOT_LATEST
-    );
-    let mut request = Request::get(&uri);
-    if let Some(token) = token {
-        request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+/// Where snapshots come from: the files given with `--snapshot`, the
+/// edge's own `--data-dir`, and the writer.
+pub struct SnapshotSources {
+    /// `--snapshot`: a file, or a directory of them; only ever read.
+    snapshot: Option<PathBuf>,
+    /// The edge's own files; downloads are saved here.
+    data_dir: Arc<DataDir>,
+    /// The writer, when `--writer-url` is given.
+    writer: Option<Arc<WriterClient>>,
+}
+
+impl SnapshotSources {
+    pub fn new(
+        snapshot: Option<PathBuf>,
+        data_dir: Arc<DataDir>,
+        writer: Option<Arc<WriterClient>>,
+    ) -> SnapshotSources {
+        SnapshotSources {
+            snapshot,
+            data_dir,
+            writer,
+        }
     }
-    if let Some(seq) = have {
-        request = request.header(IF_NONE_MATCH, snapshot_etag::for_seq(seq));
+
+    /// The newest valid local snapshot above `above` (read off the runtime).
+    pub async fn newest_local(&self, above: Option<u64>) -> Option<Snapshot> {
+        let snapshot = self.snapshot.clone();
+        let data_dir = self.data_dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || newest_local(snapshot.as_deref(), &data_dir, above))
+            .await
+            .ok()
+            .flatten()
     }
-    let request = request.body(
-        Empty::<Bytes>::new()
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    )?;
-    let response = tokio::time::timeout(Duration::from_secs(60), client.request(request))
-        .await
-        .map_err(|_| anyhow::anyhow!("snapshot download from {uri} timed out"))??;
-    match response.status() {
-        StatusCode::NOT_MODIFIED => return Ok(None),
-        StatusCode::OK => {}
-        status => anyhow::bail!("snapshot download from {uri} answered {status}"),
+
+    /// The writer's newest snapshot, saved into the data directory, unless
+    /// it is not newer than `have`. An error without a writer configured.
+    pub async fn download(&self, have: Option<u64>) -> anyhow::Result<Option<Snapshot>> {
+        let writer = self
+            .writer
+            .as_ref()
+            .context("no writer URL is configured")?;
+        writer.download_newer(have, &self.data_dir).await
     }
-    let etag = response.headers().get(ETAG).cloned();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    let snapshot = Snapshot::decode(&bytes).map_err(|error| {
-        anyhow::anyhow!("downloaded snapshot (ETag {etag:?}) is invalid: {error}")
-    })?;
-    if have.is_some_and(|have| snapshot.seq <= have) {
-        return Ok(None);
+
+    pub fn has_writer(&self) -> bool {
+        self.writer.is_some()
     }
-    let path = data_dir.join(snapshot::file_name(snapshot.seq));
-    let to_write = bytes.clone();
-    tokio::task::spawn_blocking(move || snapshot::write_atomically(&path, &to_write)).await??;
-    tracing::info!(
-        seq = snapshot.seq,
-        ads = snapshot.ads.len(),
-        bytes = bytes.len(),
-        "downloaded snapshot from the writer"
-    );
-    Ok(Some(snapshot))
+
+    /// A snapshot newer than `have`: from the writer when configured, else
+    /// (or when it has none) from the local snapshot locations.
+    pub async fn newer_than(&self, have: u64) -> Option<Snapshot> {
+        if self.has_writer() {
+            match self.download(Some(have)).await {
+                Ok(Some(snapshot)) => return Some(snapshot),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "snapshot download failed")
+                }
+            }
+        }
+        self.newest_local(Some(have)).await
+    }
 }

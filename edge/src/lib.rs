@@ -6,25 +6,37 @@
 //!    `--snapshot` and `--data-dir` is memory-mapped, verified and decoded;
 //!    with `--writer-url` and nothing usable on disk, the writer's newest is
 //!    downloaded first. No network is needed to start from a file.
-//! 2. **State** (`state`, `index`): a [`state::ServingState`] holds the ads
-//!    and an immutable [`index::AdIndex`] (ads sorted by `(endAt, id)`, one
-//!    bitset per condition value, pre-rendered answer items). The running
-//!    [`node::Node`] swaps whole states atomically; queries never lock.
-//! 3. **Tail** (`tailer`): `XREAD BLOCK` from the applied sequence number;
-//!    each batch becomes a new state. A gap loads a newer snapshot.
-//! 4. **Serve** (`server`, `query`): hyper answers `GET /api/v1/ad` from the
-//!    current index; `forward` relays admin calls to the writer and waits for
-//!    their change to be applied here (read-your-writes).
-//! 5. **Persist** (`persist`): the state is saved to `--data-dir` from time
-//!    to time and at shutdown, for the next cold start.
+//! 2. **State** (`state`, `index`, `node`): a [`state::ServingState`] holds
+//!    the ads and an immutable [`index::AdIndex`] (ads sorted by
+//!    `(endAt, id)`, one bitset per condition value, pre-rendered answer
+//!    items). The [`node::Node`] swaps whole states atomically (queries never
+//!    lock), publishes the applied sequence number, and says whether the
+//!    edge can serve (`/servingz`) and is current (`/readyz`).
+//! 3. **Tail** (`tailer`): a first `XREAD` without blocking, then
+//!    `XREAD BLOCK`, from the applied sequence number; each batch becomes a
+//!    new state. A gap loads a newer snapshot.
+//! 4. **Serve** (`server`, `query`, `answer`): the server parses
+//!    `GET /api/v1/ad`, the index answers it with the body and its cache
+//!    lifetime, and the server writes them out; `forward` relays admin calls
+//!    to the writer and waits for their change to be applied here
+//!    (read-your-writes).
+//! 5. **The writer** (`writer_client`): one client for everything the edge
+//!    asks of the writer, forwarded calls and snapshot downloads.
+//! 6. **Persist** (`persist`, `data_dir`): the state is saved to
+//!    `--data-dir` from time to time and at shutdown, for the next cold
+//!    start; shutdown waits for every file write in flight.
+//! 7. **Metrics** (`metrics`): counters on the request and stream paths,
+//!    and the rendering of every edge metric.
 //!
 //! [`Application`] wires these together; `main.rs` only parses flags.
 
 #![deny(rust_2018_idioms)]
 #![deny(unsafe_code)] // allowed in `mmap` alone, with its SAFETY note
 
+pub mod answer;
 pub mod bootstrap;
 pub mod config;
+pub mod data_dir;
 pub mod forward;
 pub mod index;
 pub mod metrics;
@@ -36,6 +48,7 @@ pub mod server;
 pub mod state;
 pub mod tailer;
 pub mod telemetry;
+pub mod writer_client;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,69 +61,91 @@ use adcast_shared::timestamp::Timestamp;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
+use crate::bootstrap::SnapshotSources;
 use crate::config::Settings;
-use crate::node::{Node, WriterLink};
+use crate::data_dir::DataDir;
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::server::Server;
 use crate::tailer::StreamTailer;
+use crate::writer_client::WriterClient;
 
+/// A built edge: everything constructed and checked, the listener bound,
+/// the local snapshot loaded; nothing running yet.
 pub struct Application {
     listener: TcpListener,
     node: Arc<Node>,
-    redis: redis::Client,
+    metrics: Arc<Metrics>,
+    server: Arc<Server>,
+    tailer: StreamTailer,
+    /// For the first snapshot when boot found none.
+    sources: Arc<SnapshotSources>,
+    data_dir: Arc<DataDir>,
+    /// `--persist-interval-secs`.
+    persist_interval: Duration,
 }
 
 impl Application {
     /// Loads the newest local snapshot (if any) and binds the listener. A
     /// node with nothing to load yet still starts: it answers 503 on
-    /// `/readyz` until the writer's snapshot arrives.
+    /// `/servingz` and `/readyz` until the writer's snapshot arrives.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let redis =
             redis::Client::open(settings.redis_url.as_str()).context("invalid Redis URL")?;
         let writer = match &settings.writer_url {
-            Some(url) => {
-                let uri: http::Uri = url
-                    .parse()
-                    .with_context(|| format!("invalid writer URL {url}"))?;
-                anyhow::ensure!(
-                    uri.scheme_str() == Some("http") && uri.host().is_some(),
-                    "the writer URL must be http://host:port (put TLS in front of both services if needed)"
-                );
-                Some(WriterLink {
-                    url: url.trim_end_matches('/').to_owned(),
-                    token: settings.load_writer_token()?,
-                    client: forward::http_client(),
-                })
-            }
+            Some(url) => Some(Arc::new(WriterClient::new(
+                url,
+                settings.load_writer_token()?,
+            )?)),
             None => None,
         };
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        let data_dir = Arc::new(DataDir::open(settings.data_dir.clone()).with_context(|| {
             format!(
                 "creating the data directory {}",
                 settings.data_dir.display()
             )
-        })?;
-        let node = Node::new(settings.clone(), writer);
-        let local = {
-            let settings = settings.clone();
-            tokio::task::spawn_blocking(move || {
-                bootstrap::newest_local(settings.snapshot.as_deref(), &settings.data_dir, None)
-            })
-            .await?
-        };
-        match local {
-            Some(snapshot) => tailer::install_snapshot(&node, snapshot),
+        })?);
+        let sources = Arc::new(SnapshotSources::new(
+            settings.snapshot.clone(),
+            data_dir.clone(),
+            writer.clone(),
+        ));
+        let node = Node::new(settings.ready_max_lag());
+        match sources.newest_local(None).await {
+            Some(snapshot) => node.install_snapshot(snapshot),
             None if settings.snapshot.is_some() => {
                 tracing::warn!("no usable snapshot file was found; waiting for one from the writer or the stream")
             }
             None => {}
         }
+        let metrics = Arc::new(Metrics::default());
+        let server = Arc::new(Server::new(
+            &settings,
+            node.clone(),
+            metrics.clone(),
+            writer,
+        ));
+        let tailer = StreamTailer::new(
+            &settings,
+            node.clone(),
+            metrics.clone(),
+            redis,
+            sources.clone(),
+        );
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         Ok(Application {
             listener,
             node,
-            redis,
+            metrics,
+            server,
+            tailer,
+            sources,
+            data_dir,
+            persist_interval: settings.persist_interval(),
         })
     }
 
@@ -124,30 +159,74 @@ impl Application {
         self.node.clone()
     }
 
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The edge's own snapshot directory; closing it waits for the edge's
+    /// file writes in flight (for whoever removes the directory afterwards).
+    pub fn data_dir(&self) -> Arc<DataDir> {
+        self.data_dir.clone()
+    }
+
     /// Serves, tails and persists until `shutdown` resolves; then stops
-    /// accepting, finishes in-flight requests and saves the state.
+    /// accepting, finishes in-flight requests, saves the state and waits
+    /// for every file write in flight. Dropping this future stops the
+    /// background tasks too.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), seq = self.node.state().seq, "adcast-edge listening");
         let (stop_tx, stop_rx) = watch::channel(false);
-        let node = self.node.clone();
-        let sync = tokio::spawn(sync_forever(node.clone(), self.redis, stop_rx.clone()));
-        let persister = tokio::spawn(persist::run(node.clone(), stop_rx));
-        server::serve(self.listener, node.clone(), shutdown).await;
+        let sync = Background(tokio::spawn(sync_forever(
+            self.node.clone(),
+            self.tailer,
+            self.sources,
+            stop_rx.clone(),
+        )));
+        let persister = Background(tokio::spawn(persist::run(
+            self.node.clone(),
+            self.data_dir.clone(),
+            self.persist_interval,
+            stop_rx,
+        )));
+        server::serve(self.listener, self.server, shutdown).await;
         let _ = stop_tx.send(true);
-        let _ = persister.await;
+        persister.join().await;
         // The tailer may sit in an XREAD for up to the block time; its state
-        // is already saved, so do not wait for it.
-        sync.abort();
-        tracing::info!(seq = node.state().seq, "adcast-edge stopped");
+        // is saved already, so it is not waited for, only a snapshot
+        // download it may be writing to disk.
+        drop(sync);
+        self.data_dir.close().await;
+        tracing::info!(seq = self.node.state().seq, "adcast-edge stopped");
         Ok(())
     }
 }
 
+/// A background task that lives no longer than its owner: dropping the
+/// guard (also when the owning future is cancelled) aborts the task.
+struct Background(JoinHandle<()>);
+
+impl Background {
+    async fn join(mut self) {
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Gets a first state if boot found none, then tails until stopped.
-async fn sync_forever(node: Arc<Node>, redis: redis::Client, mut stop: watch::Receiver<bool>) {
+async fn sync_forever(
+    node: Arc<Node>,
+    tailer: StreamTailer,
+    sources: Arc<SnapshotSources>,
+    mut stop: watch::Receiver<bool>,
+) {
     if !node.state().loaded {
-        if node.writer.is_some() {
-            if !first_snapshot_from_writer(&node, &mut stop).await {
+        if sources.has_writer() {
+            if !first_snapshot_from_writer(&node, &sources, &mut stop).await {
                 return;
             }
         } else {
@@ -164,30 +243,21 @@ async fn sync_forever(node: Arc<Node>, redis: redis::Client, mut stop: watch::Re
             node.install(state::ServingState::from_snapshot(empty, now));
         }
     }
-    StreamTailer { node, redis }.run(stop).await;
+    tailer.run(stop).await;
 }
 
 /// Downloads the writer's newest snapshot, retrying until it arrives or
 /// `stop`; true when a state was installed.
-async fn first_snapshot_from_writer(node: &Node, stop: &mut watch::Receiver<bool>) -> bool {
-    let writer = node
-        .writer
-        .as_ref()
-        .expect("called only with a writer configured");
+async fn first_snapshot_from_writer(
+    node: &Node,
+    sources: &SnapshotSources,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
-        let data_dir = &node.settings.data_dir;
-        match bootstrap::download_newer(
-            &writer.client,
-            &writer.url,
-            writer.token.as_deref(),
-            None,
-            data_dir,
-        )
-        .await
-        {
+        match sources.download(None).await {
             Ok(Some(snapshot)) => {
-                tailer::install_snapshot(node, snapshot);
+                node.install_snapshot(snapshot);
                 return true;
             }
             Ok(None) => tracing::warn!("the writer has no snapshot yet"),

@@ -1,58 +1,75 @@
-//! The edge's Prometheus metrics. Lock-free: the request path only touches
-//! atomics, so counting costs nothing measurable at full load.
+//! The edge's Prometheus metrics: the counters, and the rendering of every
+//! edge metric (counters, and gauges read from the node at scrape time).
+//! Lock-free: the request path only touches atomics, so counting costs
+//! nothing measurable at full load.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Routes as labelled in metrics.
+use adcast_shared::timestamp::Timestamp;
+
+use crate::node::Node;
+
+/// Routes as labelled in metrics; the discriminant is the counter slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteLabel {
-    Ads,
-    Forwarded,
-    Operations,
-    Unknown,
+    Ads = 0,
+    Forwarded = 1,
+    Operations = 2,
+    Unknown = 3,
 }
 
-const ROUTES: [(RouteLabel, &str); 4] = [
-    (RouteLabel::Ads, "/api/v1/ad"),
-    (RouteLabel::Forwarded, "forwarded"),
-    (RouteLabel::Operations, "operations"),
-    (RouteLabel::Unknown, "unknown"),
-];
-const STATUSES: [u16; 10] = [200, 201, 204, 304, 400, 401, 404, 405, 503, 500];
+/// The `route` label of each [`RouteLabel`], by slot.
+const ROUTES: [&str; 4] = ["/api/v1/ad", "forwarded", "operations", "unknown"];
+/// Statuses are counted by their number, one slot each from 100 to 599;
+/// anything else (not a valid HTTP status class) shares the `other` slot.
+const FIRST_STATUS: u16 = 100;
+const STATUS_SLOTS: usize = 500;
 const LATENCY_BUCKETS: [f64; 12] = [
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
 ];
 
-#[derive(Default)]
 pub struct Metrics {
-    /// `[route][status slot]`; the last slot counts any other status.
-    requests: [[AtomicU64; STATUSES.len() + 1]; ROUTES.len()],
+    /// `[route][status - 100]`, then one slot for any other status: a
+    /// counter per answer without a lookup, whatever status a forwarded
+    /// answer carries.
+    requests: [[AtomicU64; STATUS_SLOTS + 1]; ROUTES.len()],
     /// Public API latency: per-bucket counts (not cumulative), then +Inf.
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_nanos: AtomicU64,
     /// Events applied since start.
-    pub events_applied: AtomicU64,
+    events_applied: AtomicU64,
     /// Times the edge reloaded a snapshot because of a gap.
-    pub resyncs: AtomicU64,
+    resyncs: AtomicU64,
     /// Stream errors (connection lost, timeouts, undecodable entries).
-    pub stream_errors: AtomicU64,
+    stream_errors: AtomicU64,
     /// The stream's last id as last seen (for lag).
-    pub stream_last_seq: AtomicU64,
+    stream_last_seq: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            latency: Default::default(),
+            latency_sum_nanos: AtomicU64::new(0),
+            events_applied: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            stream_errors: AtomicU64::new(0),
+            stream_last_seq: AtomicU64::new(0),
+        }
+    }
+}
+
+fn status_slot(status: u16) -> usize {
+    usize::from(status.wrapping_sub(FIRST_STATUS)).min(STATUS_SLOTS)
 }
 
 impl Metrics {
+    /// Counts one answer (and, on the Public API, its latency).
     pub fn record(&self, route: RouteLabel, status: u16, elapsed: Duration) {
-        let route_slot = ROUTES
-            .iter()
-            .position(|(r, _)| *r == route)
-            .unwrap_or(ROUTES.len() - 1);
-        let status_slot = STATUSES
-            .iter()
-            .position(|s| *s == status)
-            .unwrap_or(STATUSES.len());
-        self.requests[route_slot][status_slot].fetch_add(1, Ordering::Relaxed);
+        self.requests[route as usize][status_slot(status)].fetch_add(1, Ordering::Relaxed);
         if route == RouteLabel::Ads {
             let seconds = elapsed.as_secs_f64();
             let bucket = LATENCY_BUCKETS
@@ -65,22 +82,50 @@ impl Metrics {
         }
     }
 
-    /// Renders everything; `gauges` are the state-derived values the caller
-    /// reads at scrape time (name, help, value).
-    pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
+    pub fn count_events_applied(&self, events: usize) {
+        self.events_applied
+            .fetch_add(events as u64, Ordering::Relaxed);
+    }
+
+    pub fn count_resync(&self) {
+        self.resyncs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_stream_error(&self) {
+        self.stream_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn note_stream_last_seq(&self, seq: u64) {
+        self.stream_last_seq.store(seq, Ordering::Relaxed);
+    }
+
+    /// Snapshot reloads after a gap since start.
+    pub fn resyncs(&self) -> u64 {
+        self.resyncs.load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text of every edge metric; gauges are read from
+    /// `node` now.
+    pub fn render(&self, node: &Node) -> String {
         let mut out = String::new();
         out.push_str("# HELP adcast_edge_http_requests_total Requests by route and status.\n");
         out.push_str("# TYPE adcast_edge_http_requests_total counter\n");
-        for (route_slot, (_, route)) in ROUTES.iter().enumerate() {
-            for (status_slot, count) in self.requests[route_slot].iter().enumerate() {
+        for (route, counts) in ROUTES.iter().zip(&self.requests) {
+            for (slot, count) in counts.iter().enumerate() {
                 let count = count.load(Ordering::Relaxed);
                 if count == 0 {
                     continue;
                 }
-                let status = STATUSES
-                    .get(status_slot)
-                    .map_or("other".to_owned(), u16::to_string);
-                let _ = writeln!(out, "adcast_edge_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}");
+                let _ = write!(
+                    out,
+                    "adcast_edge_http_requests_total{{route=\"{route}\",status=\""
+                );
+                if slot < STATUS_SLOTS {
+                    let _ = write!(out, "{}", FIRST_STATUS + slot as u16);
+                } else {
+                    out.push_str("other");
+                }
+                let _ = writeln!(out, "\"}} {count}");
             }
         }
         out.push_str("# HELP adcast_edge_request_duration_seconds Public API latency.\n");
@@ -128,6 +173,53 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             );
         }
+        let state = node.state();
+        let stream_last = self.stream_last_seq.load(Ordering::Relaxed);
+        let now = Timestamp::now().as_millis();
+        let gauges = [
+            (
+                "adcast_edge_applied_seq",
+                "Sequence number of the last change applied.",
+                state.seq as f64,
+            ),
+            (
+                "adcast_edge_lag_events",
+                "Changes in the stream not yet applied here (as of the last look).",
+                stream_last.saturating_sub(state.seq) as f64,
+            ),
+            (
+                "adcast_edge_stream_silence_seconds",
+                "Seconds since the stream was last heard from (-1: never).",
+                node.stream_silence()
+                    .map_or(-1.0, |silence| silence.as_secs_f64()),
+            ),
+            (
+                "adcast_edge_snapshot_age_seconds",
+                "Age of the snapshot the current state was started from.",
+                node.snapshot_created_at()
+                    .map_or(-1.0, |created| (now - created.as_millis()) as f64 / 1000.0),
+            ),
+            (
+                "adcast_edge_ads",
+                "Ads held (not ended at the last rebuild).",
+                state.index.len() as f64,
+            ),
+            (
+                "adcast_edge_index_entries",
+                "Condition-group entries in the index.",
+                state.index.entries() as f64,
+            ),
+            (
+                "adcast_edge_index_bitset_bytes",
+                "Bytes held by the index bitsets.",
+                state.index.bitset_bytes() as f64,
+            ),
+            (
+                "adcast_edge_ready",
+                "1 when /readyz answers 200.",
+                if node.is_ready() { 1.0 } else { 0.0 },
+            ),
+        ];
         for (name, help, value) in gauges {
             let _ = writeln!(
                 out,
@@ -141,23 +233,55 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use adcast_shared::snapshot::Snapshot;
+
+    fn node_at(seq: u64) -> std::sync::Arc<Node> {
+        let node = Node::new(Duration::from_secs(15));
+        node.install_snapshot(Snapshot {
+            seq,
+            created_at: Timestamp::now(),
+            ads: Vec::new(),
+        });
+        node
+    }
 
     #[test]
     fn renders_requests_latency_and_gauges() {
         let metrics = Metrics::default();
         metrics.record(RouteLabel::Ads, 200, Duration::from_micros(80));
         metrics.record(RouteLabel::Ads, 400, Duration::from_micros(30));
-        metrics.record(RouteLabel::Unknown, 418, Duration::from_micros(30));
-        let text = metrics.render(&[("adcast_edge_applied_seq", "Last change applied.", 7.0)]);
+        let text = metrics.render(&node_at(7));
         assert!(
             text.contains("adcast_edge_http_requests_total{route=\"/api/v1/ad\",status=\"200\"} 1")
-        );
-        assert!(
-            text.contains("adcast_edge_http_requests_total{route=\"unknown\",status=\"other\"} 1")
         );
         assert!(text.contains("adcast_edge_request_duration_seconds_bucket{le=\"0.00005\"} 1"));
         assert!(text.contains("adcast_edge_request_duration_seconds_bucket{le=\"0.0001\"} 2"));
         assert!(text.contains("adcast_edge_request_duration_seconds_count 2"));
         assert!(text.contains("adcast_edge_applied_seq 7"));
+        assert!(
+            text.contains("adcast_edge_ready 0"),
+            "the stream was never reached"
+        );
+    }
+
+    #[test]
+    fn every_status_is_counted_by_its_number() {
+        let metrics = Metrics::default();
+        for status in [100, 403, 405, 409, 413, 415, 418, 429, 502, 504, 599] {
+            metrics.record(RouteLabel::Forwarded, status, Duration::ZERO);
+        }
+        metrics.record(RouteLabel::Unknown, 600, Duration::ZERO);
+        let text = metrics.render(&node_at(1));
+        for status in [100, 403, 405, 409, 413, 415, 418, 429, 502, 504, 599] {
+            let line = format!(
+                "adcast_edge_http_requests_total{{route=\"forwarded\",status=\"{status}\"}} 1"
+            );
+            assert!(text.contains(&line), "missing {line} in\n{text}");
+        }
+        assert!(
+            text.contains("adcast_edge_http_requests_total{route=\"unknown\",status=\"other\"} 1"),
+            "outside 100-599 is other"
+        );
+        assert!(!text.contains("route=\"forwarded\",status=\"other\""));
     }
 }

@@ -1,16 +1,20 @@
-//! The running node: the current serving state and what reports on it.
+//! The running node: the current serving state, the applied sequence number
+//! others wait on, and whether the node can serve and is ready.
+//!
+//! The tailer and the boot install states and report stream contact and
+//! gaps here; the server reads the state and asks for readiness. Nothing
+//! else is kept here: settings, metrics and the writer client belong to
+//! the parts that use them.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use adcast_shared::snapshot::Snapshot;
 use adcast_shared::timestamp::Timestamp;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use crate::config::Settings;
-use crate::forward::HttpClient;
-use crate::metrics::Metrics;
 use crate::state::ServingState;
 
 pub struct Node {
@@ -21,26 +25,34 @@ pub struct Node {
     applied: watch::Sender<u64>,
     /// When the tailer last heard from Redis (ms since epoch; 0 = never).
     last_stream_contact: AtomicI64,
-    /// Creation time of the snapshot the current state descends from.
+    /// Creation time of the snapshot the current state descends from (ms
+    /// since epoch; 0 = none), for the snapshot-age metric.
     snapshot_created_at: AtomicI64,
     /// Set while a gap is known and no newer snapshot was found yet: the
     /// state is stale (a true prefix of history) and the node is not ready.
-    pub resync_pending: AtomicBool,
-    pub metrics: Metrics,
-    pub settings: Settings,
-    /// Client for the writer (forwarding, snapshot download).
-    pub writer: Option<WriterLink>,
+    resync_pending: AtomicBool,
+    /// Longest stream silence a ready node may have (`--ready-max-lag-ms`).
+    ready_max_lag: Duration,
 }
 
-/// How to reach the writer.
-pub struct WriterLink {
-    pub url: String,
-    pub token: Option<String>,
-    pub client: HttpClient,
+/// Whether `/readyz` answers 200, and if not, why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// No state is loaded yet: nothing can be served.
+    NotLoaded,
+    /// A gap after this sequence number waits for a newer snapshot.
+    ResyncPending {
+        seq: u64,
+    },
+    /// The stream was last heard from this long ago, more than allowed.
+    StreamSilent(Duration),
+    /// The stream was never reached since start.
+    StreamNotReached,
 }
 
 impl Node {
-    pub fn new(settings: Settings, writer: Option<WriterLink>) -> Arc<Node> {
+    pub fn new(ready_max_lag: Duration) -> Arc<Node> {
         let (applied, _) = watch::channel(0);
         Arc::new(Node {
             state: ArcSwap::from_pointee(ServingState::unloaded()),
@@ -48,9 +60,7 @@ impl Node {
             last_stream_contact: AtomicI64::new(0),
             snapshot_created_at: AtomicI64::new(0),
             resync_pending: AtomicBool::new(false),
-            metrics: Metrics::default(),
-            settings,
-            writer,
+            ready_max_lag,
         })
     }
 
@@ -59,21 +69,42 @@ impl Node {
         self.state.load_full()
     }
 
-    /// Installs a new state (from the tailer, a snapshot load or a resync).
+    /// Installs a new state (from the tailer or an explicit empty start).
     pub fn install(&self, state: ServingState) {
         let seq = state.seq;
         self.state.store(Arc::new(state));
         self.applied.send_replace(seq);
     }
 
-    pub fn note_snapshot_loaded(&self, created_at: Timestamp) {
+    /// Replaces the serving state with one built from `snapshot`; a gap
+    /// waiting for a newer snapshot is resolved by it.
+    pub fn install_snapshot(&self, snapshot: Snapshot) {
+        let (seq, created_at, ads) = (snapshot.seq, snapshot.created_at, snapshot.ads.len());
+        self.install(ServingState::from_snapshot(snapshot, Timestamp::now()));
         self.snapshot_created_at
             .store(created_at.as_millis(), Ordering::Relaxed);
+        self.resync_pending.store(false, Ordering::Relaxed);
+        tracing::info!(seq, ads, "serving from snapshot");
     }
 
+    /// Creation time of the snapshot the current state descends from.
+    pub fn snapshot_created_at(&self) -> Option<Timestamp> {
+        match self.snapshot_created_at.load(Ordering::Relaxed) {
+            0 => None,
+            millis => Timestamp::from_millis(millis),
+        }
+    }
+
+    /// Redis answered a read of the stream.
     pub fn note_stream_contact(&self) {
         self.last_stream_contact
             .store(Timestamp::now().as_millis(), Ordering::Relaxed);
+    }
+
+    /// The stream does not continue the state: not ready until a newer
+    /// snapshot is installed.
+    pub fn note_gap(&self) {
+        self.resync_pending.store(true, Ordering::Relaxed);
     }
 
     /// Time since the tailer last heard from Redis; `None` if it never did.
@@ -97,67 +128,64 @@ impl Node {
             .is_ok_and(|result| result.is_ok())
     }
 
-    /// Ready: state loaded and the stream heard from recently enough.
-    pub fn is_ready(&self) -> bool {
-        self.state().loaded
-            && !self.resync_pending.load(Ordering::Relaxed)
-            && self
-                .stream_silence()
-                .is_some_and(|silence| silence <= self.settings.ready_max_lag())
+    /// Ready: state loaded, no gap pending, and the stream heard from
+    /// recently enough.
+    pub fn readiness(&self) -> Readiness {
+        let state = self.state();
+        if !state.loaded {
+            return Readiness::NotLoaded;
+        }
+        if self.resync_pending.load(Ordering::Relaxed) {
+            return Readiness::ResyncPending { seq: state.seq };
+        }
+        match self.stream_silence() {
+            None => Readiness::StreamNotReached,
+            Some(silence) if silence > self.ready_max_lag => Readiness::StreamSilent(silence),
+            Some(_) => Readiness::Ready,
+        }
     }
 
-    pub fn render_metrics(&self) -> String {
-        let state = self.state();
-        let now = Timestamp::now().as_millis();
-        let snapshot_created = self.snapshot_created_at.load(Ordering::Relaxed);
-        let stream_last = self.metrics.stream_last_seq.load(Ordering::Relaxed);
-        let gauges = [
-            (
-                "adcast_edge_applied_seq",
-                "Sequence number of the last change applied.",
-                state.seq as f64,
-            ),
-            (
-                "adcast_edge_lag_events",
-                "Changes in the stream not yet applied here (as of the last look).",
-                stream_last.saturating_sub(state.seq) as f64,
-            ),
-            (
-                "adcast_edge_stream_silence_seconds",
-                "Seconds since the stream was last heard from (-1: never).",
-                self.stream_silence()
-                    .map_or(-1.0, |silence| silence.as_secs_f64()),
-            ),
-            (
-                "adcast_edge_snapshot_age_seconds",
-                "Age of the snapshot the current state was started from.",
-                if snapshot_created > 0 {
-                    (now - snapshot_created) as f64 / 1000.0
-                } else {
-                    -1.0
-                },
-            ),
-            (
-                "adcast_edge_ads",
-                "Ads held (not ended at the last rebuild).",
-                state.index.len() as f64,
-            ),
-            (
-                "adcast_edge_index_entries",
-                "Condition-group entries in the index.",
-                state.index.entries() as f64,
-            ),
-            (
-                "adcast_edge_index_bitset_bytes",
-                "Bytes held by the index bitsets.",
-                state.index.bitset_bytes() as f64,
-            ),
-            (
-                "adcast_edge_ready",
-                "1 when /readyz answers 200.",
-                if self.is_ready() { 1.0 } else { 0.0 },
-            ),
-        ];
-        self.metrics.render(&gauges)
+    pub fn is_ready(&self) -> bool {
+        self.readiness() == Readiness::Ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(seq: u64) -> Snapshot {
+        Snapshot {
+            seq,
+            created_at: Timestamp::now(),
+            ads: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn readiness_needs_a_state_no_gap_and_recent_stream_contact() {
+        let node = Node::new(Duration::from_secs(15));
+        assert_eq!(node.readiness(), Readiness::NotLoaded);
+        node.install_snapshot(snapshot(4));
+        assert_eq!(node.readiness(), Readiness::StreamNotReached);
+        node.note_stream_contact();
+        assert_eq!(node.readiness(), Readiness::Ready);
+        node.note_gap();
+        assert_eq!(node.readiness(), Readiness::ResyncPending { seq: 4 });
+        node.install_snapshot(snapshot(9));
+        assert_eq!(
+            node.readiness(),
+            Readiness::Ready,
+            "the snapshot ends the gap"
+        );
+    }
+
+    #[test]
+    fn a_silent_stream_makes_the_node_unready() {
+        let node = Node::new(Duration::ZERO);
+        node.install_snapshot(snapshot(1));
+        node.last_stream_contact
+            .store(Timestamp::now().as_millis() - 50, Ordering::Relaxed);
+        assert!(matches!(node.readiness(), Readiness::StreamSilent(_)));
     }
 }

@@ -1,16 +1,18 @@
 //! The HTTP front: the Public API, operations endpoints and forwarding.
 //!
-//! `serve(listener, node, shutdown)` accepts HTTP/1 connections (keep-alive,
-//! header-read timeout) until `shutdown` resolves, then lets in-flight
-//! requests finish. The query path takes no lock: it loads the current
-//! state's `Arc`, asks its index, and copies pre-rendered items into the body.
+//! `serve(listener, server, shutdown)` accepts HTTP/1 connections
+//! (keep-alive, header-read timeout) until `shutdown` resolves, then lets
+//! in-flight requests finish. This file is HTTP only: a query is parsed
+//! here, goes down to the index once
+//! ([`AdIndex::answer`](crate::index::AdIndex::answer)) and comes back
+//! as the body and its cache lifetime, which are written out as they are.
+//! The query path takes no lock: it loads the current state's `Arc`.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adcast_shared::ad::AudienceQuery;
 use adcast_shared::api_error::{error_body, validation_error_body, ErrorCode};
 use adcast_shared::protocol::{headers, routes, OPENAPI_YAML};
 use adcast_shared::timestamp::Timestamp;
@@ -26,11 +28,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::forward::{self, ForwardError};
-use crate::index::{AdIndex, Page};
-use crate::metrics::RouteLabel;
-use crate::node::Node;
+use crate::config::Settings;
+use crate::forward;
+use crate::metrics::{Metrics, RouteLabel};
+use crate::node::{Node, Readiness};
 use crate::query::QueryParams;
+use crate::writer_client::WriterClient;
 
 type HttpResponse = Response<Full<Bytes>>;
 
@@ -45,16 +48,54 @@ const MAX_HEADERS: usize = 64;
 /// How long in-flight requests may run after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// What answering a request needs.
+pub struct Server {
+    /// The state queries read, and readiness.
+    node: Arc<Node>,
+    /// Every answer is counted here.
+    metrics: Arc<Metrics>,
+    /// Admin calls are forwarded to it; without one, they are 404.
+    writer: Option<Arc<WriterClient>>,
+    /// `--min-seq-wait-ms`: longest wait for `Adcast-Min-Seq` and for a
+    /// forwarded write to be applied.
+    min_seq_wait: Duration,
+    /// `--cache-max-age-secs`: the cap of `Cache-Control: max-age`.
+    cache_max_age_secs: u64,
+    /// `--header-read-timeout-ms`, against clients that never finish.
+    header_read_timeout: Duration,
+    /// `--max-connections`: beyond it, new clients wait to be accepted.
+    max_connections: usize,
+}
+
+impl Server {
+    pub fn new(
+        settings: &Settings,
+        node: Arc<Node>,
+        metrics: Arc<Metrics>,
+        writer: Option<Arc<WriterClient>>,
+    ) -> Server {
+        Server {
+            node,
+            metrics,
+            writer,
+            min_seq_wait: settings.min_seq_wait(),
+            cache_max_age_secs: settings.cache_max_age_secs,
+            header_read_timeout: settings.header_read_timeout(),
+            max_connections: settings.max_connections.max(1),
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(node.settings.header_read_timeout())
+        .header_read_timeout(server.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS)
         .keep_alive(true);
-    let connections = Arc::new(Semaphore::new(node.settings.max_connections.max(1)));
+    let connections = Arc::new(Semaphore::new(server.max_connections));
     tokio::pin!(shutdown);
     loop {
         // At the connection limit, stop accepting: new clients wait in the
@@ -75,10 +116,10 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: impl Future
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let node = node.clone();
+        let server = server.clone();
         let service = service_fn(move |request| {
-            let node = node.clone();
-            async move { Ok::<_, std::convert::Infallible>(answer(&node, request).await) }
+            let server = server.clone();
+            async move { Ok::<_, std::convert::Infallible>(server.answer(request).await) }
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -97,166 +138,177 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: impl Future
     }
 }
 
-/// Every response passes here: panics become a 500, and every answer gets
-/// `Adcast-Seq` and is counted.
-async fn answer(node: &Node, request: Request<Incoming>) -> HttpResponse {
-    let started = Instant::now();
-    let (route, mut response) = match AssertUnwindSafe(route(node, request)).catch_unwind().await {
-        Ok(answer) => answer,
-        Err(_) => {
-            tracing::error!("request handler panicked");
-            (
-                RouteLabel::Unknown,
-                error(ErrorCode::Internal, "internal error", None),
-            )
-        }
-    };
-    // A public 200 already carries the sequence of the state it was computed
-    // from; skipping the header-map lookup for it is measurable at full load.
-    if route != RouteLabel::Ads || response.status() != StatusCode::OK {
-        response
-            .headers_mut()
-            .entry(ADCAST_SEQ)
-            .or_insert_with(|| HeaderValue::from(node.state().seq));
-    }
-    node.metrics
-        .record(route, response.status().as_u16(), started.elapsed());
-    response
-}
-
-async fn route(node: &Node, request: Request<Incoming>) -> (RouteLabel, HttpResponse) {
-    let path = request.uri().path();
-    let method = request.method();
-    let read = method == Method::GET || method == Method::HEAD;
-    let forwarding = node.writer.is_some();
-    match path {
-        routes::ADS if read => (RouteLabel::Ads, public_query(node, &request).await),
-        routes::ADS if forwarding && method == Method::POST => {
-            (RouteLabel::Forwarded, forward(node, request).await)
-        }
-        routes::ADS => {
-            let allow = if forwarding {
-                "GET, HEAD, POST"
-            } else {
-                "GET, HEAD"
-            };
-            (RouteLabel::Ads, method_not_allowed(allow))
-        }
-        "/healthz" if read => (
-            RouteLabel::Operations,
-            json(StatusCode::OK, r#"{"status":"ok"}"#),
-        ),
-        "/readyz" if read => (RouteLabel::Operations, readyz(node)),
-        "/metrics" if read => (RouteLabel::Operations, metrics(node)),
-        "/openapi.yaml" if read => (RouteLabel::Operations, openapi()),
-        "/healthz" | "/readyz" | "/metrics" | "/openapi.yaml" => {
-            (RouteLabel::Operations, method_not_allowed("GET, HEAD"))
-        }
-        _ if forwarding
-            && (path.starts_with(routes::AD_PREFIX)
-                || path.starts_with(routes::ADMIN_PREFIX)
-                || path == routes::CONSOLE
-                || path.starts_with(routes::CONSOLE_PREFIX)) =>
+impl Server {
+    /// Every response passes here: panics become a 500, and every answer
+    /// gets `Adcast-Seq` and is counted.
+    async fn answer(&self, request: Request<Incoming>) -> HttpResponse {
+        let started = Instant::now();
+        let (route, mut response) = match AssertUnwindSafe(self.route(request)).catch_unwind().await
         {
-            (RouteLabel::Forwarded, forward(node, request).await)
-        }
-        _ => (
-            RouteLabel::Unknown,
-            error(ErrorCode::NotFound, &format!("no route for {path}"), None),
-        ),
-    }
-}
-
-/// `GET /api/v1/ad`: the active ads matching the query, by `(endAt, id)`.
-async fn public_query(node: &Node, request: &Request<Incoming>) -> HttpResponse {
-    let params = match QueryParams::parse(request.uri().query().unwrap_or("")) {
-        Ok(params) => params,
-        Err(invalid) => {
-            return with_status(StatusCode::BAD_REQUEST, validation_error_body(&invalid))
-        }
-    };
-    if let Some(value) = request.headers().get(ADCAST_MIN_SEQ) {
-        let min_seq = value
-            .to_str()
-            .ok()
-            .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|text| text.parse::<u64>().ok());
-        let Some(min_seq) = min_seq else {
-            return error(
-                ErrorCode::InvalidArgument,
-                "Adcast-Min-Seq must be a non-negative integer",
-                Some("Adcast-Min-Seq"),
-            );
+            Ok(answer) => answer,
+            Err(_) => {
+                tracing::error!("request handler panicked");
+                (
+                    RouteLabel::Unknown,
+                    error(ErrorCode::Internal, "internal error", None),
+                )
+            }
         };
-        if !node
-            .wait_for_seq(min_seq, node.settings.min_seq_wait())
-            .await
-        {
-            let mut response = error(
-                ErrorCode::Unavailable,
-                &format!("this edge has not applied change {min_seq} yet; retry shortly"),
-                None,
-            );
+        // A public 200 already carries the sequence of the state it was
+        // computed from; skipping the header-map lookup for it is measurable
+        // at full load.
+        if route != RouteLabel::Ads || response.status() != StatusCode::OK {
             response
                 .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
+                .entry(ADCAST_SEQ)
+                .or_insert_with(|| HeaderValue::from(self.node.state().seq));
+        }
+        self.metrics
+            .record(route, response.status().as_u16(), started.elapsed());
+        response
+    }
+
+    async fn route(&self, request: Request<Incoming>) -> (RouteLabel, HttpResponse) {
+        let path = request.uri().path();
+        let method = request.method();
+        let read = method == Method::GET || method == Method::HEAD;
+        match (path, &self.writer) {
+            (routes::ADS, _) if read => (RouteLabel::Ads, self.public_query(&request).await),
+            (routes::ADS, Some(writer)) if method == Method::POST => {
+                (RouteLabel::Forwarded, self.forward(writer, request).await)
+            }
+            (routes::ADS, writer) => {
+                let allow = if writer.is_some() {
+                    "GET, HEAD, POST"
+                } else {
+                    "GET, HEAD"
+                };
+                (RouteLabel::Ads, method_not_allowed(allow))
+            }
+            (HEALTHZ, _) if read => (
+                RouteLabel::Operations,
+                json(StatusCode::OK, r#"{"status":"ok"}"#),
+            ),
+            (SERVINGZ, _) if read => (RouteLabel::Operations, self.servingz()),
+            (READYZ, _) if read => (RouteLabel::Operations, self.readyz()),
+            (METRICS, _) if read => (RouteLabel::Operations, self.metrics()),
+            (OPENAPI, _) if read => (RouteLabel::Operations, openapi()),
+            (HEALTHZ | SERVINGZ | READYZ | METRICS | OPENAPI, _) => {
+                (RouteLabel::Operations, method_not_allowed("GET, HEAD"))
+            }
+            (_, Some(writer))
+                if path.starts_with(routes::AD_PREFIX)
+                    || path.starts_with(routes::ADMIN_PREFIX)
+                    || path == routes::CONSOLE
+                    || path.starts_with(routes::CONSOLE_PREFIX) =>
+            {
+                (RouteLabel::Forwarded, self.forward(writer, request).await)
+            }
+            _ => (
+                RouteLabel::Unknown,
+                error(ErrorCode::NotFound, &format!("no route for {path}"), None),
+            ),
         }
     }
-    let state = node.state();
-    if !state.loaded {
-        // Nothing loaded yet (the writer's snapshot has not arrived): an
-        // empty answer would be wrong, and cacheable.
-        let mut response = error(
-            ErrorCode::Unavailable,
-            "this edge has not loaded its state yet; retry shortly",
-            None,
+
+    /// `GET /api/v1/ad`: the active ads matching the query, by `(endAt, id)`.
+    async fn public_query(&self, request: &Request<Incoming>) -> HttpResponse {
+        let params = match QueryParams::parse(request.uri().query().unwrap_or("")) {
+            Ok(params) => params,
+            Err(invalid) => {
+                return with_status(StatusCode::BAD_REQUEST, validation_error_body(&invalid))
+            }
+        };
+        if let Some(value) = request.headers().get(ADCAST_MIN_SEQ) {
+            let min_seq = value
+                .to_str()
+                .ok()
+                .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|text| text.parse::<u64>().ok());
+            let Some(min_seq) = min_seq else {
+                return error(
+                    ErrorCode::InvalidArgument,
+                    "Adcast-Min-Seq must be a non-negative integer",
+                    Some("Adcast-Min-Seq"),
+                );
+            };
+            if !self.node.wait_for_seq(min_seq, self.min_seq_wait).await {
+                return unavailable(&format!(
+                    "this edge has not applied change {min_seq} yet; retry shortly"
+                ));
+            }
+        }
+        let state = self.node.state();
+        if !state.loaded {
+            // Nothing loaded yet (the writer's snapshot has not arrived): an
+            // empty answer would be wrong, and cacheable.
+            return unavailable("this edge has not loaded its state yet; retry shortly");
+        }
+        let answer = state.index.answer(
+            &params.audience,
+            params.page,
+            Timestamp::now(),
+            self.cache_max_age_secs,
+        );
+        let mut response = Response::new(Full::new(answer.body));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, cache_control(answer.max_age));
+        headers.insert(ADCAST_SEQ, HeaderValue::from(state.seq));
+        response
+    }
+
+    /// "Can serve": a state is loaded, however fresh. What load balancers
+    /// and container health checks ask.
+    fn servingz(&self) -> HttpResponse {
+        let state = self.node.state();
+        if !state.loaded {
+            return unavailable("not serving: no state loaded yet");
+        }
+        json(
+            StatusCode::OK,
+            format!(r#"{{"status":"serving","seq":{}}}"#, state.seq),
+        )
+    }
+
+    /// "Loaded and fresh": see [`Node::readiness`].
+    fn readyz(&self) -> HttpResponse {
+        let reason = match self.node.readiness() {
+            Readiness::Ready => {
+                return json(
+                    StatusCode::OK,
+                    format!(r#"{{"status":"ready","seq":{}}}"#, self.node.state().seq),
+                )
+            }
+            Readiness::NotLoaded => "no state loaded yet".to_owned(),
+            Readiness::ResyncPending { seq } => {
+                format!("a gap after change {seq} is waiting for a newer snapshot")
+            }
+            Readiness::StreamSilent(silence) => {
+                format!("no contact with the stream for {} ms", silence.as_millis())
+            }
+            Readiness::StreamNotReached => "the stream has not been reached yet".to_owned(),
+        };
+        unavailable(&format!("not ready: {reason}"))
+    }
+
+    fn metrics(&self) -> HttpResponse {
+        let mut response = json(StatusCode::OK, self.metrics.render(&self.node));
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         );
         response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
     }
-    let now = Timestamp::now();
-    let body = render_matches(&state.index, &params.audience, params.page, now);
-    let mut response = Response::new(Full::new(body));
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(
-        CACHE_CONTROL,
-        cache_control(max_age(&state.index, now, node.settings.cache_max_age_secs)),
-    );
-    headers.insert(ADCAST_SEQ, HeaderValue::from(state.seq));
-    response
-}
 
-/// `{"items":[…]}`: the matching pre-rendered items, copied straight into
-/// the body (one allocation, sized for typical items).
-pub fn render_matches(
-    index: &AdIndex,
-    audience: &AudienceQuery,
-    page: Page,
-    now: Timestamp,
-) -> Bytes {
-    const OPEN: &[u8] = b"{\"items\":[";
-    let mut body = Vec::with_capacity(OPEN.len() + 2 + page.limit.min(32) * 128);
-    body.extend_from_slice(OPEN);
-    index.for_each_match(audience, page, now, |item| {
-        if body.len() > OPEN.len() {
-            body.push(b',');
+    async fn forward(&self, writer: &WriterClient, request: Request<Incoming>) -> HttpResponse {
+        match forward::forward(writer, &self.node, self.min_seq_wait, request).await {
+            Ok(response) => response,
+            Err(failure) => {
+                tracing::warn!(error = %failure, "forwarding to the writer failed");
+                unavailable("the writer is unavailable; retry shortly")
+            }
         }
-        body.extend_from_slice(item.as_bytes());
-    });
-    body.extend_from_slice(b"]}");
-    Bytes::from(body)
-}
-
-/// Seconds an answer computed at `now` stays right: never past the next
-/// start or end of any ad, never past `cap`.
-pub fn max_age(index: &AdIndex, now: Timestamp, cap: u64) -> u64 {
-    match index.next_change_after(now) {
-        Some(next) => (((next.as_millis() - now.as_millis()) / 1000) as u64).min(cap),
-        None => cap,
     }
 }
 
@@ -276,14 +328,21 @@ fn cache_control(max_age: u64) -> HeaderValue {
     }
 }
 
+const HEALTHZ: &str = "/healthz";
+const SERVINGZ: &str = "/servingz";
+const READYZ: &str = "/readyz";
+const METRICS: &str = "/metrics";
+const OPENAPI: &str = "/openapi.yaml";
+
 /// Every route an edge serves itself, with its methods, as `(path, "GET,
 /// HEAD")`; with a writer configured it also forwards the Admin API.
-pub const ROUTE_TABLE: [(&str, &str); 5] = [
+pub const ROUTE_TABLE: [(&str, &str); 6] = [
     (routes::ADS, "GET, HEAD"),
-    ("/healthz", "GET, HEAD"),
-    ("/readyz", "GET, HEAD"),
-    ("/metrics", "GET, HEAD"),
-    ("/openapi.yaml", "GET, HEAD"),
+    (HEALTHZ, "GET, HEAD"),
+    (SERVINGZ, "GET, HEAD"),
+    (READYZ, "GET, HEAD"),
+    (METRICS, "GET, HEAD"),
+    (OPENAPI, "GET, HEAD"),
 ];
 
 fn openapi() -> HttpResponse {
@@ -294,66 +353,13 @@ fn openapi() -> HttpResponse {
     response
 }
 
-fn readyz(node: &Node) -> HttpResponse {
-    let state = node.state();
-    if node.is_ready() {
-        return json(
-            StatusCode::OK,
-            format!(r#"{{"status":"ready","seq":{}}}"#, state.seq),
-        );
-    }
-    let reason = if !state.loaded {
-        "no state loaded yet".to_owned()
-    } else if node
-        .resync_pending
-        .load(std::sync::atomic::Ordering::Relaxed)
-    {
-        format!(
-            "a gap after change {} is waiting for a newer snapshot",
-            state.seq
-        )
-    } else {
-        match node.stream_silence() {
-            Some(silence) => format!("no contact with the stream for {} ms", silence.as_millis()),
-            None => "the stream has not been reached yet".to_owned(),
-        }
-    };
-    let mut response = error(
-        ErrorCode::Unavailable,
-        &format!("not ready: {reason}"),
-        None,
-    );
+/// A 503 that asks the client to come back in a second.
+fn unavailable(message: &str) -> HttpResponse {
+    let mut response = error(ErrorCode::Unavailable, message, None);
     response
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     response
-}
-
-fn metrics(node: &Node) -> HttpResponse {
-    let mut response = json(StatusCode::OK, node.render_metrics());
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
-}
-
-async fn forward(node: &Node, request: Request<Incoming>) -> HttpResponse {
-    match forward::forward(node, request).await {
-        Ok(response) => response,
-        Err(failure @ (ForwardError::Unreachable(_) | ForwardError::Timeout)) => {
-            tracing::warn!(error = %failure, "forwarding to the writer failed");
-            let mut response = error(
-                ErrorCode::Unavailable,
-                "the writer is unavailable; retry shortly",
-                None,
-            );
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            response
-        }
-    }
 }
 
 fn method_not_allowed(allow: &'static str) -> HttpResponse {

@@ -2,30 +2,33 @@
 //!
 //! One dedicated connection runs `XREAD BLOCK` from the applied sequence
 //! number; each reply is applied as one batch and the new state swapped in.
+//! The first read on a new connection does not block: when the stream holds
+//! nothing after the applied state, that answer is the confirmation that
+//! the node is current, so it is ready at once rather than after a block.
 //! Entries must continue the state exactly (`seq + 1`, …). A gap — the stream
 //! was trimmed past us, or an entry cannot be decoded — means a newer
 //! snapshot is fetched (from the writer, or from the local snapshot
-//! locations) and tailing restarts from it; events are never skipped. The
-//! XREAD is never cancelled midway: shutdown waits for it to return, and the
-//! connection's response timeout sits above the block time.
+//! locations) and tailing restarts from it; events are never skipped. An
+//! XREAD is never cancelled on a connection that stays in use: `stop` is
+//! checked between reads, shutdown drops the tailer with its connection,
+//! and the connection's response timeout sits above the block time.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adcast_shared::backoff::Backoff;
 use adcast_shared::event::Change;
 use adcast_shared::protocol::stream;
-use adcast_shared::snapshot::Snapshot;
 use adcast_shared::timestamp::Timestamp;
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamInfoStreamReply, StreamReadReply};
 use redis::AsyncConnectionConfig;
 use tokio::sync::watch;
 
-use crate::bootstrap;
+use crate::bootstrap::SnapshotSources;
+use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::node::Node;
-use crate::state::ServingState;
 
 /// Entries read per XREAD.
 const BATCH: usize = 1_000;
@@ -33,8 +36,16 @@ const BATCH: usize = 1_000;
 const LAG_CHECK: Duration = Duration::from_secs(5);
 
 pub struct StreamTailer {
-    pub node: Arc<Node>,
-    pub redis: redis::Client,
+    /// Where batches are installed and stream contact is reported.
+    node: Arc<Node>,
+    metrics: Arc<Metrics>,
+    redis: redis::Client,
+    /// Where a newer snapshot comes from after a gap.
+    sources: Arc<SnapshotSources>,
+    /// `--stream-key`.
+    stream_key: String,
+    /// `--xread-block-ms`: how long one read waits for new entries.
+    xread_block: Duration,
 }
 
 /// Why a batch could not be applied as read.
@@ -44,17 +55,38 @@ enum BatchProblem {
 }
 
 impl StreamTailer {
+    pub fn new(
+        settings: &Settings,
+        node: Arc<Node>,
+        metrics: Arc<Metrics>,
+        redis: redis::Client,
+        sources: Arc<SnapshotSources>,
+    ) -> StreamTailer {
+        StreamTailer {
+            node,
+            metrics,
+            redis,
+            sources,
+            stream_key: settings.stream_key.clone(),
+            xread_block: settings.xread_block(),
+        }
+    }
+
     /// Tails until `stop` turns true (checked between XREADs).
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut connection: Option<MultiplexedConnection> = None;
         let mut last_lag_check = Instant::now() - LAG_CHECK;
+        // The first read on a connection asks without waiting, so that a
+        // quiet stream confirms at once that nothing newer exists.
+        let mut block = false;
         while !*stop.borrow() {
             let mut conn = match &connection {
                 Some(conn) => conn.clone(),
                 None => match self.connect().await {
                     Ok(conn) => {
                         tracing::info!("connected to the stream");
+                        block = false;
                         connection = Some(conn.clone());
                         conn
                     }
@@ -66,31 +98,38 @@ impl StreamTailer {
                 },
             };
             let from = self.node.state().seq;
-            match self.read(&mut conn, from).await {
+            match self.read(&mut conn, from, block).await {
                 Ok(entries) => {
-                    self.node.note_stream_contact();
+                    block = true;
                     backoff.reset();
                     if entries.is_empty() || last_lag_check.elapsed() >= LAG_CHECK {
                         last_lag_check = Instant::now();
                         self.check_lag(&mut conn).await;
                     }
-                    if entries.is_empty() {
-                        if self.trimmed_past(&mut conn, from).await {
+                    let gap = if entries.is_empty() {
+                        self.trimmed_past(&mut conn, from)
+                            .await
+                            .then(|| "the stream was trimmed past this edge".to_owned())
+                    } else {
+                        self.apply(entries)
+                            .err()
+                            .map(|BatchProblem::Gap(reason)| reason)
+                    };
+                    // Contact is noted once the answer is known to continue
+                    // the state (or the gap is noted first), so readiness
+                    // never reports a stale state as current.
+                    match gap {
+                        None => self.node.note_stream_contact(),
+                        Some(reason) => {
                             tracing::warn!(
-                                applied = from,
-                                "the stream was trimmed past this edge; fetching a newer snapshot"
+                                reason,
+                                applied = self.node.state().seq,
+                                "gap in the stream; fetching a newer snapshot"
                             );
+                            self.node.note_gap();
+                            self.node.note_stream_contact();
                             self.resync(&mut stop).await;
                         }
-                        continue;
-                    }
-                    if let Err(BatchProblem::Gap(reason)) = self.apply(entries) {
-                        tracing::warn!(
-                            reason,
-                            applied = self.node.state().seq,
-                            "gap in the stream; fetching a newer snapshot"
-                        );
-                        self.resync(&mut stop).await;
                     }
                 }
                 Err(error) => {
@@ -103,28 +142,32 @@ impl StreamTailer {
     }
 
     async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
-        let block = self.node.settings.xread_block();
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Duration::from_secs(3))
-            .set_response_timeout(block + Duration::from_secs(5));
+            .set_response_timeout(self.xread_block + Duration::from_secs(5));
         self.redis
             .get_multiplexed_async_connection_with_config(&config)
             .await
     }
 
-    /// `XREAD COUNT … BLOCK … STREAMS key <from>-0`: entries after `from`.
+    /// `XREAD COUNT … [BLOCK …] STREAMS key <from>-0`: entries after
+    /// `from`, waiting up to the block time for some when `block`.
     async fn read(
         &self,
         conn: &mut MultiplexedConnection,
         from: u64,
+        block: bool,
     ) -> redis::RedisResult<Vec<(String, Option<Vec<u8>>)>> {
-        let reply: Option<StreamReadReply> = redis::cmd("XREAD")
-            .arg("COUNT")
-            .arg(BATCH)
-            .arg("BLOCK")
-            .arg(self.node.settings.xread_block().as_millis() as u64)
+        let mut command = redis::cmd("XREAD");
+        command.arg("COUNT").arg(BATCH);
+        if block {
+            command
+                .arg("BLOCK")
+                .arg(self.xread_block.as_millis() as u64);
+        }
+        let reply: Option<StreamReadReply> = command
             .arg("STREAMS")
-            .arg(&self.node.settings.stream_key)
+            .arg(&self.stream_key)
             .arg(stream::entry_id(from))
             .query_async(conn)
             .await?;
@@ -149,10 +192,7 @@ impl StreamTailer {
             let payload = payload
                 .ok_or_else(|| BatchProblem::Gap(format!("entry {id} has no event field")))?;
             let change = Change::decode(&payload).map_err(|error| {
-                self.node
-                    .metrics
-                    .stream_errors
-                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.count_stream_error();
                 BatchProblem::Gap(format!("entry {id} cannot be decoded: {error}"))
             })?;
             events.push((seq, change));
@@ -161,10 +201,7 @@ impl StreamTailer {
         let next = state
             .apply(&events, Timestamp::now())
             .map_err(|gap| BatchProblem::Gap(gap.to_string()))?;
-        self.node
-            .metrics
-            .events_applied
-            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        self.metrics.count_events_applied(events.len());
         tracing::debug!(from = state.seq, to = next.seq, "applied events");
         self.node.install(next);
         Ok(())
@@ -174,14 +211,13 @@ impl StreamTailer {
     /// retries with backoff until one exists, serving the stale state
     /// (a true prefix of history) meanwhile.
     async fn resync(&self, stop: &mut watch::Receiver<bool>) {
-        self.node.metrics.resyncs.fetch_add(1, Ordering::Relaxed);
-        self.node.resync_pending.store(true, Ordering::Relaxed);
+        self.metrics.count_resync();
+        self.node.note_gap();
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         while !*stop.borrow() {
             let have = self.node.state().seq;
-            if let Some(snapshot) = newer_snapshot(&self.node, have).await {
-                install_snapshot(&self.node, snapshot);
-                self.node.resync_pending.store(false, Ordering::Relaxed);
+            if let Some(snapshot) = self.sources.newer_than(have).await {
+                self.node.install_snapshot(snapshot); // ends the gap
                 return;
             }
             tracing::warn!(
@@ -196,7 +232,7 @@ impl StreamTailer {
     /// nothing after it any more (trimmed behind a snapshot while this edge
     /// was behind), which no future entry would reveal as a gap.
     async fn trimmed_past(&self, conn: &mut MultiplexedConnection, from: u64) -> bool {
-        let key = &self.node.settings.stream_key;
+        let key = &self.stream_key;
         let next: redis::RedisResult<redis::streams::StreamRangeReply> = redis::cmd("XRANGE")
             .arg(key)
             .arg(stream::after(from))
@@ -223,7 +259,7 @@ impl StreamTailer {
     /// Records the stream's end for the lag metric.
     async fn check_lag(&self, conn: &mut MultiplexedConnection) {
         let reply: redis::RedisResult<Vec<redis::streams::StreamId>> = redis::cmd("XREVRANGE")
-            .arg(&self.node.settings.stream_key)
+            .arg(&self.stream_key)
             .arg("+")
             .arg("-")
             .arg("COUNT")
@@ -236,56 +272,14 @@ impl StreamTailer {
                 .first()
                 .and_then(|entry| stream::parse_entry_id(&entry.id))
                 .unwrap_or(0);
-            self.node
-                .metrics
-                .stream_last_seq
-                .store(last, Ordering::Relaxed);
+            self.metrics.note_stream_last_seq(last);
         }
     }
 
     fn stream_error(&self, message: &str) {
-        self.node
-            .metrics
-            .stream_errors
-            .fetch_add(1, Ordering::Relaxed);
+        self.metrics.count_stream_error();
         tracing::warn!(message);
     }
-}
-
-/// A snapshot newer than `have`: from the writer when configured, else from
-/// the local snapshot locations.
-pub async fn newer_snapshot(node: &Node, have: u64) -> Option<Snapshot> {
-    if let Some(writer) = &node.writer {
-        let data_dir = &node.settings.data_dir;
-        match bootstrap::download_newer(
-            &writer.client,
-            &writer.url,
-            writer.token.as_deref(),
-            Some(have),
-            data_dir,
-        )
-        .await
-        {
-            Ok(Some(snapshot)) => return Some(snapshot),
-            Ok(None) => {}
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "snapshot download failed"),
-        }
-    }
-    let settings = node.settings.clone();
-    tokio::task::spawn_blocking(move || {
-        bootstrap::newest_local(settings.snapshot.as_deref(), &settings.data_dir, Some(have))
-    })
-    .await
-    .ok()
-    .flatten()
-}
-
-/// Replaces the serving state with one built from `snapshot`.
-pub fn install_snapshot(node: &Node, snapshot: Snapshot) {
-    let (seq, created_at, ads) = (snapshot.seq, snapshot.created_at, snapshot.ads.len());
-    node.install(ServingState::from_snapshot(snapshot, Timestamp::now()));
-    node.note_snapshot_loaded(created_at);
-    tracing::info!(seq, ads, "serving from snapshot");
 }
 
 /// Sleeps, waking early on stop.

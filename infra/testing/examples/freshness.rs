@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use adcast_edge::forward::http_client;
+use adcast_edge::writer_client::http_client;
 use adcast_shared::protocol::headers;
 use adcast_testing::databases::TestDatabase;
 use adcast_testing::redis::{redis_url, StreamKey};

@@ -1,5 +1,5 @@
 //! Real edges in-process on random ports, each with a data directory of its
-//! own that is removed afterwards.
+//! own that is removed afterwards, once the edge can no longer write to it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adcast_edge::config::{LogFormat, Settings};
+use adcast_edge::data_dir::DataDir;
+use adcast_edge::metrics::Metrics;
 use adcast_edge::node::Node;
 use adcast_edge::Application;
 use http::Method;
@@ -57,7 +59,11 @@ pub fn settings_for(writer: &TestWriter) -> Settings {
 pub struct TestEdge {
     pub address: SocketAddr,
     pub node: Arc<Node>,
+    pub metrics: Arc<Metrics>,
+    /// Removed on drop unless [`TestEdge::keep_data_dir`] was called.
     pub data_dir: PathBuf,
+    /// Closed on drop, which waits for the edge's file writes in flight.
+    files: Arc<DataDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -68,6 +74,8 @@ impl TestEdge {
         let app = Application::build(settings).await.expect("edge starts");
         let address = app.local_addr();
         let node = app.node();
+        let metrics = app.metrics();
+        let files = app.data_dir();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.run_until_stopped(async {
@@ -79,7 +87,9 @@ impl TestEdge {
         TestEdge {
             address,
             node,
+            metrics,
             data_dir,
+            files,
             stop: Some(stop),
             task: Some(task),
         }
@@ -157,9 +167,23 @@ impl Drop for TestEdge {
         if let Some(task) = &self.task {
             task.abort();
         }
-        if !self.data_dir.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.data_dir);
-        }
+        // The edge's file writes run on the blocking pool and outlive the
+        // aborted task; removing the directory before they end would let
+        // one recreate it. Closing waits for them and refuses later ones.
+        // It is awaited on a thread of its own: this one may be the test
+        // runtime's only thread, and the writes do not need it.
+        let files = self.files.clone();
+        let data_dir = std::mem::take(&mut self.data_dir);
+        let cleanup = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime for closing the data directory")
+                .block_on(files.close());
+            if !data_dir.as_os_str().is_empty() {
+                let _ = std::fs::remove_dir_all(&data_dir);
+            }
+        });
+        let _ = cleanup.join();
     }
 }
 

@@ -164,3 +164,32 @@ async fn the_web_console_is_forwarded_to_the_writer() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn forwarded_answers_are_counted_by_their_status() {
+    let writer = TestWriter::spawn().await;
+    let edge = TestEdge::start(settings_for(&writer)).await;
+    let patched = edge
+        .request(Method::PATCH, "/api/v1/ad/1", &[], Some("{}"))
+        .await;
+    assert_eq!(patched.status, StatusCode::METHOD_NOT_ALLOWED);
+    let not_json = edge
+        .request(
+            Method::POST,
+            "/api/v1/ad",
+            &[("content-type", "text/plain")],
+            Some("hello"),
+        )
+        .await;
+    assert_eq!(not_json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let metrics = String::from_utf8(edge.get("/metrics").await.body.to_vec()).unwrap();
+    for status in ["405", "415"] {
+        let line =
+            format!("adcast_edge_http_requests_total{{route=\"forwarded\",status=\"{status}\"}} 1");
+        assert!(metrics.contains(&line), "missing {line:?} in\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("status=\"other\""),
+        "nothing is counted as other:\n{metrics}"
+    );
+}

@@ -3,5 +3,7 @@
 
 mod forwarding;
 mod openapi;
+mod operations;
 mod public_api;
 mod resilience;
+mod shutdown;

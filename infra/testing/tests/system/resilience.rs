@@ -1,7 +1,6 @@
 //! The edge under trimmed streams, lost Redis data, outages and bad files:
 //! it never serves a state that skipped an event, and it converges.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use adcast_shared::snapshot::{self, Snapshot};
@@ -53,7 +52,7 @@ async fn a_stream_trimmed_past_the_edge_makes_it_resync_from_a_snapshot() {
         6,
         "the 5 trimmed creates came from the snapshot"
     );
-    assert_eq!(edge.node.metrics.resyncs.load(Ordering::Relaxed), 1);
+    assert_eq!(edge.metrics.resyncs(), 1);
 }
 
 #[tokio::test]

@@ -1,0 +1,106 @@
+//! The edge's own snapshot directory (`--data-dir`) and the file writes in
+//! flight into it.
+//!
+//! Writes (a persisted state, a downloaded snapshot) run on the blocking
+//! pool, where cancelling their task does not stop them. So that shutdown
+//! and whoever removes the directory afterwards can know when the last one
+//! is done, every write goes through [`DataDir::write`], and
+//! [`DataDir::close`] waits for those in flight and refuses new ones.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::RwLock;
+
+pub struct DataDir {
+    path: PathBuf,
+    /// `true` while writes are allowed. Each write holds a read guard for as
+    /// long as its blocking work runs; `close` takes the write guard, which
+    /// waits for all of them, and flips it.
+    open: Arc<RwLock<bool>>,
+}
+
+impl DataDir {
+    /// Creates the directory if needed.
+    pub fn open(path: PathBuf) -> std::io::Result<DataDir> {
+        std::fs::create_dir_all(&path)?;
+        Ok(DataDir {
+            path,
+            open: Arc::new(RwLock::new(true)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` (given the directory) on the blocking pool; an error once
+    /// the directory is closed.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Path) -> std::io::Result<T> + Send + 'static,
+    ) -> std::io::Result<T> {
+        let open = self.open.clone().read_owned().await;
+        if !*open {
+            return Err(std::io::Error::other(
+                "the data directory is closed: the edge is shutting down",
+            ));
+        }
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            // Released when the work ends, even if this task was cancelled.
+            let _open = open;
+            work(&path)
+        })
+        .await
+        .map_err(|error| std::io::Error::other(format!("a data directory write failed: {error}")))?
+    }
+
+    /// Waits for the writes in flight and refuses every later one: after
+    /// this, nothing of this edge touches the directory.
+    pub async fn close(&self) {
+        *self.open.write().await = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "adcast-edge-data-dir-{name}-{}",
+            std::process::id()
+        ))
+    }
+
+    #[tokio::test]
+    async fn close_waits_for_a_write_in_flight_and_refuses_later_ones() {
+        let path = temp_path("close");
+        let dir = Arc::new(DataDir::open(path.clone()).unwrap());
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let writing = {
+            let dir = dir.clone();
+            tokio::spawn(async move {
+                dir.write(move |path| {
+                    started_tx.send(()).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    std::fs::write(path.join("late"), b"x")
+                })
+                .await
+            })
+        };
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+            .await
+            .unwrap();
+        // Cancelling the task does not stop its blocking work; close waits.
+        writing.abort();
+        dir.close().await;
+        assert!(
+            path.join("late").exists(),
+            "close returned before the write ended"
+        );
+        assert!(dir.write(|_| Ok(())).await.is_err());
+        std::fs::remove_dir_all(&path).unwrap();
+    }
+}
