@@ -11,7 +11,9 @@
 //!    bitset per condition value, pre-rendered answer items). The running
 //!    [`node::Node`] swaps whole states atomically; queries never lock.
 //! 3. **Tail** (`tailer`): `XREAD BLOCK` from the applied sequence number;
-//!    each batch becomes a new state. A gap loads a newer snapshot.
+//!    each batch becomes a new state. A gap loads a newer snapshot. Next to
+//!    it, `freshness` reads the writer's heartbeat and measures how stale
+//!    the applied state is, end to end.
 //! 4. **Serve** (`server`, `query`): hyper answers `GET /api/v1/ad` from the
 //!    current index; `forward` relays admin calls to the writer and waits for
 //!    their change to be applied here (read-your-writes).
@@ -27,6 +29,7 @@ pub mod backoff;
 pub mod bootstrap;
 pub mod config;
 pub mod forward;
+pub mod freshness;
 pub mod index;
 pub mod metrics;
 pub mod mmap;
@@ -131,14 +134,21 @@ impl Application {
         tracing::info!(address = %self.local_addr(), seq = self.node.state().seq, "adcast-edge listening");
         let (stop_tx, stop_rx) = watch::channel(false);
         let node = self.node.clone();
+        let freshness = tokio::spawn(freshness::run(
+            node.clone(),
+            self.redis.clone(),
+            stop_rx.clone(),
+        ));
         let sync = tokio::spawn(sync_forever(node.clone(), self.redis, stop_rx.clone()));
         let persister = tokio::spawn(persist::run(node.clone(), stop_rx));
         server::serve(self.listener, node.clone(), shutdown).await;
         let _ = stop_tx.send(true);
         let _ = persister.await;
-        // The tailer may sit in an XREAD for up to the block time; its state
-        // is already saved, so do not wait for it.
+        // The tailer may sit in an XREAD for up to the block time (and the
+        // heartbeat reader in a bounded GET); the state is already saved, so
+        // do not wait for them.
         sync.abort();
+        freshness.abort();
         tracing::info!(seq = node.state().seq, "adcast-edge stopped");
         Ok(())
     }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::forward::HttpClient;
+use crate::freshness::Freshness;
 use crate::metrics::Metrics;
 use crate::state::ServingState;
 
@@ -26,6 +27,8 @@ pub struct Node {
     /// Set while a gap is known and no newer snapshot was found yet: the
     /// state is stale (a true prefix of history) and the node is not ready.
     pub resync_pending: AtomicBool,
+    /// How current the applied state is, from the writer's heartbeat.
+    pub freshness: Freshness,
     pub metrics: Metrics,
     pub settings: Settings,
     /// Client for the writer (forwarding, snapshot download).
@@ -48,6 +51,7 @@ impl Node {
             last_stream_contact: AtomicI64::new(0),
             snapshot_created_at: AtomicI64::new(0),
             resync_pending: AtomicBool::new(false),
+            freshness: Freshness::default(),
             metrics: Metrics::default(),
             settings,
             writer,
@@ -97,13 +101,18 @@ impl Node {
             .is_ok_and(|result| result.is_ok())
     }
 
-    /// Ready: state loaded and the stream heard from recently enough.
+    /// Ready: state loaded, the stream heard from recently enough, and the
+    /// writer's heartbeat says the state is recent enough.
     pub fn is_ready(&self) -> bool {
         self.state().loaded
             && !self.resync_pending.load(Ordering::Relaxed)
             && self
                 .stream_silence()
                 .is_some_and(|silence| silence <= self.settings.ready_max_lag())
+            && self
+                .freshness
+                .stale_beyond(self.settings.ready_max_lag(), Timestamp::now())
+                .is_none()
     }
 
     pub fn render_metrics(&self) -> String {
@@ -127,6 +136,11 @@ impl Node {
                 "Seconds since the stream was last heard from (-1: never).",
                 self.stream_silence()
                     .map_or(-1.0, |silence| silence.as_secs_f64()),
+            ),
+            (
+                "adcast_edge_staleness_seconds",
+                "Seconds since the newest writer heartbeat whose change is applied here (-1: none yet).",
+                self.freshness.staleness_seconds(Timestamp::now()),
             ),
             (
                 "adcast_edge_snapshot_age_seconds",

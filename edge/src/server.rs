@@ -224,6 +224,8 @@ async fn public_query(node: &Node, request: &Request<Incoming>) -> HttpResponse 
         cache_control(max_age(&state.index, now, node.settings.cache_max_age_secs)),
     );
     headers.insert(ADCAST_SEQ, HeaderValue::from(state.seq));
+    node.freshness
+        .mark_if_stale(headers, now, node.settings.ready_max_lag());
     response
 }
 
@@ -309,6 +311,11 @@ fn readyz(node: &Node) -> HttpResponse {
             "a gap after change {} is waiting for a newer snapshot",
             state.seq
         )
+    } else if let Some(reason) = node
+        .freshness
+        .unready_reason(node.settings.ready_max_lag(), Timestamp::now())
+    {
+        reason
     } else {
         match node.stream_silence() {
             Some(silence) => format!("no contact with the stream for {} ms", silence.as_millis()),

@@ -5,8 +5,10 @@
 //! sequence number, ad row, outbox row) → answer with `Adcast-Seq`. After the
 //! commit the handler wakes the `relay`, which copies outbox rows the Redis
 //! Stream lacks, in order, as entries `<seq>-0`. `snapshots` writes compacted
-//! state files for edges and trims what they make unnecessary. `startup` wires these
-//! together from `config`; `metrics` and `telemetry` report on them.
+//! state files for edges and trims what they make unnecessary. `heartbeat`
+//! tells edges, through the stream's Redis, how current the stream is.
+//! `startup` wires these together from `config`; `metrics` and `telemetry`
+//! report on them.
 
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
@@ -14,6 +16,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod heartbeat;
 pub mod metrics;
 pub mod relay;
 pub mod response;

@@ -40,6 +40,7 @@ pub fn settings(database_url: &str, redis_url: &str, stream_key: &str) -> Settin
         db_acquire_timeout_ms: 3_000,
         db_max_connections: 20,
         relay_interval_ms: 200,
+        heartbeat_interval_ms: 1_000,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }
