@@ -179,7 +179,9 @@ async fn an_edge_cut_off_from_its_replica_for_30_s_keeps_answering_and_catches_u
             observed.seq_while_cut,
         );
         println!(
-            "  at the end: staleness {staleness:.1} s, Adcast-Staleness-Ms {:?}, lag gauge {lag_events} events (as last seen)",
+            "  at the end: {} changes behind (Adcast-Seq {} vs the writer's {written}); staleness gauge {staleness:.1} s, Adcast-Staleness-Ms {:?}; lag gauge {lag_events} events (it counts only what the edge could see)",
+            written - observed.seq_while_cut,
+            observed.seq_while_cut,
             observed.staleness_header
         );
         let unready = observed.unready_after.expect("the cut-off edge goes unready");
