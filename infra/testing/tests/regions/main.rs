@@ -39,7 +39,10 @@ pub async fn within(name: &str, deadline: Duration, scenario: impl Future<Output
     if let Some(why) = adcast_testing::netns::unavailable() {
         panic!("scenario {name} cannot run here: {why} (infra/regions.sh skips instead)");
     }
-    println!("=== scenario {name}");
+    // The figures depend on what else the machine is doing: say so.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?");
+    println!("=== scenario {name} (load average {load})");
     let started = std::time::Instant::now();
     if tokio::time::timeout(deadline, scenario).await.is_err() {
         panic!("scenario {name} did not finish within {deadline:?}");
