@@ -1,6 +1,12 @@
 //! Two writers behind one address; the active one SIGKILLed during a burst
 //! of creates. Clients retry what failed with the same `Idempotency-Key`;
 //! every acknowledged write is served exactly once by every edge.
+//!
+//! The address (the `writer` link) delays answers by 150 ms and resets its
+//! connections at the failover, as a load balancer switching targets may:
+//! some creates that writer A committed lose their answer on the way, and
+//! their retries on writer B must be answered from the idempotency record,
+//! not created again.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +23,8 @@ const BURST: usize = 200;
 const CLIENTS: usize = 8;
 /// The active writer is killed once this many creates are acknowledged.
 const KILL_AFTER: usize = 60;
+/// Answers in flight on the address when the failover resets it.
+const ANSWER_DELAY: Duration = Duration::from_millis(150);
 
 /// One create, retried with its key until it is acknowledged.
 #[derive(Debug)]
@@ -36,6 +44,7 @@ async fn every_acknowledged_write_is_served_exactly_once_after_the_active_writer
             ..Options::default()
         })
         .await;
+        world.link("writer").update(|faults| faults.to_client.latency = ANSWER_DELAY);
         let done = Arc::new(AtomicUsize::new(0));
         let mut clients = Vec::new();
         for client in 0..CLIENTS {
@@ -72,12 +81,14 @@ async fn every_acknowledged_write_is_served_exactly_once_after_the_active_writer
             async move { counter.load(Ordering::Relaxed) >= KILL_AFTER }
         })
         .await;
+        world.link("writer").set_reset(true);
         world.writers[0].kill();
         let killed_at = Instant::now();
         let acked_at_kill = done.load(Ordering::Relaxed);
         let standby = world.writers[1].address;
         world.link("writer").switch_upstream(standby);
         world.link("writer-for-remote").switch_upstream(standby);
+        world.link("writer").set_reset(false);
 
         let mut outcomes = Vec::new();
         for client in clients {
@@ -130,9 +141,11 @@ async fn every_acknowledged_write_is_served_exactly_once_after_the_active_writer
             .await
             .expect("counting ads");
         assert_eq!(rows as usize, BURST, "one row per create, retries included");
+        assert!(replayed > 0, "some answers of creates A committed were lost at the failover and replayed by B");
 
         println!(
-            "failover: {BURST} creates from {CLIENTS} clients; writer A SIGKILLed after {acked_at_kill} acknowledgements, the address switched to writer B"
+            "failover: {BURST} creates from {CLIENTS} clients; writer A SIGKILLed after {acked_at_kill} acknowledgements, the address (answers delayed {}) reset and switched to writer B",
+            ms(ANSWER_DELAY)
         );
         println!(
             "  {retried} creates needed a retry, {replayed} of them were answered from the idempotency record (committed by A before it died); first acknowledgement from B {} after the kill",
