@@ -303,12 +303,12 @@ enum Ending {
 async fn serve_connection(client: TcpStream, control: Arc<Control>) {
     let _ = client.set_nodelay(true);
     let mut faults = control.faults.subscribe();
-    let now = *faults.borrow_and_update();
-    if now.reset {
+    let current = *faults.borrow_and_update();
+    if current.reset {
         reset(&client);
         return;
     }
-    if now.black_hole {
+    if current.black_hole {
         swallow_forever(client, faults).await;
         return;
     }
@@ -353,11 +353,11 @@ async fn serve_connection(client: TcpStream, control: Arc<Control>) {
                     // The link is gone: its task is being aborted anyway.
                     return std::future::pending::<()>().await;
                 }
-                let now = *faults.borrow_and_update();
-                if now.black_hole {
+                let current = *faults.borrow_and_update();
+                if current.black_hole {
                     swallowed.store(true, Ordering::Relaxed);
                 }
-                if now.reset {
+                if current.reset {
                     return;
                 }
             }
@@ -398,15 +398,15 @@ async fn pump(
             if n == 0 {
                 return Ok::<_, io::Error>(()); // EOF: dropping `chunks` ends the writer
             }
-            let now = *faults.borrow();
-            if now.black_hole {
+            let current = *faults.borrow();
+            if current.black_hole {
                 swallowed.store(true, Ordering::Relaxed);
             }
             if swallowed.load(Ordering::Relaxed) {
                 continue;
             }
             let unit = rand::thread_rng().gen_range(-1.0..=1.0);
-            let due = schedule.due(Instant::now(), &direction(&now), unit);
+            let due = schedule.due(Instant::now(), &direction(&current), unit);
             if chunks.send((due, buffer[..n].to_vec())).await.is_err() {
                 return Ok(());
             }
