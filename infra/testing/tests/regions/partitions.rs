@@ -100,12 +100,12 @@ async fn a_replica_cut_off_from_its_primary_is_noticed_through_the_heartbeat() {
         println!("replica cut off from the primary for {:.1} s while writes continued (to change {written}):", cut_for.as_secs_f64());
         for (name, observed) in [("edge on the replica", &local), ("edge tailing the primary", &far)] {
             println!(
-                "  {name}: /readyz 503 after {:.2} s ({}); {} answers, all 200, served up to change {}; Adcast-Staleness-Ms up to {:?}",
+                "  {name}: /readyz 503 after {:.2} s ({}); {} answers, all 200, served up to change {}; Adcast-Staleness-Ms up to {}",
                 observed.unready_after.map_or(f64::NAN, |d| d.as_secs_f64()),
                 observed.unready_reason,
                 observed.answers,
                 observed.seq_while_cut,
-                observed.staleness_header,
+                observed.staleness_header.map_or("none".to_owned(), |ms| ms.to_string()),
             );
         }
         println!("  edge on the replica at the end of the cut: stream silence {silence:.1} s (the replica answers), staleness {staleness:.1} s");
@@ -179,10 +179,10 @@ async fn an_edge_cut_off_from_its_replica_for_30_s_keeps_answering_and_catches_u
             observed.seq_while_cut,
         );
         println!(
-            "  at the end: {} changes behind (Adcast-Seq {} vs the writer's {written}); staleness gauge {staleness:.1} s, Adcast-Staleness-Ms {:?}; lag gauge {lag_events} events (it counts only what the edge could see)",
+            "  at the end: {} changes behind (Adcast-Seq {} vs the writer's {written}); staleness gauge {staleness:.1} s, Adcast-Staleness-Ms {}; lag gauge {lag_events} events (it counts only what the edge could see)",
             written - observed.seq_while_cut,
             observed.seq_while_cut,
-            observed.staleness_header
+            observed.staleness_header.map_or("none".to_owned(), |ms| ms.to_string())
         );
         let unready = observed.unready_after.expect("the cut-off edge goes unready");
         assert!(unready <= READY_MAX_LAG + Duration::from_secs(1), "unready after {unready:?}");
