@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use adcast_shared::protocol::routes;
 use http::StatusCode;
 
-use crate::world::{items, wait_until, Acked, Options, World};
+use crate::clients::{items, Acked};
+use crate::world::{wait_until, Options, World};
 use crate::{invariants, ms, within};
 
 const BURST: usize = 200;

@@ -22,7 +22,8 @@ use http::StatusCode;
 use serde_json::{json, Value};
 use sqlx::{PgPool, Row};
 
-use crate::world::{items, Edge, Sample, Samples, World};
+use crate::clients::items;
+use crate::world::{Edge, Sample, Samples, World};
 
 /// Every change the writer committed, from its outbox, in order.
 pub struct History {

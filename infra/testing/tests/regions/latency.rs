@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use adcast_shared::protocol::{headers, routes};
 use http::StatusCode;
 
-use crate::world::{get, Options, World};
+use crate::clients::get;
+use crate::world::{Options, World};
 use crate::{invariants, ms, percentile, within};
 
 /// One way; the round trip is twice this.

@@ -18,7 +18,11 @@
 //! - `failover`: two writers behind one address, the active one SIGKILLed
 //!   during a burst.
 //! - `isolation`: an edge restarted while its region is cut off.
+//!
+//! `world` builds the regions, links and processes of one scenario;
+//! `clients` is how the test talks to them; `invariants` is the checker.
 
+mod clients;
 mod failover;
 mod invariants;
 mod isolation;
@@ -31,7 +35,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use world::{Acked, Admin};
+use clients::{Acked, Admin};
 
 /// Runs one scenario within `deadline`: past it, the scenario's future is
 /// dropped (which removes everything it made) and the test fails.

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::world::{redis_command, redis_info, stream_last, wait_until, Options, World};
+use crate::clients::{redis_command, redis_info, stream_last};
+use crate::world::{wait_until, Options, World};
 use crate::{create_all, invariants, last_seq, within};
 
 /// The primary's replication backlog: Redis' minimum, so that a short break
