@@ -61,7 +61,9 @@ pub struct Settings {
     #[arg(long, env = "ADCAST_CACHE_MAX_AGE_SECS", default_value_t = 5)]
     pub cache_max_age_secs: u64,
 
-    /// /readyz fails when the last contact with the stream is older than this.
+    /// /readyz fails when the last contact with the stream is older than
+    /// this, or the state is staler than this by the writer's heartbeat
+    /// (then answers also carry `Adcast-Staleness-Ms`).
     #[arg(long, env = "ADCAST_READY_MAX_LAG_MS", default_value_t = 15_000)]
     pub ready_max_lag_ms: u64,
 

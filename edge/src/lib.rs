@@ -14,7 +14,9 @@
 //!    edge can serve (`/servingz`) and is current (`/readyz`).
 //! 3. **Tail** (`tailer`): a first `XREAD` without blocking, then
 //!    `XREAD BLOCK`, from the applied sequence number; each batch becomes a
-//!    new state. A gap loads a newer snapshot.
+//!    new state. A gap loads a newer snapshot. Next to it, `freshness`
+//!    reads the writer's heartbeat and measures how stale the applied state
+//!    is, end to end.
 //! 4. **Serve** (`server`, `query`, `answer`): the server parses
 //!    `GET /api/v1/ad`, the index answers it with the body and its cache
 //!    lifetime, and the server writes them out; `forward` relays admin calls
@@ -38,6 +40,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod data_dir;
 pub mod forward;
+pub mod freshness;
 pub mod index;
 pub mod metrics;
 pub mod mmap;
@@ -85,6 +88,8 @@ pub struct Application {
     data_dir: Arc<DataDir>,
     /// `--persist-interval-secs`.
     persist_interval: Duration,
+    /// Where the writer's heartbeat is read: Redis and the stream key.
+    heartbeat: (redis::Client, String),
 }
 
 impl Application {
@@ -127,6 +132,7 @@ impl Application {
             metrics.clone(),
             writer,
         ));
+        let heartbeat = (redis.clone(), settings.stream_key.clone());
         let tailer = StreamTailer::new(
             &settings,
             node.clone(),
@@ -146,6 +152,7 @@ impl Application {
             sources,
             data_dir,
             persist_interval: settings.persist_interval(),
+            heartbeat,
         })
     }
 
@@ -182,6 +189,13 @@ impl Application {
             self.sources,
             stop_rx.clone(),
         )));
+        let (redis, stream_key) = self.heartbeat;
+        let freshness = Background(tokio::spawn(freshness::run(
+            self.node.clone(),
+            redis,
+            stream_key,
+            stop_rx.clone(),
+        )));
         let persister = Background(tokio::spawn(persist::run(
             self.node.clone(),
             self.data_dir.clone(),
@@ -191,10 +205,11 @@ impl Application {
         server::serve(self.listener, self.server, shutdown).await;
         let _ = stop_tx.send(true);
         persister.join().await;
-        // The tailer may sit in an XREAD for up to the block time; its state
-        // is saved already, so it is not waited for, only a snapshot
-        // download it may be writing to disk.
-        drop(sync);
+        // The tailer may sit in an XREAD for up to the block time (and the
+        // heartbeat reader in a bounded GET); the state is saved already, so
+        // they are not waited for, only a snapshot download the tailer may
+        // be writing to disk.
+        drop((sync, freshness));
         self.data_dir.close().await;
         tracing::info!(seq = self.node.state().seq, "adcast-edge stopped");
         Ok(())

@@ -194,6 +194,11 @@ impl Metrics {
                     .map_or(-1.0, |silence| silence.as_secs_f64()),
             ),
             (
+                "adcast_edge_staleness_seconds",
+                "Seconds since the newest writer heartbeat whose change is applied here (-1: none yet).",
+                node.freshness().staleness_seconds(Timestamp::now()),
+            ),
+            (
                 "adcast_edge_snapshot_age_seconds",
                 "Age of the snapshot the current state was started from.",
                 node.snapshot_created_at()

@@ -15,6 +15,7 @@ use adcast_shared::timestamp::Timestamp;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
+use crate::freshness::Freshness;
 use crate::state::ServingState;
 
 pub struct Node {
@@ -31,7 +32,10 @@ pub struct Node {
     /// Set while a gap is known and no newer snapshot was found yet: the
     /// state is stale (a true prefix of history) and the node is not ready.
     resync_pending: AtomicBool,
-    /// Longest stream silence a ready node may have (`--ready-max-lag-ms`).
+    /// How current the applied state is, from the writer's heartbeat.
+    freshness: Freshness,
+    /// Longest stream silence, and staleness, a ready node may have
+    /// (`--ready-max-lag-ms`).
     ready_max_lag: Duration,
 }
 
@@ -49,6 +53,9 @@ pub enum Readiness {
     StreamSilent(Duration),
     /// The stream was never reached since start.
     StreamNotReached,
+    /// The writer's heartbeat says the state is this stale, more than
+    /// allowed (the writer, or the path from it, is not getting through).
+    Stale(Duration),
 }
 
 impl Node {
@@ -60,6 +67,7 @@ impl Node {
             last_stream_contact: AtomicI64::new(0),
             snapshot_created_at: AtomicI64::new(0),
             resync_pending: AtomicBool::new(false),
+            freshness: Freshness::default(),
             ready_max_lag,
         })
     }
@@ -128,8 +136,18 @@ impl Node {
             .is_ok_and(|result| result.is_ok())
     }
 
-    /// Ready: state loaded, no gap pending, and the stream heard from
-    /// recently enough.
+    /// How current the applied state is (written by the heartbeat reader).
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
+    }
+
+    /// The bound of `--ready-max-lag-ms`.
+    pub fn ready_max_lag(&self) -> Duration {
+        self.ready_max_lag
+    }
+
+    /// Ready: state loaded, no gap pending, the stream heard from recently
+    /// enough, and the writer's heartbeat not older than the same bound.
     pub fn readiness(&self) -> Readiness {
         let state = self.state();
         if !state.loaded {
@@ -141,7 +159,13 @@ impl Node {
         match self.stream_silence() {
             None => Readiness::StreamNotReached,
             Some(silence) if silence > self.ready_max_lag => Readiness::StreamSilent(silence),
-            Some(_) => Readiness::Ready,
+            Some(_) => match self
+                .freshness
+                .stale_beyond(self.ready_max_lag, Timestamp::now())
+            {
+                Some(staleness) => Readiness::Stale(staleness),
+                None => Readiness::Ready,
+            },
         }
     }
 

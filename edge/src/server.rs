@@ -244,17 +244,19 @@ impl Server {
             // empty answer would be wrong, and cacheable.
             return unavailable("this edge has not loaded its state yet; retry shortly");
         }
-        let answer = state.index.answer(
-            &params.audience,
-            params.page,
-            Timestamp::now(),
-            self.cache_max_age_secs,
-        );
+        let now = Timestamp::now();
+        let answer =
+            state
+                .index
+                .answer(&params.audience, params.page, now, self.cache_max_age_secs);
         let mut response = Response::new(Full::new(answer.body));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, cache_control(answer.max_age));
         headers.insert(ADCAST_SEQ, HeaderValue::from(state.seq));
+        self.node
+            .freshness()
+            .mark_if_stale(headers, now, self.node.ready_max_lag());
         response
     }
 
@@ -288,6 +290,10 @@ impl Server {
                 format!("no contact with the stream for {} ms", silence.as_millis())
             }
             Readiness::StreamNotReached => "the stream has not been reached yet".to_owned(),
+            Readiness::Stale(staleness) => format!(
+                "stale: the newest writer heartbeat applied here is {} ms old (the writer, or the path from it, is not getting through)",
+                staleness.as_millis()
+            ),
         };
         unavailable(&format!("not ready: {reason}"))
     }

@@ -1,5 +1,6 @@
 //! The writer↔edge contract on the wire, defined once: stream entry ids,
-//! header names, route paths, the snapshot validator, the OpenAPI document.
+//! the heartbeat, header names, route paths, the snapshot validator, the
+//! OpenAPI document.
 //!
 //! Both services call these; neither writes the literals itself, so the two
 //! sides cannot drift apart (the event and snapshot byte formats have their
@@ -36,6 +37,59 @@ pub mod stream {
     }
 }
 
+/// The writer's heartbeat: a key next to the stream that says how current
+/// the stream is, so that an edge can measure its staleness end to end.
+///
+/// The writer sets `<stream-key>:heartbeat` to `"<writer_unix_ms> <seq>"`
+/// about once a second, only after the stream holds change `seq`, where
+/// `seq` is the last change committed when the writer read its clock: every
+/// write acknowledged before `writer_unix_ms` has a sequence number ≤ `seq`.
+/// The key lives on the same Redis as the stream and is written after the
+/// entries it covers, so it replicates with them, in order, through any
+/// chain of replicas. An edge that has applied `seq` has every write
+/// acknowledged before `writer_unix_ms`: its staleness is at most its own
+/// clock minus that instant.
+pub mod heartbeat {
+    /// One heartbeat value.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Heartbeat {
+        /// The writer's clock when it read the committed sequence number
+        /// (ms since the Unix epoch).
+        pub writer_unix_ms: u64,
+        /// Every change acknowledged before that instant is at most this.
+        pub seq: u64,
+    }
+
+    /// The heartbeat key of a stream: `adcast:events` → `adcast:events:heartbeat`.
+    pub fn key(stream_key: &str) -> String {
+        format!("{stream_key}:heartbeat")
+    }
+
+    impl Heartbeat {
+        /// `"<writer_unix_ms> <seq>"`.
+        pub fn encode(&self) -> String {
+            format!("{} {}", self.writer_unix_ms, self.seq)
+        }
+
+        /// The inverse of [`Heartbeat::encode`]: two plain decimal numbers
+        /// separated by one space; `None` for anything else.
+        pub fn parse(text: &str) -> Option<Heartbeat> {
+            let (at, seq) = text.split_once(' ')?;
+            Some(Heartbeat {
+                writer_unix_ms: plain_number(at)?,
+                seq: plain_number(seq)?,
+            })
+        }
+    }
+
+    fn plain_number(text: &str) -> Option<u64> {
+        if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+            return None;
+        }
+        text.parse().ok()
+    }
+}
+
 /// HTTP header names both services read or write (lower case, as HTTP/2 and
 /// the `http` crate want them).
 pub mod headers {
@@ -48,6 +102,9 @@ pub mod headers {
     pub const ADCAST_APPLIED: &str = "adcast-applied";
     /// The write's own change number when `Adcast-Applied: false`.
     pub const ADCAST_WRITE_SEQ: &str = "adcast-write-seq";
+    /// On a Public API answer from an edge staler than its readiness bound:
+    /// the staleness in milliseconds (see [`super::heartbeat`]).
+    pub const ADCAST_STALENESS_MS: &str = "adcast-staleness-ms";
     /// On a snapshot download: the sequence number of the snapshot served.
     pub const ADCAST_SNAPSHOT_SEQ: &str = "adcast-snapshot-seq";
     /// On a create or import: makes a retry return the first answer.
@@ -122,6 +179,36 @@ mod tests {
             "18446744073709551616-0",
         ] {
             assert_eq!(stream::parse_entry_id(id), None, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn heartbeats_round_trip() {
+        let beat = heartbeat::Heartbeat {
+            writer_unix_ms: 1_700_000_000_123,
+            seq: 42,
+        };
+        assert_eq!(beat.encode(), "1700000000123 42");
+        assert_eq!(heartbeat::Heartbeat::parse(&beat.encode()), Some(beat));
+        assert_eq!(heartbeat::key("adcast:events"), "adcast:events:heartbeat");
+    }
+
+    #[test]
+    fn only_two_plain_numbers_are_a_heartbeat() {
+        for text in [
+            "",
+            "1",
+            "1 ",
+            " 1",
+            "1  2",
+            "1 2 3",
+            "-1 2",
+            "1 +2",
+            "1 x",
+            "1\t2",
+            "18446744073709551616 1",
+        ] {
+            assert_eq!(heartbeat::Heartbeat::parse(text), None, "{text:?}");
         }
     }
 

@@ -184,6 +184,17 @@ pub struct Settings {
     #[arg(long, env = "ADCAST_SKIP_MIGRATIONS", global = true)]
     pub skip_migrations: bool,
 
+    /// How often the writer publishes its heartbeat (its clock and the last
+    /// change the stream holds, next to the stream), from which every edge
+    /// measures its staleness end to end; 0 turns it off.
+    #[arg(
+        long,
+        env = "ADCAST_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 1_000,
+        global = true
+    )]
+    pub heartbeat_interval_ms: u64,
+
     /// Log format.
     #[arg(long, env = "ADCAST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -251,5 +262,9 @@ impl Settings {
 
     pub fn relay_interval(&self) -> Duration {
         Duration::from_millis(self.relay_interval_ms)
+    }
+
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms)
     }
 }

@@ -7,8 +7,9 @@
 //! Stream lacks, in order, as entries `<seq>-0`. `snapshots` writes compacted
 //! state files for edges and trims what they make unnecessary. `state` is
 //! what every handler may use; `startup` builds it and wires the parts
-//! together from `config`; `metrics` and `telemetry` report on them. `console`
-//! serves the web console's static files at `/admin/`.
+//! together from `config`; `metrics` and `telemetry` report on them.
+//! `heartbeat` tells edges, through the stream's Redis, how current the
+//! stream is. `console` serves the web console's static files at `/admin/`.
 
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod console;
+pub mod heartbeat;
 pub mod metrics;
 pub mod relay;
 pub mod response;

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::auth::AdminTokens;
 use crate::config::Settings;
+use crate::heartbeat::HeartbeatPublisher;
 use crate::metrics::Metrics;
 use crate::relay::OutboxRelay;
 use crate::schema::{self, RoleName};
@@ -114,6 +115,10 @@ impl Application {
         tracing::info!(address = %self.local_addr(), "adcast-writer listening");
         let relay = tokio::spawn(self.relay.run(stopped(stop_rx.clone())));
         let snapshots = tokio::spawn(self.snapshots.run(stopped(stop_rx.clone())));
+        let heartbeat = tokio::spawn(
+            HeartbeatPublisher::new(&self.settings, self.state.store.clone())?
+                .run(stopped(stop_rx.clone())),
+        );
         let housekeeping = tokio::spawn(purge_idempotency_keys(
             self.state.store.clone(),
             stopped(stop_rx.clone()),
@@ -133,6 +138,7 @@ impl Application {
         let _ = relay.await;
         let _ = snapshots.await;
         let _ = housekeeping.await;
+        let _ = heartbeat.await;
         tracing::info!("adcast-writer stopped");
         Ok(())
     }

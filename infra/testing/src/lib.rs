@@ -16,6 +16,10 @@
 //! - [`http`]: a one-request HTTP/1.1 client and its response type.
 //! - [`writer`] and [`edge`]: the two services in-process on random ports,
 //!   with their settings for tests.
+//! - [`netns`] and [`faults`]: regions as network namespaces, silent
+//!   partitions with `iptables`, and a fault proxy for the links between
+//!   regions (latency, jitter, bandwidth, black holes, resets, switching
+//!   the upstream); the region scenarios in `tests/regions/` use them.
 //!
 //! Names of what a test creates carry the creating process's id
 //! ([`unique`]): `infra/test.sh` removes leftovers only of processes that are
@@ -26,7 +30,9 @@
 
 pub mod databases;
 pub mod edge;
+pub mod faults;
 pub mod http;
+pub mod netns;
 pub mod processes;
 pub mod redis;
 pub mod writer;

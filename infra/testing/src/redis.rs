@@ -110,11 +110,23 @@ impl RedisServer {
             .spawn()
             .expect("redis-server must be installed for these tests (see README)");
         self.child = Some(child);
+        // Redis listens before it has loaded its data (it answers LOADING
+        // meanwhile): wait for a real PONG.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !self.answers_ping() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn answers_ping(&self) -> bool {
+        let Ok(client) = redis::Client::open(self.url()) else {
+            return false;
+        };
+        client
+            .get_connection_with_timeout(Duration::from_secs(1))
+            .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection))
+            .is_ok_and(|pong| pong == "PONG")
     }
 
     /// SIGKILL: the server is gone at once, as in a crash.

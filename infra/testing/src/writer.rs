@@ -41,6 +41,7 @@ pub fn settings(database_url: &str, redis_url: &str, stream_key: &str) -> Settin
         db_max_connections: 20,
         relay_interval_ms: 200,
         skip_migrations: false,
+        heartbeat_interval_ms: 1_000,
         log_format: LogFormat::Text,
         log: "warn".into(),
     }
