@@ -242,7 +242,7 @@ check_docker_stub_layer() {
   while IFS= read -r member; do
     mkdir -p "$dir/$member"
     cp "$member/Cargo.toml" "$dir/$member/"
-  done < <(sed -n 's/^COPY \([a-z0-9_-]*\)\/Cargo.toml .*/\1/p' infra/Dockerfile)
+  done < <(sed -n 's/^COPY \([a-z0-9_/-]*\)\/Cargo.toml .*/\1/p' infra/Dockerfile)
   sed -n '/^# >>> stub-sources$/,/^# <<< stub-sources$/p' infra/Dockerfile \
     | sed -e '1d;$d' -e 's/^RUN //' -e 's/\\$//' | sed 's#/tmp/stub-sources#'"$dir"'/.stub-sources#g' >"$dir/.stub.sh"
   (cd "$dir" && sh .stub.sh) || return 1
