@@ -1,5 +1,7 @@
-//! The index against a brute-force reading of docs/api.md: thousands of random
-//! ads, tens of thousands of random queries, identical answers.
+//! The index against the shared definition of docs/api.md's matching
+//! (`adcast_shared::matching::answer`, a brute-force reading of the rules
+//! that the writer's preview and explain use too): thousands of random ads,
+//! tens of thousands of random queries, identical answers.
 
 use adcast_edge::index::{AdIndex, Page};
 use adcast_shared::ad::{
@@ -7,8 +9,9 @@ use adcast_shared::ad::{
     Targeting, TimeWindow, Title,
 };
 use adcast_shared::country::{Country, CODES};
+use adcast_shared::matching;
 use adcast_shared::timestamp::Timestamp;
-use adcast_shared::wire::AdView;
+use adcast_shared::wire::public_item_json;
 
 /// xorshift64*: deterministic and seedable, so a failure is reproducible.
 struct Rng(u64);
@@ -103,26 +106,17 @@ fn query(rng: &mut Rng) -> AudienceQuery {
     }
 }
 
-/// docs/api.md, literally: active (strict), matching any group, sorted by
-/// `(endAt, id)`, then `offset` and `limit`.
+/// The one definition of the answer (`adcast_shared::matching`), which the
+/// writer's preview also uses, rendered as the Public API renders items.
 fn brute_force(
     ads: &[Ad],
     query: &AudienceQuery,
     page: Page,
     now: Timestamp,
 ) -> Vec<serde_json::Value> {
-    let mut hits: Vec<&Ad> = ads
+    matching::answer(ads, query, page.offset, page.limit, now)
         .iter()
-        .filter(|ad| ad.window.is_active_at(now) && ad.targeting.matches(query))
-        .collect();
-    hits.sort_by_key(|ad| (ad.window.end(), ad.id));
-    hits.into_iter()
-        .skip(page.offset)
-        .take(page.limit)
-        .map(|ad| {
-            let view = AdView::new(ad);
-            serde_json::json!({"title": view.title, "endAt": view.end_at})
-        })
+        .map(|ad| serde_json::from_str(&public_item_json(ad)).expect("items are JSON"))
         .collect()
 }
 

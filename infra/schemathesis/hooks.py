@@ -8,8 +8,6 @@ written as a schema:
 - both instants must lie in the years 0000-9999 once converted to UTC (an
   offset can push `9999-12-31T23:30:00-01:00` past the end);
 - `ageStart <= ageEnd` within one condition group;
-- a value repeated in one array is an error, compared case-insensitively
-  (`["m", "M"]` repeats; `uniqueItems` compares exactly);
 - an age is written as a JSON integer: JSON Schema's `integer` also admits
   `20.0`, which the server refuses.
 
@@ -30,6 +28,12 @@ import schemathesis
 from schemathesis.core.parameters import ParameterLocation
 
 AD_BODY_OPERATIONS = {("POST", "/api/v1/ad"), ("PUT", "/api/v1/ad/{id}")}
+# The import's body is a list of ad bodies, each repaired like one.
+IMPORT_OPERATION = ("POST", "/api/v1/admin/ad/import")
+# Operations taking `at`, an instant that must lie in the years 0000-9999 once
+# converted to UTC (an offset can push a generated one out).
+AT_OPERATIONS = {("GET", "/api/v1/admin/preview"), ("HEAD", "/api/v1/admin/preview"),
+                 ("GET", "/api/v1/admin/ad/{id}/explain"), ("HEAD", "/api/v1/admin/ad/{id}/explain")}
 
 UTC = dt.timezone.utc
 # The server's Timestamp range, in milliseconds since the epoch (years 0000-9999).
@@ -81,17 +85,6 @@ def _repair_times(body: dict) -> None:
     body["endAt"] = _format(now + FUTURE)
 
 
-def _dedupe(values: list) -> list:
-    seen: set[str] = set()
-    kept = []
-    for value in values:
-        key = value.upper() if isinstance(value, str) else repr(value)
-        if key not in seen:
-            seen.add(key)
-            kept.append(value)
-    return kept
-
-
 def _repair_group(group: object) -> None:
     if not isinstance(group, dict):
         return
@@ -104,22 +97,11 @@ def _repair_group(group: object) -> None:
     start, end = group.get("ageStart"), group.get("ageEnd")
     if isinstance(start, int) and isinstance(end, int) and start > end:
         group["ageStart"], group["ageEnd"] = end, start
-    for key in ("gender", "country", "platform"):
-        if isinstance(group.get(key), list):
-            group[key] = _dedupe(group[key])
 
 
-@schemathesis.hook
-def map_case(context, case):
-    operation = context.operation
-    if operation is None or (operation.method.upper(), operation.path) not in AD_BODY_OPERATIONS:
-        return case
-    meta = case.meta
-    if meta is not None and meta.is_negative_at(ParameterLocation.BODY):
-        return case
-    body = case.body
+def _repair_ad(body: object) -> object:
     if not isinstance(body, dict):
-        return case
+        return body
     body = dict(body)
     _repair_times(body)
     conditions = body.get("conditions")
@@ -132,8 +114,58 @@ def map_case(context, case):
         for group in conditions:
             _repair_group(group)
         body["conditions"] = conditions
-    case.body = body
+    return body
+
+
+@schemathesis.hook
+def map_case(context, case):
+    operation = context.operation
+    if operation is None:
+        return case
+    key = (operation.method.upper(), operation.path)
+    meta = case.meta
+    if key in AT_OPERATIONS:
+        if meta is not None and meta.is_negative_at(ParameterLocation.QUERY):
+            return case
+        query = dict(case.query or {})
+        if "at" in query and _millis(query["at"]) is None:
+            query["at"] = SAFE_START
+            case.query = query
+        return case
+    if key not in AD_BODY_OPERATIONS and key != IMPORT_OPERATION:
+        return case
+    if meta is not None and meta.is_negative_at(ParameterLocation.BODY):
+        return case
+    if key == IMPORT_OPERATION:
+        if isinstance(case.body, list):
+            case.body = [_repair_ad(ad) for ad in case.body]
+        return case
+    if isinstance(case.body, dict):
+        case.body = _repair_ad(case.body)
     return case
+
+
+# NDJSON, in and out: the import takes one ad per line, the export answers
+# one ad per line. The document describes both as an array of the lines.
+@schemathesis.serializer("application/x-ndjson")
+def serialize_ndjson(ctx, value):
+    import json
+
+    if not isinstance(value, list):
+        # A body that is not a list of ads (a negative case) has no NDJSON
+        # form; one line holding it as an array is equally not a list of ads.
+        return (json.dumps([value]) + "\n").encode("utf-8")
+    return "".join(json.dumps(item) + "\n" for item in value).encode("utf-8")
+
+
+@schemathesis.deserializer("application/x-ndjson")
+def deserialize_ndjson(ctx, response):
+    import json
+
+    text = (response.content or b"").decode("utf-8")
+    if text and not text.endswith("\n"):
+        raise ValueError("an NDJSON answer must end with a newline")
+    return [json.loads(line) for line in text.splitlines()]
 
 
 # The snapshot file (`GET /internal/v1/snapshot/latest`) is binary; its byte

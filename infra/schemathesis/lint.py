@@ -8,7 +8,8 @@
    examples readers copy cannot drift from the contract.
 3. The value lists that mirror the Rust code still agree with it where they
    can be read from the source: the 249 ISO 3166-1 codes of
-   shared/src/country.rs, the country pattern (exactly those codes, any case)
+   shared/src/country.rs, the country pattern (exactly those codes, any case,
+   plus the alias UK)
    and the error codes of shared/src/api_error.rs.
 
 Exits 1 with a message per problem.
@@ -88,8 +89,10 @@ def main() -> int:
         if schemas["CountryCode"]["enum"] != codes:
             problems.append("components.schemas.CountryCode.enum differs from shared/src/country.rs")
         pattern = re.compile(schemas["CountryCodeInput"]["pattern"])
+        # Input also takes the aliases Country::parse accepts (UK for GB).
+        accepted = set(codes) | {"UK"}
         for a, b in itertools.product(string.ascii_letters, repeat=2):
-            if bool(pattern.search(a + b)) != ((a + b).upper() in codes):
+            if bool(pattern.search(a + b)) != ((a + b).upper() in accepted):
                 problems.append(f"CountryCodeInput.pattern disagrees with shared/src/country.rs on {a + b!r}")
                 break
     api_error_rs = repo / "shared" / "src" / "api_error.rs"

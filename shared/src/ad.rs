@@ -134,11 +134,6 @@ impl TimeWindow {
     pub fn end(self) -> Timestamp {
         self.end
     }
-
-    /// docs/api.md: active at `t` when `startAt < t < endAt`.
-    pub fn is_active_at(self, now: Timestamp) -> bool {
-        self.start < now && now < self.end
-    }
 }
 
 impl TryFrom<(Timestamp, Timestamp)> for TimeWindow {
@@ -373,25 +368,6 @@ impl ConditionGroup {
     pub fn platforms(&self) -> &[Platform] {
         &self.platforms
     }
-
-    /// docs/api.md matching: every dimension the query gives is either
-    /// unrestricted here or allows the given value.
-    pub fn matches(&self, query: &AudienceQuery) -> bool {
-        let age_ok = match (query.age, self.age) {
-            (Some(age), Some(range)) => range.contains(age),
-            _ => true,
-        };
-        fn allows<T: PartialEq>(allowed: &[T], asked: Option<T>) -> bool {
-            match asked {
-                Some(value) => allowed.is_empty() || allowed.contains(&value),
-                None => true,
-            }
-        }
-        age_ok
-            && allows(&self.genders, query.gender)
-            && allows(&self.countries, query.country)
-            && allows(&self.platforms, query.platform)
-    }
 }
 
 /// Who an ad is for: any of its groups. No groups means everyone.
@@ -414,10 +390,6 @@ impl Targeting {
     /// Empty means everyone.
     pub fn groups(&self) -> &[ConditionGroup] {
         &self.groups
-    }
-
-    pub fn matches(&self, query: &AudienceQuery) -> bool {
-        self.groups.is_empty() || self.groups.iter().any(|group| group.matches(query))
     }
 }
 
@@ -462,10 +434,6 @@ impl Ad {
 mod tests {
     use super::*;
 
-    fn group(parts: ConditionGroupParts) -> ConditionGroup {
-        ConditionGroup::try_from(parts).unwrap()
-    }
-
     #[test]
     fn ad_id_accepts_only_positive_decimal_integers() {
         assert_eq!(AdId::parse("42").unwrap().get(), 42);
@@ -508,16 +476,6 @@ mod tests {
     }
 
     #[test]
-    fn activity_is_strict_at_both_ends() {
-        let t = |ms| Timestamp::from_millis(ms).unwrap();
-        let window = TimeWindow::new(t(10), t(20)).unwrap();
-        assert!(!window.is_active_at(t(10)));
-        assert!(window.is_active_at(t(11)));
-        assert!(window.is_active_at(t(19)));
-        assert!(!window.is_active_at(t(20)));
-    }
-
-    #[test]
     fn age_range_rules() {
         assert!(AgeRange::new(1, 100).is_some());
         assert!(AgeRange::new(30, 30).is_some());
@@ -549,57 +507,5 @@ mod tests {
             ConditionGroup::try_from(ConditionGroupParts::default()),
             Err(GroupError::Unrestricted)
         );
-    }
-
-    #[test]
-    fn omitted_query_dimension_does_not_filter() {
-        let g = group(ConditionGroupParts {
-            age: AgeRange::new(20, 30),
-            countries: vec![Country::parse("TW").unwrap()],
-            ..Default::default()
-        });
-        assert!(g.matches(&AudienceQuery::default()));
-        assert!(g.matches(&AudienceQuery {
-            age: Some(20),
-            ..Default::default()
-        }));
-        assert!(g.matches(&AudienceQuery {
-            age: Some(30),
-            ..Default::default()
-        }));
-        assert!(!g.matches(&AudienceQuery {
-            age: Some(31),
-            ..Default::default()
-        }));
-        let jp = Country::parse("JP");
-        assert!(!g.matches(&AudienceQuery {
-            country: jp,
-            ..Default::default()
-        }));
-        assert!(g.matches(&AudienceQuery {
-            gender: Some(Gender::F),
-            ..Default::default()
-        }));
-    }
-
-    #[test]
-    fn targeting_matches_when_any_group_matches() {
-        let ios = group(ConditionGroupParts {
-            platforms: vec![Platform::Ios],
-            ..Default::default()
-        });
-        let web = group(ConditionGroupParts {
-            platforms: vec![Platform::Web],
-            ..Default::default()
-        });
-        let targeting = Targeting::any_of(vec![ios, web]);
-        let on = |platform| AudienceQuery {
-            platform: Some(platform),
-            ..Default::default()
-        };
-        assert!(targeting.matches(&on(Platform::Ios)));
-        assert!(targeting.matches(&on(Platform::Web)));
-        assert!(!targeting.matches(&on(Platform::Android)));
-        assert!(Targeting::everyone().matches(&on(Platform::Android)));
     }
 }

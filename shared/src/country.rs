@@ -59,10 +59,16 @@ impl Country {
     /// Number of distinct countries; the edge sizes its per-country bitsets by it.
     pub const COUNT: usize = CODES.len();
 
-    /// Parses a two-letter code, case-insensitively.
+    /// Parses a two-letter code, case-insensitively. `UK` is accepted as an
+    /// alias of `GB` (clients send it; ISO 3166 reserves it for exactly this
+    /// use) and becomes `GB`: nothing else stores or shows `UK`. Decoding
+    /// stored bytes does not take the alias, so stored data stays canonical.
     pub fn parse(code: &str) -> Option<Country> {
         match code.as_bytes() {
-            [a, b] => Self::from_code([a.to_ascii_uppercase(), b.to_ascii_uppercase()]),
+            [a, b] => {
+                let code = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
+                Self::from_code(if code == *b"UK" { *b"GB" } else { code })
+            }
             _ => None,
         }
     }
@@ -130,10 +136,19 @@ mod tests {
     }
 
     #[test]
+    fn uk_is_an_alias_of_gb() {
+        for code in ["UK", "uk", "Uk"] {
+            assert_eq!(Country::parse(code).unwrap().as_str(), "GB", "{code}");
+        }
+        assert!(
+            Country::try_from(*b"UK").is_err(),
+            "stored bytes take no alias"
+        );
+    }
+
+    #[test]
     fn rejects_unassigned_and_malformed_codes() {
-        for code in [
-            "", "T", "TWN", "XX", "UK", "EU", "ZZ", "AA", "1A", "é", "T ",
-        ] {
+        for code in ["", "T", "TWN", "XX", "EU", "ZZ", "AA", "1A", "é", "T "] {
             assert!(Country::parse(code).is_none(), "{code:?} must be rejected");
         }
     }

@@ -3,8 +3,13 @@
 //! Pure code, no network or database; both services depend on it so that the
 //! writer and every edge agree on the rules and the bytes.
 //!
-//! - [`ad`]: the ad and its parts as types that only hold valid values, and
-//!   docs/api.md's matching rule ([`ad::Targeting::matches`]).
+//! - [`ad`]: the ad and its parts as types that only hold valid values.
+//! - [`matching`]: docs/api.md's matching rules, once: whether an ad is
+//!   served to a user at an instant, the answer order, the Public API's
+//!   answer over a set of ads, and the explain breakdown. The writer's
+//!   preview and explain use it; the edge's index is tested against it.
+//! - [`query`]: the Public API's query parameters, checked (edge, and the
+//!   writer's preview and explain).
 //! - [`country`]: the ISO 3166-1 alpha-2 table.
 //! - [`timestamp`]: millisecond UTC instants and their RFC 3339 text form.
 //! - [`json`] and [`wire`]: the Admin API's JSON, parsed with exact field
@@ -27,7 +32,9 @@ pub mod country;
 pub mod error;
 pub mod event;
 pub mod json;
+pub mod matching;
 pub mod protocol;
+pub mod query;
 #[cfg(feature = "sample")]
 pub mod sample;
 pub mod snapshot;

@@ -15,6 +15,7 @@ use crate::ad::{
 use crate::country::Country;
 use crate::error::ValidationError;
 use crate::json::Json;
+use crate::matching::Explanation;
 use crate::timestamp::Timestamp;
 
 const AD_FIELDS: [&str; 4] = ["title", "startAt", "endAt", "conditions"];
@@ -22,13 +23,31 @@ const GROUP_FIELDS: [&str; 5] = ["ageStart", "ageEnd", "gender", "country", "pla
 
 /// Parses a create or replace body. `now` enforces "`endAt` in the future".
 pub fn parse_ad_draft(body: &Json, now: Timestamp) -> Result<AdDraft, ValidationError> {
+    parse_draft(body, Some(now), &AD_FIELDS)
+}
+
+/// Parses one ad of an import: the rules of a create, except that an `id`
+/// is ignored (export output carries one; import assigns new ids) and an
+/// `endAt` in the past is accepted (a restored catalog keeps its ended ads).
+/// Errors name fields as for a create; the caller prefixes the ad's index.
+pub fn parse_import_draft(body: &Json) -> Result<AdDraft, ValidationError> {
+    parse_draft(body, None, &IMPORT_FIELDS)
+}
+
+const IMPORT_FIELDS: [&str; 5] = ["title", "startAt", "endAt", "conditions", "id"];
+
+fn parse_draft(
+    body: &Json,
+    now: Option<Timestamp>,
+    fields: &[&str],
+) -> Result<AdDraft, ValidationError> {
     let Json::Object(entries) = body else {
         return Err(ValidationError::whole(format!(
-            "request body must be a JSON object, got {}",
+            "an ad must be a JSON object, got {}",
             body.kind()
         )));
     };
-    check_keys(entries, &AD_FIELDS, "")?;
+    check_keys(entries, fields, "")?;
     let get = |name: &str| entries.iter().find(|(key, _)| key == name).map(|(_, v)| v);
 
     let title = match get("title") {
@@ -48,7 +67,7 @@ pub fn parse_ad_draft(body: &Json, now: Timestamp) -> Result<AdDraft, Validation
     let end = parse_timestamp(get("endAt"), "endAt")?;
     let window = TimeWindow::new(start, end)
         .ok_or_else(|| ValidationError::field("endAt", "endAt must be after startAt"))?;
-    if end <= now {
+    if now.is_some_and(|now| end <= now) {
         return Err(ValidationError::field(
             "endAt",
             "endAt must be in the future",
@@ -163,6 +182,8 @@ fn parse_group(
     match ConditionGroup::try_from(parts) {
         Ok(group) => Ok(Some(group)),
         Err(GroupError::Unrestricted) => Ok(None),
+        // parse_list merged repeats, so only bytes that bypassed it could
+        // hold one; still an error with a field rather than a panic.
         Err(error) => {
             let name = match error {
                 GroupError::DuplicateGender => "gender",
@@ -174,13 +195,10 @@ fn parse_group(
     }
 }
 
-/// Empties a list that names all `all` values exactly once (so it restricts
-/// nothing); a list with repeats is kept so that the repeat is reported.
-fn drop_if_complete<T: Ord + Clone>(values: Vec<T>, all: usize) -> Vec<T> {
-    let mut distinct = values.clone();
-    distinct.sort();
-    distinct.dedup();
-    if values.len() == all && distinct.len() == all {
+/// Empties a list that names all `all` values (it restricts nothing); the
+/// list holds no repeats by now.
+fn drop_if_complete<T>(values: Vec<T>, all: usize) -> Vec<T> {
+    if values.len() == all {
         Vec::new()
     } else {
         values
@@ -252,7 +270,10 @@ fn parse_age(value: Option<&Json>, path: &str, name: &str) -> Result<Option<u8>,
     }
 }
 
-fn parse_list<T>(
+/// A `gender`, `country` or `platform` list: an array of values, or one
+/// value alone (`"F"` means `["F"]`). A value given twice is kept once, at
+/// its first place (docs/api.md, "Accepted variants").
+fn parse_list<T: PartialEq>(
     value: Option<&Json>,
     path: &str,
     name: &str,
@@ -261,30 +282,36 @@ fn parse_list<T>(
 ) -> Result<Vec<T>, ValidationError> {
     let items = match value {
         None => return Ok(Vec::new()),
-        Some(Json::Array(items)) => items,
+        Some(Json::Array(items)) => items.as_slice(),
+        Some(one @ Json::String(_)) => std::slice::from_ref(one),
         Some(other) => {
             return Err(ValidationError::field(
                 path,
-                format!("{name} must be an array of {allowed}, got {}", other.kind()),
+                format!(
+                    "{name} must be an array of {allowed} (or one of them), got {}",
+                    other.kind()
+                ),
             ))
         }
     };
-    items
-        .iter()
-        .map(|item| {
-            let parsed = match item {
-                Json::String(text) => parse(text),
-                _ => None,
-            };
-            parsed.ok_or_else(|| {
-                let shown = serde_json::to_string(&item_for_message(item)).unwrap_or_default();
-                ValidationError::field(
-                    path,
-                    format!("{name} values must be {allowed}, got {shown}"),
-                )
-            })
-        })
-        .collect()
+    let mut values = Vec::with_capacity(items.len());
+    for item in items {
+        let parsed = match item {
+            Json::String(text) => parse(text),
+            _ => None,
+        };
+        let Some(parsed) = parsed else {
+            let shown = serde_json::to_string(&item_for_message(item)).unwrap_or_default();
+            return Err(ValidationError::field(
+                path,
+                format!("{name} values must be {allowed}, got {shown}"),
+            ));
+        };
+        if !values.contains(&parsed) {
+            values.push(parsed);
+        }
+    }
+    Ok(values)
 }
 
 /// A short rendering of an offending value for an error message.
@@ -348,4 +375,70 @@ pub fn conditions_view(targeting: &Targeting) -> Vec<GroupView> {
             platform: group.platforms().iter().map(|p| p.as_str()).collect(),
         })
         .collect()
+}
+
+/// One item of a Public API answer, `{"title":…,"endAt":…}`: exactly the two
+/// fields, the title JSON-escaped.
+pub fn public_item_json(ad: &Ad) -> String {
+    let title = serde_json::to_string(ad.title.as_str()).expect("a string serialises");
+    format!("{{\"title\":{title},\"endAt\":\"{}\"}}", ad.window.end())
+}
+
+/// A Public API answer body, `{"items":[…]}`, for ads already in answer order.
+pub fn public_answer_body<'a>(ads: impl IntoIterator<Item = &'a Ad>) -> Vec<u8> {
+    let mut body = String::from("{\"items\":[");
+    for (i, ad) in ads.into_iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&public_item_json(ad));
+    }
+    body.push_str("]}");
+    body.into_bytes()
+}
+
+/// The body of `GET /api/v1/admin/ad/{id}/explain`, fields in the order
+/// docs/api.md shows them.
+#[derive(Serialize, Debug)]
+pub struct ExplainView {
+    pub id: i64,
+    pub at: String,
+    pub served: bool,
+    pub state: &'static str,
+    pub audience: bool,
+    /// The 0-based place in the Public API's answer; `null` unless served.
+    pub position: Option<u64>,
+    pub groups: Vec<GroupVerdictView>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct GroupVerdictView {
+    pub matches: bool,
+    pub failed: Vec<&'static str>,
+}
+
+impl ExplainView {
+    pub fn new(
+        ad: &Ad,
+        at: Timestamp,
+        explanation: &Explanation,
+        position: Option<u64>,
+    ) -> ExplainView {
+        ExplainView {
+            id: ad.id.get(),
+            at: at.to_string(),
+            served: explanation.served,
+            state: explanation.state.as_str(),
+            audience: explanation.audience,
+            position: position.filter(|_| explanation.served),
+            groups: explanation
+                .groups
+                .iter()
+                .map(|group| GroupVerdictView {
+                    matches: group.matches,
+                    failed: group.failed.iter().map(|d| d.as_str()).collect(),
+                })
+                .collect(),
+        }
+    }
 }

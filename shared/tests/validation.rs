@@ -223,9 +223,9 @@ fn restrictions_that_allow_everyone_are_dropped() {
         json!([])
     );
     assert_eq!(
-        rejected_field(body(json!({"conditions": {"gender": ["M", "F", "M"]}}))),
-        "conditions.gender",
-        "a repeat is still an error"
+        canonical(body(json!({"conditions": {"gender": ["M", "F", "M"]}}))),
+        json!([]),
+        "a repeat counts once: M and F are every gender"
     );
 }
 
@@ -246,7 +246,7 @@ fn unknown_enum_values_are_rejected() {
         ("gender", json!(["X"])),
         ("gender", json!(["male"])),
         ("country", json!(["XX"])),
-        ("country", json!(["UK"])),
+        ("country", json!(["EU"])),
         ("country", json!(["TWN"])),
         ("platform", json!(["windows"])),
         ("platform", json!([1])),
@@ -261,9 +261,31 @@ fn unknown_enum_values_are_rejected() {
 }
 
 #[test]
-fn enum_fields_must_be_arrays() {
+fn one_string_means_an_array_of_it() {
+    let value = body(json!({"conditions": {"gender": "f", "country": "tw", "platform": "iOS"}}));
+    assert_eq!(
+        canonical(value),
+        json!([{"gender": ["F"], "country": ["TW"], "platform": ["ios"]}])
+    );
+}
+
+#[test]
+fn enum_fields_of_another_type_are_rejected() {
     for key in ["gender", "country", "platform"] {
-        let conditions = json!({"conditions": { key: "M" }});
+        for value in [json!(1), json!(true), json!(null), json!({"a": "M"})] {
+            let conditions = json!({"conditions": { key: value }});
+            assert_eq!(
+                rejected_field(body(conditions)),
+                format!("conditions.{key}")
+            );
+        }
+    }
+}
+
+#[test]
+fn a_single_string_is_checked_like_an_array_value() {
+    for (key, value) in [("gender", "X"), ("country", "XX"), ("platform", "tv")] {
+        let conditions = json!({"conditions": { key: value }});
         assert_eq!(
             rejected_field(body(conditions)),
             format!("conditions.{key}")
@@ -272,19 +294,33 @@ fn enum_fields_must_be_arrays() {
 }
 
 #[test]
-fn repeated_values_in_one_array_are_rejected() {
-    let cases = [
-        ("gender", json!(["M", "m"])),
-        ("country", json!(["TW", "tw"])),
-        ("platform", json!(["ios", "iOS"])),
-    ];
-    for (key, value) in cases {
-        let conditions = json!({"conditions": { key: value }});
-        assert_eq!(
-            rejected_field(body(conditions)),
-            format!("conditions.{key}")
-        );
-    }
+fn repeated_values_in_one_array_are_merged_keeping_the_first_place() {
+    let value = body(json!({"conditions": {
+        "gender": ["F", "f"],
+        "country": ["TW", "JP", "tw", "JP"],
+        "platform": ["ios", "iOS", "web"]
+    }}));
+    assert_eq!(
+        canonical(value),
+        json!([{"gender": ["F"], "country": ["TW", "JP"], "platform": ["ios", "web"]}])
+    );
+}
+
+#[test]
+fn uk_is_stored_as_gb() {
+    assert_eq!(
+        canonical(body(json!({"conditions": {"country": ["UK", "fr"]}}))),
+        json!([{"country": ["GB", "FR"]}])
+    );
+    assert_eq!(
+        canonical(body(json!({"conditions": {"country": "uk"}}))),
+        json!([{"country": ["GB"]}])
+    );
+    assert_eq!(
+        canonical(body(json!({"conditions": {"country": ["GB", "UK"]}}))),
+        json!([{"country": ["GB"]}]),
+        "UK and GB are one country"
+    );
 }
 
 #[test]

@@ -46,6 +46,15 @@ pub enum Command {
         #[arg(long, value_name = "ROLE")]
         grant_to: Option<RoleName>,
     },
+    /// Create the ads of a JSON array or NDJSON file through a running
+    /// writer's import route, in chunks, with progress; running it again on
+    /// the same file creates nothing twice.
+    #[command(after_help = crate::cli::EXIT_STATUS_HELP)]
+    Import(crate::cli::import::ImportArgs),
+    /// Write every ad of a running writer, as NDJSON (one canonical ad per
+    /// line, by id), to standard output or a file; it imports again as it is.
+    #[command(after_help = crate::cli::EXIT_STATUS_HELP)]
+    Export(crate::cli::export::ExportArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -22,7 +22,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use sha2::{Digest, Sha256};
 
-use crate::response::{ApiError, HttpResponse};
+use crate::response::{whole, ApiError, HttpResponse};
 
 /// The paths the console answers, with their methods, as
 /// `routes::route_table` lists them (and `openapi.yaml` describes them).
@@ -141,7 +141,7 @@ fn redirect() -> HttpResponse {
     let headers = response.headers_mut();
     headers.insert(LOCATION, HeaderValue::from_static("admin/"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    whole(response)
 }
 
 fn serve(index: usize, request_headers: &HeaderMap) -> HttpResponse {
@@ -167,7 +167,7 @@ fn serve(index: usize, request_headers: &HeaderMap) -> HttpResponse {
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
+    whole(response)
 }
 
 /// RFC 9110 §13.1.2: `*` or any listed tag equal to ours under the weak

@@ -5,8 +5,11 @@
 //! sequence number, ad row, outbox row) → answer with `Adcast-Seq`. After the
 //! commit the handler wakes the `relay`, which copies outbox rows the Redis
 //! Stream lacks, in order, as entries `<seq>-0`. `snapshots` writes compacted
-//! state files for edges and trims what they make unnecessary. `state` is
-//! what every handler may use; `startup` builds it and wires the parts
+//! state files for edges and trims what they make unnecessary. `catalog`
+//! holds the bulk queries of the ad operations (preview, explain, import,
+//! export) and `bulk` splits an import into its ads; `cli` is the `import`
+//! and `export` commands, clients of a running writer. `state` is what every
+//! handler may use; `startup` builds it and wires the parts
 //! together from `config`; `metrics` and `telemetry` report on them.
 //! `heartbeat` tells edges, through the stream's Redis, how current the
 //! stream is. `console` serves the web console's static files at `/admin/`.
@@ -16,6 +19,9 @@
 
 pub mod auth;
 pub mod body;
+pub mod bulk;
+pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod console;
 pub mod heartbeat;

@@ -6,13 +6,31 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.settings.log_format, &cli.settings.log);
     let result = match cli.command {
-        Some(Command::Snapshot { out }) => startup::write_snapshot_file(&cli.settings, out).await,
+        // The import and export commands are clients of a running writer:
+        // they report on stderr and have exit statuses of their own.
+        Some(Command::Import(args)) => {
+            return adcast_writer::cli::finish(
+                "import",
+                adcast_writer::cli::import::run(args).await,
+            )
+        }
+        Some(Command::Export(args)) => {
+            return adcast_writer::cli::finish(
+                "export",
+                adcast_writer::cli::export::run(args).await,
+            )
+        }
+        Some(Command::Snapshot { out }) => {
+            telemetry::init(cli.settings.log_format, &cli.settings.log);
+            startup::write_snapshot_file(&cli.settings, out).await
+        }
         Some(Command::Migrate { grant_to }) => {
+            telemetry::init(cli.settings.log_format, &cli.settings.log);
             startup::migrate(&cli.settings, grant_to.as_ref()).await
         }
         None => {
+            telemetry::init(cli.settings.log_format, &cli.settings.log);
             async {
                 let app = Application::build(cli.settings).await?;
                 app.run_until_stopped(shutdown_signal()).await

@@ -6,9 +6,14 @@ use adcast_shared::protocol::headers::ADCAST_SEQ;
 use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 
-pub type HttpResponse = Response<Full<Bytes>>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A response body: a whole buffer for almost every answer, a stream for
+/// the export (which must not hold the catalog in memory).
+pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+pub type HttpResponse = Response<ResponseBody>;
 
 /// Everything a route can fail with. The last arm is for bugs and surprises:
 /// logged in full, answered without internals.
@@ -26,7 +31,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    #[error("request body must be JSON (Content-Type: application/json)")]
+    /// A body within the byte limit holding more items than a route takes.
+    #[error("{0}")]
+    TooManyItems(String),
+    #[error("request body must be JSON (Content-Type: application/json; the import also takes application/x-ndjson)")]
     UnsupportedMediaType,
     #[error("{0}")]
     Unavailable(String),
@@ -48,7 +56,7 @@ impl ApiError {
                 body_of(ErrorCode::MethodNotAllowed, &self),
             ),
             ApiError::Conflict(_) => (ErrorCode::Conflict, body_of(ErrorCode::Conflict, &self)),
-            ApiError::PayloadTooLarge { .. } => (
+            ApiError::PayloadTooLarge { .. } | ApiError::TooManyItems(_) => (
                 ErrorCode::PayloadTooLarge,
                 body_of(ErrorCode::PayloadTooLarge, &self),
             ),
@@ -125,9 +133,18 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     StatusCode::from_u16(code.status()).expect("error codes map to valid statuses")
 }
 
+/// A response whose body is one buffer, in the type every route answers with.
+pub fn whole(response: Response<Full<Bytes>>) -> HttpResponse {
+    response.map(|body| body.map_err(|never| match never {}).boxed_unsync())
+}
+
 /// A JSON response; errors are never cached.
 pub fn json_response(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
-    let mut response = Response::new(Full::new(body.into()));
+    let mut response = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -16,8 +16,7 @@ use adcast_shared::api_error::{error_body, ErrorCode};
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Request, Response};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -32,12 +31,11 @@ use tower_http::request_id::{
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::response::{json_response, status_of};
+use crate::response::{json_response, status_of, HttpResponse};
 use crate::routes::{self, RequestBody};
 use crate::state::AppState;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+use crate::response::{BoxError, ResponseBody};
 
 /// Largest request head (request line and headers); beyond it hyper answers 431.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -135,7 +133,7 @@ pub async fn serve(
 async fn answer(
     state: Arc<AppState>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<HttpResponse, Infallible> {
     let started = Instant::now();
     let request_id = request
         .headers()
@@ -184,10 +182,10 @@ fn json_errors_from_middleware(
         json.headers_mut()
             .insert("x-request-id", request_id.clone());
     }
-    json.map(|body| body.map_err(|never| match never {}).boxed_unsync())
+    json
 }
 
-fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Full<Bytes>> {
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> HttpResponse {
     let detail = panic
         .downcast_ref::<String>()
         .map(String::as_str)

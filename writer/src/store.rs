@@ -364,7 +364,7 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(WRITE_LOCK_KEY)
@@ -376,7 +376,7 @@ impl Store {
 
 /// Stores `response` as the first answer for `key` (inside the caller's
 /// write transaction).
-async fn remember(
+pub(crate) async fn remember(
     tx: &mut Transaction<'static, Postgres>,
     key: &IdempotencyKey<'_>,
     response: &StoredResponse,
@@ -396,7 +396,7 @@ async fn remember(
     .map(drop)
 }
 
-async fn find_idempotent_response<'e>(
+pub(crate) async fn find_idempotent_response<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     key: &IdempotencyKey<'_>,
 ) -> Result<Option<CreateOutcome>, sqlx::Error> {
@@ -452,7 +452,7 @@ async fn append_outbox(
     Ok(())
 }
 
-fn conditions_json(ad: &Ad) -> String {
+pub(crate) fn conditions_json(ad: &Ad) -> String {
     serde_json::to_string(&conditions_view(&ad.targeting)).expect("conditions serialise to JSON")
 }
 
@@ -480,7 +480,7 @@ pub fn ad_from_row(row: &PgRow) -> Result<Ad, sqlx::Error> {
     })
 }
 
-fn decode_error(message: &str) -> sqlx::Error {
+pub(crate) fn decode_error(message: &str) -> sqlx::Error {
     sqlx::Error::Decode(anyhow!(message.to_owned()).into())
 }
 

@@ -71,7 +71,7 @@ pub async fn create(
 /// Answers a create whose body is invalid. With a key, the 400 is
 /// remembered as the key's first answer (SPEC: "status included"), so the
 /// refused body cannot be swapped for another under the same key.
-async fn refuse(
+pub(crate) async fn refuse(
     state: &AppState,
     idempotency: Option<&IdempotencyKey<'_>>,
     invalid: ValidationError,
@@ -224,20 +224,20 @@ struct AdPage<'a> {
     next: Option<i64>,
 }
 
-fn parse_id(text: &str) -> Result<AdId, ApiError> {
+pub(crate) fn parse_id(text: &str) -> Result<AdId, ApiError> {
     AdId::parse(text)
         .ok_or_else(|| ValidationError::field("id", "ad id must be a positive integer").into())
 }
 
-fn key_reused() -> ApiError {
+pub(crate) fn key_reused() -> ApiError {
     ApiError::Conflict("Idempotency-Key was already used with a different request body".into())
 }
 
-fn not_found(id: AdId) -> ApiError {
+pub(crate) fn not_found(id: AdId) -> ApiError {
     ApiError::NotFound(format!("no ad with id {id}"))
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
@@ -294,7 +294,7 @@ async fn read_json(request: Request<RequestBody>) -> Result<Json, ApiError> {
 }
 
 /// `application/json`, with or without parameters such as `charset`.
-fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -308,7 +308,7 @@ fn set_location(response: &mut HttpResponse, location: &str) {
     }
 }
 
-fn replay(stored: StoredResponse) -> HttpResponse {
+pub(crate) fn replay(stored: StoredResponse) -> HttpResponse {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CREATED);
     let mut response = json_response(status, stored.body);
     if let Some(location) = &stored.location {

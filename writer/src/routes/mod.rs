@@ -2,9 +2,11 @@
 //! goes through first (authentication, then method).
 
 pub(crate) mod ads;
+mod operations;
 mod ops;
 
 mod snapshot;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -31,8 +33,17 @@ enum Route {
     Metrics,
     OpenApi,
     SnapshotLatest,
+    Explain,
+    Preview,
+    Import,
+    Export,
     Unknown,
 }
+
+/// Ad operations (docs/api.md, "Ad operations").
+const PREVIEW: &str = "/api/v1/admin/preview";
+const IMPORT: &str = "/api/v1/admin/ad/import";
+const EXPORT: &str = "/api/v1/admin/ad/export";
 
 impl Route {
     fn of(path: &str) -> Route {
@@ -44,7 +55,11 @@ impl Route {
             "/metrics" => Route::Metrics,
             "/openapi.yaml" => Route::OpenApi,
             routes::SNAPSHOT_LATEST => Route::SnapshotLatest,
+            PREVIEW => Route::Preview,
+            IMPORT => Route::Import,
+            EXPORT => Route::Export,
             _ if ad_id_segment(path).is_some() => Route::Ad,
+            _ if explain_id_segment(path).is_some() => Route::Explain,
             _ => Route::Unknown,
         }
     }
@@ -59,6 +74,10 @@ impl Route {
             Route::Metrics => "/metrics",
             Route::OpenApi => "/openapi.yaml",
             Route::SnapshotLatest => routes::SNAPSHOT_LATEST,
+            Route::Explain => "/api/v1/admin/ad/{id}/explain",
+            Route::Preview => PREVIEW,
+            Route::Import => IMPORT,
+            Route::Export => EXPORT,
             Route::Unknown => "unknown",
         }
     }
@@ -66,28 +85,38 @@ impl Route {
     fn needs_admin_token(self) -> bool {
         matches!(
             self,
-            Route::Ads | Route::Ad | Route::AdminAds | Route::SnapshotLatest
+            Route::Ads
+                | Route::Ad
+                | Route::AdminAds
+                | Route::SnapshotLatest
+                | Route::Explain
+                | Route::Preview
+                | Route::Import
+                | Route::Export
         )
     }
 
     /// The `Allow` header value.
     fn allowed(self) -> &'static str {
         match self {
-            Route::Ads => "POST",
+            Route::Ads | Route::Import => "POST",
             Route::Ad => "GET, HEAD, PUT, DELETE",
             Route::AdminAds
             | Route::Healthz
             | Route::Readyz
             | Route::Metrics
             | Route::OpenApi
-            | Route::SnapshotLatest => "GET, HEAD",
+            | Route::SnapshotLatest
+            | Route::Explain
+            | Route::Preview
+            | Route::Export => "GET, HEAD",
             Route::Unknown => "",
         }
     }
 }
 
 impl Route {
-    const ALL: [Route; 8] = [
+    const ALL: [Route; 12] = [
         Route::Ads,
         Route::Ad,
         Route::AdminAds,
@@ -96,6 +125,10 @@ impl Route {
         Route::Metrics,
         Route::OpenApi,
         Route::SnapshotLatest,
+        Route::Explain,
+        Route::Preview,
+        Route::Import,
+        Route::Export,
     ];
 }
 
@@ -113,6 +146,13 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
 fn ad_id_segment(path: &str) -> Option<&str> {
     path.strip_prefix(routes::AD_PREFIX)
         .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+}
+
+/// `/api/v1/admin/ad/{id}/explain` → the id segment (not yet validated).
+fn explain_id_segment(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/v1/admin/ad/")
+        .and_then(|rest| rest.strip_suffix("/explain"))
+        .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// Answers one request; returns the route label for metrics.
@@ -168,6 +208,13 @@ async fn dispatch(
         Route::Metrics if read => Ok(ops::metrics(&state)),
         Route::OpenApi if read => Ok(ops::openapi()),
         Route::SnapshotLatest if read => snapshot::latest(&state, request.headers()).await,
+        Route::Explain if read => {
+            let id = explain_id_segment(path).unwrap_or_default();
+            operations::explain(&state, id, request.uri().query()).await
+        }
+        Route::Preview if read => operations::preview(&state, request.uri().query()).await,
+        Route::Import if method == Method::POST => transfer::import(&state, request).await,
+        Route::Export if read => transfer::export(&state, method == Method::HEAD).await,
         _ => Err(ApiError::MethodNotAllowed {
             allow: route.allowed(),
         }),

@@ -2,14 +2,18 @@
 //! database per test, a unique Redis stream key per test, real sockets.
 
 mod auth;
+mod cli;
 mod console;
 mod crud;
 mod errors;
 mod idempotency;
 mod least_privilege;
+mod leniency;
 mod metrics;
+mod operations;
 mod ordering;
 mod outage;
 mod publishing;
 mod snapshots;
+mod transfer;
 mod validation;

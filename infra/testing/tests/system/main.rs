@@ -4,6 +4,7 @@
 mod forwarding;
 mod openapi;
 mod operations;
+mod preview;
 mod public_api;
 mod resilience;
 mod shutdown;
