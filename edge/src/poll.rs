@@ -249,7 +249,8 @@ impl PollSync {
             ),
         };
         *self.lock_connection() = None;
-        self.reader.stream_error(&failure);
+        self.reader.metrics.count_stream_error();
+        tracing::warn!(message = failure);
         None
     }
 
