@@ -172,3 +172,32 @@ impl Settings {
         Duration::from_millis(self.header_read_timeout_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_is_the_default_and_poll_has_its_bounds() {
+        let stream = Settings::try_parse_from(["adcast-edge", "--redis-url", "redis://r"]).unwrap();
+        assert_eq!(stream.sync, SyncMode::Stream);
+        assert_eq!(stream.max_staleness(), Duration::from_millis(250));
+        let poll = Settings::try_parse_from([
+            "adcast-edge",
+            "--redis-url",
+            "redis://r",
+            "--sync",
+            "poll",
+            "--max-staleness-ms",
+            "1000",
+        ])
+        .unwrap();
+        assert_eq!(poll.sync, SyncMode::Poll);
+        assert_eq!(poll.max_staleness(), Duration::from_secs(1));
+        assert_eq!(poll.catch_up_timeout(), Duration::from_millis(200));
+        assert!(
+            Settings::try_parse_from(["adcast-edge", "--redis-url", "r", "--sync", "pull"])
+                .is_err()
+        );
+    }
+}

@@ -23,7 +23,9 @@
 //!
 //! A catch-up that fails (Redis unreachable, or too slow) is not retried
 //! for `--max-staleness-ms`: meanwhile requests answer at once from the
-//! state they have, rather than each paying the bound again.
+//! state they have, rather than each paying the bound again. Asking the
+//! snapshot sources again, after a gap no snapshot resolved yet or with no
+//! first snapshot to be had, waits a second.
 //!
 //! "Synced" is the wall-clock time of the last catch-up that reached the
 //! end of the stream ([`Node::note_stream_contact`]): wall clock, because a
@@ -60,6 +62,11 @@ const IDLE_RECONNECT: Duration = Duration::from_secs(60);
 /// While waiting for a change to be applied (`Adcast-Min-Seq`, forwarded
 /// writes), the pause between catch-ups that found nothing new yet.
 const REACH_PAUSE: Duration = Duration::from_millis(20);
+/// After a gap that no newer snapshot resolved yet (or a first snapshot
+/// that could not be had), the least time before a request asks the
+/// snapshot sources again, so that an edge waiting for a snapshot does not
+/// ask the writer for one with every request.
+const SNAPSHOT_RETRY: Duration = Duration::from_secs(1);
 
 /// A catch-up in flight, shared by every request waiting on it.
 type Flight = Shared<BoxFuture<'static, ()>>;
@@ -211,7 +218,7 @@ impl PollSync {
     async fn catch_up(self: Arc<Self>) {
         self.reader.metrics.count_poll_read();
         if !self.node().state().loaded && !self.first_state().await {
-            self.pause_retries();
+            self.pause_retries(SNAPSHOT_RETRY);
             return;
         }
         match self.read_bounded().await {
@@ -226,13 +233,13 @@ impl PollSync {
                             "the newer snapshot does not continue into the stream either"
                         );
                         self.node().note_gap();
-                        self.pause_retries();
+                        self.pause_retries(SNAPSHOT_RETRY);
                     }
                 } else {
-                    self.pause_retries();
+                    self.pause_retries(SNAPSHOT_RETRY);
                 }
             }
-            None => self.pause_retries(),
+            None => self.pause_retries(self.max_staleness),
         }
     }
 
@@ -394,9 +401,9 @@ impl PollSync {
     }
 
     /// After a failure: requests answer from the state they have for
-    /// `--max-staleness-ms` before one tries again.
-    fn pause_retries(&self) {
-        let until = Timestamp::now().as_millis() + self.max_staleness.as_millis() as i64;
+    /// `pause` before one tries again.
+    fn pause_retries(&self, pause: Duration) {
+        let until = Timestamp::now().as_millis() + pause.as_millis() as i64;
         self.retry_not_before_ms.store(until, Ordering::Relaxed);
     }
 }

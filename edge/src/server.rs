@@ -6,7 +6,9 @@
 //! here, goes down to the index once
 //! ([`AdIndex::answer`](crate::index::AdIndex::answer)) and comes back
 //! as the body and its cache lifetime, which are written out as they are.
-//! The query path takes no lock: it loads the current state's `Arc`.
+//! The query path takes no lock: it loads the current state's `Arc`. (In
+//! poll mode a request that finds the state stale first joins a catch-up,
+//! bounded: see `poll`.)
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
