@@ -26,6 +26,25 @@ pub struct Settings {
     #[arg(long, env = "ADCAST_STREAM_KEY", default_value = "adcast:events")]
     pub stream_key: String,
 
+    /// How the state is kept current: `stream`, a long-running tailer
+    /// (`XREAD BLOCK` on a connection of its own); or `poll`, for platforms
+    /// that freeze the process between requests: no background work, a
+    /// request that finds the state synced longer than --max-staleness-ms
+    /// ago first catches up with one bounded, non-blocking read.
+    #[arg(long, env = "ADCAST_SYNC", value_enum, default_value_t = SyncMode::Stream)]
+    pub sync: SyncMode,
+
+    /// Poll mode: how long ago the state may have been synced before a
+    /// request first catches up with the stream.
+    #[arg(long, env = "ADCAST_MAX_STALENESS_MS", default_value_t = 250)]
+    pub max_staleness_ms: u64,
+
+    /// Poll mode: the longest a catch-up may make a request wait (connecting
+    /// to Redis and reading); beyond it the request is answered from the
+    /// state the edge has, with its Adcast-Seq.
+    #[arg(long, env = "ADCAST_CATCH_UP_TIMEOUT_MS", default_value_t = 200)]
+    pub catch_up_timeout_ms: u64,
+
     /// Writer base URL (http://host:port). Enables forwarding of admin calls
     /// and downloading snapshots; without it the edge serves only the Public API.
     #[arg(long, env = "ADCAST_WRITER_URL")]
@@ -92,6 +111,17 @@ pub struct Settings {
     pub log: String,
 }
 
+/// `--sync`: how the edge keeps current with the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncMode {
+    /// A dedicated tailer blocks on the stream and applies changes as they
+    /// arrive.
+    Stream,
+    /// Requests catch up with the stream when the state is older than
+    /// --max-staleness-ms; nothing runs between requests.
+    Poll,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -122,6 +152,14 @@ impl Settings {
         Duration::from_millis(self.ready_max_lag_ms)
     }
 
+    pub fn max_staleness(&self) -> Duration {
+        Duration::from_millis(self.max_staleness_ms)
+    }
+
+    pub fn catch_up_timeout(&self) -> Duration {
+        Duration::from_millis(self.catch_up_timeout_ms.max(1))
+    }
+
     pub fn xread_block(&self) -> Duration {
         Duration::from_millis(self.xread_block_ms)
     }
@@ -132,5 +170,34 @@ impl Settings {
 
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_millis(self.header_read_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_is_the_default_and_poll_has_its_bounds() {
+        let stream = Settings::try_parse_from(["adcast-edge", "--redis-url", "redis://r"]).unwrap();
+        assert_eq!(stream.sync, SyncMode::Stream);
+        assert_eq!(stream.max_staleness(), Duration::from_millis(250));
+        let poll = Settings::try_parse_from([
+            "adcast-edge",
+            "--redis-url",
+            "redis://r",
+            "--sync",
+            "poll",
+            "--max-staleness-ms",
+            "1000",
+        ])
+        .unwrap();
+        assert_eq!(poll.sync, SyncMode::Poll);
+        assert_eq!(poll.max_staleness(), Duration::from_secs(1));
+        assert_eq!(poll.catch_up_timeout(), Duration::from_millis(200));
+        assert!(
+            Settings::try_parse_from(["adcast-edge", "--redis-url", "r", "--sync", "pull"])
+                .is_err()
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! change itself (bounded by `--min-seq-wait-ms`), so a client that writes
 //! and then reads through the same edge sees its write.
 
-use std::time::Duration;
+use std::future::Future;
 
 use adcast_shared::protocol::headers;
 use bytes::Bytes;
@@ -16,14 +16,19 @@ use hyper::body::Incoming;
 use crate::node::Node;
 use crate::writer_client::{ForwardError, WriterClient};
 
-/// Sends `request` to the writer and relays its answer, after waiting (at
-/// most `wait`) for a successful write's `Adcast-Seq` to be applied here.
-pub async fn forward(
+/// Sends `request` to the writer and relays its answer, after waiting for
+/// a successful write's `Adcast-Seq` to be applied here: `applied(seq)`
+/// waits, bounded, and says whether it is (in stream mode it watches the
+/// tailer; in poll mode it catches up).
+pub async fn forward<Wait>(
     writer: &WriterClient,
     node: &Node,
-    wait: Duration,
+    applied: impl FnOnce(u64) -> Wait,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, ForwardError> {
+) -> Result<Response<Full<Bytes>>, ForwardError>
+where
+    Wait: Future<Output = bool>,
+{
     let mut response = writer.forward(request).await?;
     if !response.status().is_success() {
         return Ok(response);
@@ -34,7 +39,7 @@ pub async fn forward(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if let Some(seq) = seq {
-        if !node.wait_for_seq(seq, wait).await {
+        if !applied(seq).await {
             // The write is done; failing it now would invite a duplicate
             // retry. Answer, and say the read may not see it yet.
             tracing::warn!(

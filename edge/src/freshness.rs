@@ -20,6 +20,10 @@
 //! while Redis is up: no heartbeat arrives, so the staleness grows, because
 //! the edge cannot know it is current.
 //!
+//! In poll mode (`--sync poll`) this task does not run: each catch-up reads
+//! the key once, before it reads the stream, and feeds the same
+//! [`HeartbeatTracker`] (`poll`), so staleness means the same in both modes.
+//!
 //! The query path reads one atomic: [`Freshness::mark_if_stale`].
 
 use std::collections::VecDeque;
@@ -220,7 +224,16 @@ async fn read(
             conn
         }
     };
-    let value: Option<String> = redis::cmd("GET").arg(key).query_async(&mut conn).await?;
+    read_heartbeat(&mut conn, key).await
+}
+
+/// One `GET` of the heartbeat key `key` on `conn` (also what a poll-mode
+/// catch-up reads, instead of this task).
+pub(crate) async fn read_heartbeat(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+) -> redis::RedisResult<Option<Heartbeat>> {
+    let value: Option<String> = redis::cmd("GET").arg(key).query_async(conn).await?;
     Ok(value.as_deref().and_then(Heartbeat::parse))
 }
 

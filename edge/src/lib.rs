@@ -16,7 +16,9 @@
 //!    `XREAD BLOCK`, from the applied sequence number; each batch becomes a
 //!    new state. A gap loads a newer snapshot. Next to it, `freshness`
 //!    reads the writer's heartbeat and measures how stale the applied state
-//!    is, end to end.
+//!    is, end to end. With `--sync poll` (`poll`) neither runs: a request
+//!    that finds the state older than `--max-staleness-ms` first catches up
+//!    with one bounded, non-blocking read shared by concurrent requests.
 //! 4. **Serve** (`server`, `query`, `answer`): the server parses
 //!    `GET /api/v1/ad`, the index answers it with the body and its cache
 //!    lifetime, and the server writes them out; `forward` relays admin calls
@@ -46,6 +48,7 @@ pub mod metrics;
 pub mod mmap;
 pub mod node;
 pub mod persist;
+pub mod poll;
 pub mod query;
 pub mod server;
 pub mod state;
@@ -67,10 +70,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::bootstrap::SnapshotSources;
-use crate::config::Settings;
+use crate::config::{Settings, SyncMode};
 use crate::data_dir::DataDir;
 use crate::metrics::Metrics;
 use crate::node::Node;
+use crate::poll::PollSync;
 use crate::server::Server;
 use crate::tailer::StreamTailer;
 use crate::writer_client::WriterClient;
@@ -82,7 +86,9 @@ pub struct Application {
     node: Arc<Node>,
     metrics: Arc<Metrics>,
     server: Arc<Server>,
-    tailer: StreamTailer,
+    /// Stream mode: the tailer; `None` in poll mode, where requests catch
+    /// up and nothing runs between them.
+    tailer: Option<StreamTailer>,
     /// For the first snapshot when boot found none.
     sources: Arc<SnapshotSources>,
     data_dir: Arc<DataDir>,
@@ -126,20 +132,36 @@ impl Application {
             None => {}
         }
         let metrics = Arc::new(Metrics::default());
+        let heartbeat = (redis.clone(), settings.stream_key.clone());
+        let (tailer, poll) = match settings.sync {
+            SyncMode::Stream => (
+                Some(StreamTailer::new(
+                    &settings,
+                    node.clone(),
+                    metrics.clone(),
+                    redis,
+                    sources.clone(),
+                )),
+                None,
+            ),
+            SyncMode::Poll => (
+                None,
+                Some(PollSync::new(
+                    &settings,
+                    node.clone(),
+                    metrics.clone(),
+                    redis,
+                    sources.clone(),
+                )),
+            ),
+        };
         let server = Arc::new(Server::new(
             &settings,
             node.clone(),
             metrics.clone(),
             writer,
+            poll,
         ));
-        let heartbeat = (redis.clone(), settings.stream_key.clone());
-        let tailer = StreamTailer::new(
-            &settings,
-            node.clone(),
-            metrics.clone(),
-            redis,
-            sources.clone(),
-        );
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -183,19 +205,27 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), seq = self.node.state().seq, "adcast-edge listening");
         let (stop_tx, stop_rx) = watch::channel(false);
-        let sync = Background(tokio::spawn(sync_forever(
-            self.node.clone(),
-            self.tailer,
-            self.sources,
-            stop_rx.clone(),
-        )));
-        let (redis, stream_key) = self.heartbeat;
-        let freshness = Background(tokio::spawn(freshness::run(
-            self.node.clone(),
-            redis,
-            stream_key,
-            stop_rx.clone(),
-        )));
+        // Poll mode runs neither: requests catch up, and read the heartbeat
+        // as they do.
+        let (sync, freshness) = match self.tailer {
+            Some(tailer) => {
+                let sync = Background(tokio::spawn(sync_forever(
+                    self.node.clone(),
+                    tailer,
+                    self.sources,
+                    stop_rx.clone(),
+                )));
+                let (redis, stream_key) = self.heartbeat;
+                let freshness = Background(tokio::spawn(freshness::run(
+                    self.node.clone(),
+                    redis,
+                    stream_key,
+                    stop_rx.clone(),
+                )));
+                (Some(sync), Some(freshness))
+            }
+            None => (None, None),
+        };
         let persister = Background(tokio::spawn(persist::run(
             self.node.clone(),
             self.data_dir.clone(),

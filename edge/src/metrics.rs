@@ -46,6 +46,9 @@ pub struct Metrics {
     stream_errors: AtomicU64,
     /// The stream's last id as last seen (for lag).
     stream_last_seq: AtomicU64,
+    /// Poll mode: catch-ups that read the stream (one per single flight,
+    /// however many requests waited on it).
+    poll_reads: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -58,6 +61,7 @@ impl Default for Metrics {
             resyncs: AtomicU64::new(0),
             stream_errors: AtomicU64::new(0),
             stream_last_seq: AtomicU64::new(0),
+            poll_reads: AtomicU64::new(0),
         }
     }
 }
@@ -93,6 +97,15 @@ impl Metrics {
 
     pub fn count_stream_error(&self) {
         self.stream_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_poll_read(&self) {
+        self.poll_reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Poll-mode catch-ups since start.
+    pub fn poll_reads(&self) -> u64 {
+        self.poll_reads.load(Ordering::Relaxed)
     }
 
     pub fn note_stream_last_seq(&self, seq: u64) {
@@ -164,6 +177,11 @@ impl Metrics {
                 "adcast_edge_stream_errors_total",
                 "Errors reading the stream.",
                 &self.stream_errors,
+            ),
+            (
+                "adcast_edge_poll_reads_total",
+                "Poll mode: catch-up reads of the stream, each shared by the requests that waited on it.",
+                &self.poll_reads,
             ),
         ];
         for (name, help, value) in counters {

@@ -24,7 +24,8 @@ pub struct Node {
     /// The applied sequence number, for `Adcast-Min-Seq` and forwarded
     /// writes to wait on.
     applied: watch::Sender<u64>,
-    /// When the tailer last heard from Redis (ms since epoch; 0 = never).
+    /// When the tailer last heard from Redis, or (poll mode) a catch-up
+    /// last reached the end of the stream (ms since epoch; 0 = never).
     last_stream_contact: AtomicI64,
     /// Creation time of the snapshot the current state descends from (ms
     /// since epoch; 0 = none), for the snapshot-age metric.
@@ -115,7 +116,13 @@ impl Node {
         self.resync_pending.store(true, Ordering::Relaxed);
     }
 
-    /// Time since the tailer last heard from Redis; `None` if it never did.
+    /// A gap is known and no newer snapshot was installed yet.
+    pub fn resync_pending(&self) -> bool {
+        self.resync_pending.load(Ordering::Relaxed)
+    }
+
+    /// Time since the tailer last heard from Redis (in poll mode: since a
+    /// catch-up last reached the end of the stream); `None` if it never did.
     pub fn stream_silence(&self) -> Option<Duration> {
         let last = self.last_stream_contact.load(Ordering::Relaxed);
         (last > 0).then(|| {
@@ -148,6 +155,8 @@ impl Node {
 
     /// Ready: state loaded, no gap pending, the stream heard from recently
     /// enough, and the writer's heartbeat not older than the same bound.
+    /// (In poll mode `/readyz` catches up first, so "heard from" is that
+    /// catch-up, and the rule is the same.)
     pub fn readiness(&self) -> Readiness {
         let state = self.state();
         if !state.loaded {

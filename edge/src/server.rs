@@ -6,7 +6,9 @@
 //! here, goes down to the index once
 //! ([`AdIndex::answer`](crate::index::AdIndex::answer)) and comes back
 //! as the body and its cache lifetime, which are written out as they are.
-//! The query path takes no lock: it loads the current state's `Arc`.
+//! The query path takes no lock: it loads the current state's `Arc`. (In
+//! poll mode a request that finds the state stale first joins a catch-up,
+//! bounded: see `poll`.)
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -32,6 +34,7 @@ use crate::config::Settings;
 use crate::forward;
 use crate::metrics::{Metrics, RouteLabel};
 use crate::node::{Node, Readiness};
+use crate::poll::PollSync;
 use crate::query::QueryParams;
 use crate::writer_client::WriterClient;
 
@@ -56,6 +59,9 @@ pub struct Server {
     metrics: Arc<Metrics>,
     /// Admin calls are forwarded to it; without one, they are 404.
     writer: Option<Arc<WriterClient>>,
+    /// Poll mode: requests catch up with the stream through it; `None` in
+    /// stream mode, where the tailer keeps the state current.
+    poll: Option<Arc<PollSync>>,
     /// `--min-seq-wait-ms`: longest wait for `Adcast-Min-Seq` and for a
     /// forwarded write to be applied.
     min_seq_wait: Duration,
@@ -73,11 +79,13 @@ impl Server {
         node: Arc<Node>,
         metrics: Arc<Metrics>,
         writer: Option<Arc<WriterClient>>,
+        poll: Option<Arc<PollSync>>,
     ) -> Server {
         Server {
             node,
             metrics,
             writer,
+            poll,
             min_seq_wait: settings.min_seq_wait(),
             cache_max_age_secs: settings.cache_max_age_secs,
             header_read_timeout: settings.header_read_timeout(),
@@ -190,7 +198,7 @@ impl Server {
                 json(StatusCode::OK, r#"{"status":"ok"}"#),
             ),
             (SERVINGZ, _) if read => (RouteLabel::Operations, self.servingz()),
-            (READYZ, _) if read => (RouteLabel::Operations, self.readyz()),
+            (READYZ, _) if read => (RouteLabel::Operations, self.readyz().await),
             (METRICS, _) if read => (RouteLabel::Operations, self.metrics()),
             (OPENAPI, _) if read => (RouteLabel::Operations, openapi()),
             (HEALTHZ | SERVINGZ | READYZ | METRICS | OPENAPI, _) => {
@@ -232,11 +240,14 @@ impl Server {
                     Some("Adcast-Min-Seq"),
                 );
             };
-            if !self.node.wait_for_seq(min_seq, self.min_seq_wait).await {
+            if !self.wait_applied(min_seq).await {
                 return unavailable(&format!(
                     "this edge has not applied change {min_seq} yet; retry shortly"
                 ));
             }
+        }
+        if let Some(poll) = &self.poll {
+            poll.refresh().await;
         }
         let state = self.node.state();
         if !state.loaded {
@@ -273,8 +284,14 @@ impl Server {
         )
     }
 
-    /// "Loaded and fresh": see [`Node::readiness`].
-    fn readyz(&self) -> HttpResponse {
+    /// "Loaded and fresh": see [`Node::readiness`]. In poll mode the
+    /// request first catches up like a Public API request (bounded), so it
+    /// says whether this edge can answer currently now, not whether a
+    /// request happened to come by lately.
+    async fn readyz(&self) -> HttpResponse {
+        if let Some(poll) = &self.poll {
+            poll.refresh().await;
+        }
         let reason = match self.node.readiness() {
             Readiness::Ready => {
                 return json(
@@ -308,12 +325,24 @@ impl Server {
     }
 
     async fn forward(&self, writer: &WriterClient, request: Request<Incoming>) -> HttpResponse {
-        match forward::forward(writer, &self.node, self.min_seq_wait, request).await {
+        let applied = |seq| self.wait_applied(seq);
+        match forward::forward(writer, &self.node, applied, request).await {
             Ok(response) => response,
             Err(failure) => {
                 tracing::warn!(error = %failure, "forwarding to the writer failed");
                 unavailable("the writer is unavailable; retry shortly")
             }
+        }
+    }
+}
+
+impl Server {
+    /// Waits, at most `--min-seq-wait-ms`, until change `seq` is applied:
+    /// in poll mode by catching up until it is. True if it is.
+    async fn wait_applied(&self, seq: u64) -> bool {
+        match &self.poll {
+            Some(poll) => poll.reach(seq, self.min_seq_wait).await,
+            None => self.node.wait_for_seq(seq, self.min_seq_wait).await,
         }
     }
 }

@@ -31,26 +31,36 @@ use crate::metrics::Metrics;
 use crate::node::Node;
 
 /// Entries read per XREAD.
-const BATCH: usize = 1_000;
+pub(crate) const BATCH: usize = 1_000;
 /// How often the stream's length is looked at for the lag metric.
 const LAG_CHECK: Duration = Duration::from_secs(5);
 
 pub struct StreamTailer {
-    /// Where batches are installed and stream contact is reported.
-    node: Arc<Node>,
-    metrics: Arc<Metrics>,
+    /// Reads the stream and installs what it reads.
+    reader: StreamReader,
     redis: redis::Client,
     /// Where a newer snapshot comes from after a gap.
     sources: Arc<SnapshotSources>,
-    /// `--stream-key`.
-    stream_key: String,
     /// `--xread-block-ms`: how long one read waits for new entries.
     xread_block: Duration,
 }
 
+/// Reading the stream and applying what it holds, the same in both sync
+/// modes (the tailer here, the requests' catch-up in `poll`).
+pub(crate) struct StreamReader {
+    /// Where batches are installed and stream contact is reported.
+    pub(crate) node: Arc<Node>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// `--stream-key`.
+    pub(crate) stream_key: String,
+}
+
+/// One stream entry as read: its id and its event field, if any.
+pub(crate) type Entry = (String, Option<Vec<u8>>);
+
 /// Why a batch could not be applied as read.
 #[derive(Debug)]
-enum BatchProblem {
+pub(crate) enum BatchProblem {
     Gap(String),
 }
 
@@ -63,11 +73,13 @@ impl StreamTailer {
         sources: Arc<SnapshotSources>,
     ) -> StreamTailer {
         StreamTailer {
-            node,
-            metrics,
+            reader: StreamReader {
+                node,
+                metrics,
+                stream_key: settings.stream_key.clone(),
+            },
             redis,
             sources,
-            stream_key: settings.stream_key.clone(),
             xread_block: settings.xread_block(),
         }
     }
@@ -91,27 +103,31 @@ impl StreamTailer {
                         conn
                     }
                     Err(error) => {
-                        self.stream_error(&format!("cannot connect to Redis: {error}"));
+                        self.reader
+                            .stream_error(&format!("cannot connect to Redis: {error}"));
                         pause(&mut stop, backoff.next_delay()).await;
                         continue;
                     }
                 },
             };
-            let from = self.node.state().seq;
-            match self.read(&mut conn, from, block).await {
+            let from = self.reader.node.state().seq;
+            let wait = block.then_some(self.xread_block);
+            match self.reader.read(&mut conn, from, wait).await {
                 Ok(entries) => {
                     block = true;
                     backoff.reset();
                     if entries.is_empty() || last_lag_check.elapsed() >= LAG_CHECK {
                         last_lag_check = Instant::now();
-                        self.check_lag(&mut conn).await;
+                        self.reader.check_lag(&mut conn).await;
                     }
                     let gap = if entries.is_empty() {
-                        self.trimmed_past(&mut conn, from)
+                        self.reader
+                            .trimmed_past(&mut conn, from)
                             .await
                             .then(|| "the stream was trimmed past this edge".to_owned())
                     } else {
-                        self.apply(entries)
+                        self.reader
+                            .apply(entries)
                             .err()
                             .map(|BatchProblem::Gap(reason)| reason)
                     };
@@ -119,22 +135,23 @@ impl StreamTailer {
                     // the state (or the gap is noted first), so readiness
                     // never reports a stale state as current.
                     match gap {
-                        None => self.node.note_stream_contact(),
+                        None => self.reader.node.note_stream_contact(),
                         Some(reason) => {
                             tracing::warn!(
                                 reason,
-                                applied = self.node.state().seq,
+                                applied = self.reader.node.state().seq,
                                 "gap in the stream; fetching a newer snapshot"
                             );
-                            self.node.note_gap();
-                            self.node.note_stream_contact();
+                            self.reader.node.note_gap();
+                            self.reader.node.note_stream_contact();
                             self.resync(&mut stop).await;
                         }
                     }
                 }
                 Err(error) => {
                     connection = None;
-                    self.stream_error(&format!("reading the stream failed: {error}"));
+                    self.reader
+                        .stream_error(&format!("reading the stream failed: {error}"));
                     pause(&mut stop, backoff.next_delay()).await;
                 }
             }
@@ -150,20 +167,41 @@ impl StreamTailer {
             .await
     }
 
-    /// `XREAD COUNT … [BLOCK …] STREAMS key <from>-0`: entries after
-    /// `from`, waiting up to the block time for some when `block`.
-    async fn read(
+    /// Finds a snapshot newer than the applied state and restarts from it;
+    /// retries with backoff until one exists, serving the stale state
+    /// (a true prefix of history) meanwhile.
+    async fn resync(&self, stop: &mut watch::Receiver<bool>) {
+        self.reader.metrics.count_resync();
+        self.reader.node.note_gap();
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        while !*stop.borrow() {
+            let have = self.reader.node.state().seq;
+            if let Some(snapshot) = self.sources.newer_than(have).await {
+                self.reader.node.install_snapshot(snapshot); // ends the gap
+                return;
+            }
+            tracing::warn!(
+                have,
+                "no snapshot newer than the applied state yet; retrying"
+            );
+            pause(stop, backoff.next_delay()).await;
+        }
+    }
+}
+
+impl StreamReader {
+    /// `XREAD COUNT … [BLOCK …] STREAMS key <from>-0`: at most [`BATCH`]
+    /// entries after `from`, waiting up to `block` for some when given.
+    pub(crate) async fn read(
         &self,
         conn: &mut MultiplexedConnection,
         from: u64,
-        block: bool,
-    ) -> redis::RedisResult<Vec<(String, Option<Vec<u8>>)>> {
+        block: Option<Duration>,
+    ) -> redis::RedisResult<Vec<Entry>> {
         let mut command = redis::cmd("XREAD");
         command.arg("COUNT").arg(BATCH);
-        if block {
-            command
-                .arg("BLOCK")
-                .arg(self.xread_block.as_millis() as u64);
+        if let Some(block) = block {
+            command.arg("BLOCK").arg(block.as_millis() as u64);
         }
         let reply: Option<StreamReadReply> = command
             .arg("STREAMS")
@@ -184,7 +222,7 @@ impl StreamTailer {
 
     /// Decodes and applies one batch, or reports why it cannot continue
     /// the current state.
-    fn apply(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<(), BatchProblem> {
+    pub(crate) fn apply(&self, entries: Vec<Entry>) -> Result<(), BatchProblem> {
         let mut events = Vec::with_capacity(entries.len());
         for (id, payload) in entries {
             let seq = stream::parse_entry_id(&id)
@@ -207,31 +245,10 @@ impl StreamTailer {
         Ok(())
     }
 
-    /// Finds a snapshot newer than the applied state and restarts from it;
-    /// retries with backoff until one exists, serving the stale state
-    /// (a true prefix of history) meanwhile.
-    async fn resync(&self, stop: &mut watch::Receiver<bool>) {
-        self.metrics.count_resync();
-        self.node.note_gap();
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
-        while !*stop.borrow() {
-            let have = self.node.state().seq;
-            if let Some(snapshot) = self.sources.newer_than(have).await {
-                self.node.install_snapshot(snapshot); // ends the gap
-                return;
-            }
-            tracing::warn!(
-                have,
-                "no snapshot newer than the applied state yet; retrying"
-            );
-            pause(stop, backoff.next_delay()).await;
-        }
-    }
-
     /// After an empty read: true when the stream went past `from` but holds
     /// nothing after it any more (trimmed behind a snapshot while this edge
     /// was behind), which no future entry would reveal as a gap.
-    async fn trimmed_past(&self, conn: &mut MultiplexedConnection, from: u64) -> bool {
+    pub(crate) async fn trimmed_past(&self, conn: &mut MultiplexedConnection, from: u64) -> bool {
         let key = &self.stream_key;
         let next: redis::RedisResult<redis::streams::StreamRangeReply> = redis::cmd("XRANGE")
             .arg(key)
@@ -257,7 +274,7 @@ impl StreamTailer {
     }
 
     /// Records the stream's end for the lag metric.
-    async fn check_lag(&self, conn: &mut MultiplexedConnection) {
+    pub(crate) async fn check_lag(&self, conn: &mut MultiplexedConnection) {
         let reply: redis::RedisResult<Vec<redis::streams::StreamId>> = redis::cmd("XREVRANGE")
             .arg(&self.stream_key)
             .arg("+")
@@ -276,7 +293,7 @@ impl StreamTailer {
         }
     }
 
-    fn stream_error(&self, message: &str) {
+    pub(crate) fn stream_error(&self, message: &str) {
         self.metrics.count_stream_error();
         tracing::warn!(message);
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adcast_edge::config::{LogFormat, Settings};
+use adcast_edge::config::{LogFormat, Settings, SyncMode};
 use adcast_edge::data_dir::DataDir;
 use adcast_edge::metrics::Metrics;
 use adcast_edge::node::Node;
@@ -25,6 +25,9 @@ pub fn edge_settings(redis_url: &str, stream_key: &str) -> Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         redis_url: redis_url.to_owned(),
         stream_key: stream_key.to_owned(),
+        sync: SyncMode::Stream,
+        max_staleness_ms: 250,
+        catch_up_timeout_ms: 200,
         writer_url: None,
         writer_token: None,
         writer_token_file: None,

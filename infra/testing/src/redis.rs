@@ -129,6 +129,19 @@ impl RedisServer {
             .is_ok_and(|pong| pong == "PONG")
     }
 
+    /// Sends `signal` (e.g. `"STOP"`: the server hangs, connections stay
+    /// open and nothing answers; `"CONT"`: it carries on).
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status()
+                .expect("running kill");
+            assert!(status.success(), "kill -{signal} redis-server failed");
+        }
+    }
+
     /// SIGKILL: the server is gone at once, as in a crash.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
