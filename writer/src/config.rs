@@ -43,7 +43,8 @@ pub enum Command {
         /// Also grant this existing role exactly what a running writer
         /// needs: SELECT, INSERT, UPDATE, DELETE on adcast's tables and
         /// USAGE, SELECT, UPDATE on its sequences (SELECT alone on the
-        /// migrations table), nothing else. Safe to repeat.
+        /// migrations table, SELECT and INSERT alone on the audit trail),
+        /// nothing else. Safe to repeat.
         #[arg(long, value_name = "ROLE")]
         grant_to: Option<RoleName>,
     },
