@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: brings up PostgreSQL and Redis if needed, then runs every
-# test of the workspace (unit, property and integration tests), then the
-# region scenarios (infra/regions.sh).
+# test of the workspace (unit, property and integration tests), then the web
+# console in a real browser (infra/console-test.sh), then the region scenarios
+# (infra/regions.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . infra/services.sh
@@ -52,10 +53,15 @@ stop_tests
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
   echo "the tests did not finish within ${ADCAST_TEST_TIMEOUT:-40m}"
 fi
+# The web console in a real browser (Playwright driving Debian's Chromium,
+# both installed when missing).
+bash infra/console-test.sh 2>&1 | tee -a "$log_file" || status=$?
 # The region scenarios: real binaries in network namespaces behind a fault
 # proxy (bounded; prints SKIPPED where namespaces are not available).
 bash infra/regions.sh 2>&1 | tee -a "$log_file" || status=$?
 # One closing line for the whole run, summed over every test binary.
+# (cargo's "test result:" lines and pytest's closing "N passed, M failed" line).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     /^(=+ )?[0-9]+ (passed|failed)/ && / in [0-9.]+s/ { for (i = 2; i <= NF; i++) { if ($(i) ~ /^passed,?$/) p += $(i-1); if ($(i) ~ /^failed,?$/) f += $(i-1) } }
      END { printf "%d passed, %d failed\n", p, f }' "$log_file"
 exit "$status"
