@@ -234,8 +234,9 @@ impl Tokens {
         Ok(Tokens { known })
     }
 
-    /// Only admin tokens, unlabelled (for tests and simple set-ups).
-    pub fn admin(tokens: &[String]) -> Tokens {
+    /// Only admin tokens, unlabelled.
+    #[cfg(test)]
+    fn admin(tokens: &[String]) -> Tokens {
         Tokens::new(tokens.iter().map(|secret| {
             (
                 Scope::Admin,
