@@ -12,7 +12,7 @@ cargo build --locked -q -p adcast-writer -p adcast-edge
 DB="adcast_apifuzz_$$"
 STREAM="adcast:apifuzz:$$"
 WORK=$(mktemp -d)
-WRITER_PORT=18381 EDGE_PORT=18380
+WRITER_PORT=${WRITER_PORT:-18381} EDGE_PORT=${EDGE_PORT:-18380}   # override when another run holds them
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done

@@ -61,6 +61,7 @@ STREAM_KEY="adcast:console:$suffix"
 SNAPSHOT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/adcast-console-snapshots.XXXXXX")
 ADMIN_TOKEN="console-admin-$suffix"
 READ_TOKEN="console-read-$suffix"
+INTERNAL_TOKEN="console-internal-$suffix"
 WRITER_PID=""
 
 cleanup() {
@@ -81,13 +82,16 @@ trap 'exit 130' INT TERM
 psql -q -v ON_ERROR_STOP=1 "$DB_BASE/postgres" -c "CREATE DATABASE $DB_NAME" >/dev/null
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 flags=(--listen "127.0.0.1:$PORT" --database-url "$DB_BASE/$DB_NAME" --redis-url "$REDIS_URL"
-       --stream-key "$STREAM_KEY" --snapshot-dir "$SNAPSHOT_DIR" --admin-token "$ADMIN_TOKEN" --log warn)
-# Read-only tokens are newer than this script's first version: use them
-# where the writer has them.
+       --stream-key "$STREAM_KEY" --snapshot-dir "$SNAPSHOT_DIR" --log warn)
+# Scoped and labelled tokens are newer than this script's first version:
+# use them where the writer has them.
 if "$WRITER" --help | grep -q -- '--read-token'; then
-  flags+=(--read-token "$READ_TOKEN")
+  flags+=(--admin-token "console-admin:$ADMIN_TOKEN" --read-token "viewer:$READ_TOKEN"
+          --internal-token "$INTERNAL_TOKEN")
 else
+  flags+=(--admin-token "$ADMIN_TOKEN")
   READ_TOKEN=""
+  INTERNAL_TOKEN=""
 fi
 "$WRITER" "${flags[@]}" >"$ARTIFACTS/writer.log" 2>&1 &
 WRITER_PID=$!
@@ -104,5 +108,6 @@ curl -fsS "$URL/readyz" >/dev/null || { log "the writer is not ready after 30 s"
 
 log "writer on $URL; screenshots go to $ARTIFACTS"
 ADCAST_CONSOLE_URL="$URL" ADCAST_ADMIN_TOKEN="$ADMIN_TOKEN" ADCAST_READ_TOKEN="$READ_TOKEN" \
+ADCAST_INTERNAL_TOKEN="$INTERNAL_TOKEN" \
 ADCAST_ARTIFACTS="$ARTIFACTS" CHROMIUM="$CHROMIUM" PYTHONDONTWRITEBYTECODE=1 \
   "$VENV/bin/python" -m pytest -p no:cacheprovider -q infra/console-tests "$@"

@@ -50,7 +50,9 @@ pub struct Settings {
     #[arg(long, env = "ADCAST_WRITER_URL")]
     pub writer_url: Option<String>,
 
-    /// Bearer token the edge presents to the writer's internal routes.
+    /// Bearer token the edge presents to the writer's internal routes
+    /// (snapshot downloads): give it one of the writer's internal tokens.
+    /// Forwarded admin calls carry the client's own token, never this one.
     #[arg(long, env = "ADCAST_WRITER_TOKEN", hide_env_values = true)]
     pub writer_token: Option<String>,
 

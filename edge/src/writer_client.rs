@@ -123,7 +123,9 @@ impl WriterClient {
     }
 
     /// Sends `request` to the writer unchanged (method, path, query, headers
-    /// but hop-by-hop ones, body) and reads its whole answer.
+    /// but hop-by-hop ones, body) and reads its whole answer. The client's
+    /// own `Authorization` (or none) goes with it, never the edge's token,
+    /// so the writer's `401` and `403` come back as they are.
     pub async fn forward(
         &self,
         request: Request<Incoming>,

@@ -25,6 +25,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 URL = os.environ.get("ADCAST_CONSOLE_URL", "http://127.0.0.1:8081").rstrip("/")
 ADMIN_TOKEN = os.environ.get("ADCAST_ADMIN_TOKEN", "")
 READ_TOKEN = os.environ.get("ADCAST_READ_TOKEN", "")
+INTERNAL_TOKEN = os.environ.get("ADCAST_INTERNAL_TOKEN", "")
 ARTIFACTS = Path(os.environ.get("ADCAST_ARTIFACTS", "target/console-artifacts"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TIME_ZONE = "Asia/Taipei"

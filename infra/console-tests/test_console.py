@@ -5,7 +5,8 @@ time), so 09:00 local is 01:00Z in what the API stores.
 
 The explain and preview tests need the writer's explain and preview routes
 (GET /api/v1/admin/ad/{id}/explain, GET /api/v1/admin/preview); the
-read-token test needs --read-token and GET /api/v1/admin/whoami.
+read-token tests need --read-token, GET /api/v1/admin/whoami and
+GET /api/v1/admin/ad/{id}/history.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from conftest import (
     ADMIN_TOKEN,
+    INTERNAL_TOKEN,
     READ_TOKEN,
     URL,
     choose_country,
@@ -467,6 +469,32 @@ def test_a_read_token_sees_ads_without_write_controls(page: Page, api, marker):
     expect(page.get_by_role("button", name="Save", exact=True)).to_have_count(0)
     expect(page.get_by_role("button", name="Delete", exact=True)).to_have_count(0)
     expect(page.get_by_label("Title", exact=True)).to_be_disabled()
+
+
+@pytest.mark.skipif(not READ_TOKEN, reason="this writer has no --read-token")
+def test_a_read_token_sees_who_changed_an_ad(page: Page, api, marker):
+    ad = api.create(f"Audited {marker}", FUTURE_START, FUTURE_END)
+    replaced = api.call("PUT", f"ad/{ad['id']}", {"title": f"Audited v2 {marker}", "startAt": FUTURE_START, "endAt": FUTURE_END})
+    assert replaced.status == 200, replaced
+    sign_in(page, READ_TOKEN)
+    expect(page.locator("#who")).to_contain_text("viewer")
+    open_ad(page, ad["id"])
+    page.get_by_role("button", name="Show history", exact=True).click()
+    rows = page.locator("#history-result tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("Created")
+    expect(rows.nth(0)).to_contain_text("console-admin")
+    expect(rows.nth(1)).to_contain_text("Replaced")
+    screenshot(page, "history")
+
+
+@pytest.mark.skipif(not INTERNAL_TOKEN, reason="this writer has no --internal-token")
+def test_an_internal_token_is_refused_at_sign_in(page: Page):
+    page.goto(f"{URL}/admin/")
+    page.get_by_label("Token", exact=True).fill(INTERNAL_TOKEN)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("alert").filter(has_text="403")).to_be_visible()
+    assert page.evaluate("Object.keys(sessionStorage).length") == 0
 
 
 # --- explain and preview (need the writer's explain and preview routes) ---------

@@ -8,7 +8,10 @@ const LABEL = "adcast.console.label";
 /** A call that takes longer is given up (shown like a 503: retry). */
 const TIMEOUT_MS = 20000;
 
-/** The signed-in token, its scope (`admin` or `read`) and its label. */
+/**
+ * The signed-in token, its scope (`admin`, `read`, or `open` when the
+ * writer has no tokens) and its label.
+ */
 export const session = {
   token: () => sessionStorage.getItem(TOKEN),
   scope: () => sessionStorage.getItem(SCOPE) || "admin",
@@ -129,7 +132,14 @@ export function newIdempotencyKey() {
 export async function introspect(token) {
   try {
     const answer = await api("GET", "admin/whoami", { token });
-    const scope = answer.body && answer.body.scope === "read" ? "read" : "admin";
+    const given = answer.body && answer.body.scope;
+    // An internal token (an edge's) may use no admin route: refuse it here
+    // rather than on every screen.
+    if (given === "internal") {
+      throw new ApiError(403, "forbidden", "an internal token may only fetch snapshots");
+    }
+    // `open`: the writer has no tokens configured, everything is allowed.
+    const scope = given === "read" ? "read" : given === "open" ? "open" : "admin";
     return { scope, label: (answer.body && answer.body.label) || null };
   } catch (error) {
     if (!(error instanceof ApiError) || error.status !== 404) throw error;

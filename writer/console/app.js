@@ -113,7 +113,7 @@ function showNav() {
   const signedIn = Boolean(session.token());
   nav.hidden = !signedIn;
   const label = session.label();
-  const scope = session.scope() === "read" ? "read only" : "admin";
+  const scope = { read: "read only", open: "open: the writer has no tokens" }[session.scope()] ?? "admin";
   who.textContent = signedIn ? `Signed in${label ? ` as ${label}` : ""} (${scope})` : "";
 }
 
@@ -215,7 +215,7 @@ function renderSignIn(message = "") {
         setError(token, "That token was refused (401). Check it and try again.");
         token.control.focus();
       } else if (error instanceof ApiError && error.status === 403) {
-        setError(token, "That token may not use the Admin API (403).");
+        setError(token, "That token may not use the Admin API (403): it is an internal token, for edges.");
         token.control.focus();
       } else {
         showError(error, () => form.requestSubmit());

@@ -5,7 +5,7 @@
 import { api, ApiError, newIdempotencyKey } from "./api.js";
 import { field, h, replace, setError, timeField, uid } from "./dom.js";
 import { countryPicker } from "./picker.js";
-import { explainSection } from "./tools.js";
+import { explainSection, historySection } from "./tools.js";
 import { localInputToUtc, stateAt, timeZone, utcOffset } from "./time.js";
 
 const GENDERS = [["M", "Male (M)"], ["F", "Female (F)"]];
@@ -75,7 +75,8 @@ function buildForm(ctx, ad) {
       ` · id ${ad.id}`)
     : null;
   replace(ctx.main, h("h1", { id: "form-heading" }, headingText), meta, form,
-    editing ? explainSection(ctx, ad.id) : null);
+    editing ? explainSection(ctx, ad.id) : null,
+    editing ? historySection(ctx, ad.id) : null);
 
   for (const group of editing ? ad.conditions : []) add(group, false);
   refreshGroups();

@@ -95,6 +95,52 @@ export function explainSection(ctx, id) {
   return section;
 }
 
+/**
+ * The "History" section of an ad's screen: who changed it, oldest first
+ * (GET /api/v1/admin/ad/{id}/history). Loaded on demand; a writer without
+ * the route (404 "no route") says so instead.
+ */
+export function historySection(ctx, id) {
+  const button = h("button", { type: "button", onclick: load }, "Show history");
+  const result = h("div", { class: "result", id: "history-result", "aria-live": "polite" });
+  const section = h("section", { class: "tool card", "aria-labelledby": "history-heading" },
+    h("h2", { id: "history-heading" }, "History"),
+    h("p", { class: "hint" }, "Every change to this ad, oldest first, with the label of the token that made it."),
+    h("div", { class: "actions" }, button), result);
+
+  async function load() {
+    button.disabled = true;
+    try {
+      const answer = (await api("GET", `admin/ad/${id}/history`)).body;
+      replace(result, changes(answer.items));
+    } catch (error) {
+      if (error instanceof ApiError && error.noRoute) {
+        replace(result, h("p", {}, "This writer keeps no history."));
+      } else if (!(error instanceof ApiError && error.status === 401)) {
+        result.replaceChildren();
+        ctx.showError(error, load);
+      }
+    } finally {
+      button.disabled = false;
+    }
+  }
+  return section;
+}
+
+const ACTIONS = { create: "Created", replace: "Replaced", delete: "Deleted" };
+
+function changes(items) {
+  if (items.length === 0) return h("p", {}, "No changes recorded (the ad is older than the history).");
+  return h("table", { class: "history" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Change"), h("th", { scope: "col" }, "When"),
+      h("th", { scope: "col" }, "What"), h("th", { scope: "col" }, "By"))),
+    h("tbody", {}, ...items.map((item) => h("tr", {},
+      h("td", {}, String(item.seq)),
+      h("td", {}, `${formatLocal(item.at)} (UTC ${item.at})`),
+      h("td", {}, ACTIONS[item.action] ?? item.action),
+      h("td", {}, item.by ?? "(no label)")))));
+}
+
 function explanation(answer) {
   const at = `${formatLocal(answer.at)} (UTC ${answer.at})`;
   const served = answer.served

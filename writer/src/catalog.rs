@@ -158,10 +158,12 @@ impl Store {
     /// order) and ids increasing in input order. Batched: a few statements
     /// whatever the number of ads. With a key, a retry replays the first
     /// answer; `render` makes that answer from the ids and the last change.
+    /// Each ad is recorded as a create by `by`.
     pub async fn import(
         &self,
         drafts: Vec<AdDraft>,
         idempotency: Option<IdempotencyKey<'_>>,
+        by: Option<&str>,
         render: impl FnOnce(&[AdId], u64) -> StoredResponse,
     ) -> Result<ImportOutcome, sqlx::Error> {
         let count = drafts.len() as i64;
@@ -240,6 +242,7 @@ impl Store {
         .bind(&payloads)
         .execute(&mut *tx)
         .await?;
+        crate::audit::record_creates(&mut tx, &seqs, &ids, by).await?;
         let ad_ids: Vec<AdId> = ads.iter().map(|ad| ad.id).collect();
         if let Some(key) = &idempotency {
             remember(&mut tx, key, &render(&ad_ids, last as u64)).await?;

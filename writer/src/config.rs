@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::{Scope, TokenEntry, Tokens};
 use crate::schema::RoleName;
 
 #[derive(Debug, Parser)]
@@ -42,7 +43,8 @@ pub enum Command {
         /// Also grant this existing role exactly what a running writer
         /// needs: SELECT, INSERT, UPDATE, DELETE on adcast's tables and
         /// USAGE, SELECT, UPDATE on its sequences (SELECT alone on the
-        /// migrations table), nothing else. Safe to repeat.
+        /// migrations table, SELECT and INSERT alone on the audit trail),
+        /// nothing else. Safe to repeat.
         #[arg(long, value_name = "ROLE")]
         grant_to: Option<RoleName>,
     },
@@ -113,8 +115,9 @@ pub struct Settings {
     )]
     pub snapshot_interval_secs: u64,
 
-    /// Bearer token accepted on admin and internal routes; repeat for several
-    /// (rotation). The variable takes a comma-separated list.
+    /// Admin token: every admin and internal route. Repeat for several
+    /// (rotation); the variable takes a comma-separated list. `label:token`
+    /// gives it a label, recorded with every change it makes.
     #[arg(
         long = "admin-token",
         env = "ADCAST_ADMIN_TOKENS",
@@ -128,7 +131,39 @@ pub struct Settings {
     #[arg(long, env = "ADCAST_ADMIN_TOKENS_FILE", global = true)]
     pub admin_tokens_file: Option<PathBuf>,
 
-    /// Allow listening on a non-loopback address with no admin tokens configured.
+    /// Read token: admin routes that change nothing (GET of ads and lists,
+    /// explain, preview, export, history, whoami). Repeatable;
+    /// comma-separated in the variable; `label:token` labels it.
+    #[arg(
+        long = "read-token",
+        env = "ADCAST_READ_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        global = true
+    )]
+    pub read_tokens: Vec<String>,
+
+    /// File holding read tokens, one per line (blank lines and `#` comments ignored).
+    #[arg(long, env = "ADCAST_READ_TOKENS_FILE", global = true)]
+    pub read_tokens_file: Option<PathBuf>,
+
+    /// Internal token: `/internal/v1/*` only, what an edge needs (give
+    /// edges this, never an admin token). Repeatable; comma-separated in
+    /// the variable; `label:token` labels it.
+    #[arg(
+        long = "internal-token",
+        env = "ADCAST_INTERNAL_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        global = true
+    )]
+    pub internal_tokens: Vec<String>,
+
+    /// File holding internal tokens, one per line (blank lines and `#` comments ignored).
+    #[arg(long, env = "ADCAST_INTERNAL_TOKENS_FILE", global = true)]
+    pub internal_tokens_file: Option<PathBuf>,
+
+    /// Allow listening on a non-loopback address with no tokens configured.
     #[arg(long, env = "ADCAST_ALLOW_INSECURE_ADMIN", global = true)]
     pub allow_insecure_admin: bool,
 
@@ -232,25 +267,65 @@ impl Settings {
             .context("a Redis URL is required: --redis-url or REDIS_URL")
     }
 
-    /// Every configured admin token: flags, variable and file together.
-    pub fn load_admin_tokens(&self) -> anyhow::Result<Vec<String>> {
-        let mut tokens: Vec<String> = self
-            .admin_tokens
-            .iter()
-            .map(|token| token.trim().to_owned())
-            .filter(|token| !token.is_empty())
-            .collect();
-        if let Some(path) = &self.admin_tokens_file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading admin tokens file {}", path.display()))?;
-            tokens.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty() && !line.starts_with('#'))
-                    .map(str::to_owned),
-            );
+    /// Every configured token of every scope: flags, variables and files
+    /// together. An entry that is not a valid `token` or `label:token`, or
+    /// a token given two scopes or two labels, is an error that names where
+    /// it came from (never the token).
+    pub fn load_tokens(&self) -> anyhow::Result<Tokens> {
+        let sources = [
+            (
+                Scope::Admin,
+                &self.admin_tokens,
+                "--admin-token / ADCAST_ADMIN_TOKENS",
+                &self.admin_tokens_file,
+            ),
+            (
+                Scope::Read,
+                &self.read_tokens,
+                "--read-token / ADCAST_READ_TOKENS",
+                &self.read_tokens_file,
+            ),
+            (
+                Scope::Internal,
+                &self.internal_tokens,
+                "--internal-token / ADCAST_INTERNAL_TOKENS",
+                &self.internal_tokens_file,
+            ),
+        ];
+        let mut entries = Vec::new();
+        for (scope, listed, names, file) in sources {
+            let listed = listed
+                .iter()
+                .map(|token| token.trim())
+                .filter(|token| !token.is_empty());
+            for (index, text) in listed.enumerate() {
+                let entry = TokenEntry::parse(text).map_err(|error| {
+                    anyhow!("{} token {} of {names}: {error}", scope.as_str(), index + 1)
+                })?;
+                entries.push((scope, entry));
+            }
+            if let Some(path) = file {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("reading {} tokens file {}", scope.as_str(), path.display())
+                })?;
+                for (number, line) in text.lines().enumerate() {
+                    let line = line.trim();
+                    if line.is_empty() || line.starts_with('#') {
+                        continue;
+                    }
+                    let entry = TokenEntry::parse(line).map_err(|error| {
+                        anyhow!(
+                            "line {} of {} tokens file {}: {error}",
+                            number + 1,
+                            scope.as_str(),
+                            path.display()
+                        )
+                    })?;
+                    entries.push((scope, entry));
+                }
+            }
         }
-        Ok(tokens)
+        Ok(Tokens::new(entries)?)
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -275,5 +350,143 @@ impl Settings {
 
     pub fn heartbeat_interval(&self) -> Duration {
         Duration::from_millis(self.heartbeat_interval_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::auth::Authentication;
+
+    /// Parsing reads the environment; tests that set variables hold this.
+    static ENVIRONMENT: Mutex<()> = Mutex::new(());
+
+    fn settings(args: &[&str]) -> Settings {
+        let _environment = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        Cli::try_parse_from(std::iter::once("adcast-writer").chain(args.iter().copied()))
+            .expect("valid arguments")
+            .settings
+    }
+
+    fn who(tokens: &Tokens, token: &str) -> Option<(&'static str, Option<String>)> {
+        let header = format!("Bearer {token}");
+        match tokens.authenticate(Some(header.as_bytes())) {
+            Authentication::Caller(caller) => {
+                Some((caller.scope_name(), caller.label().map(str::to_owned)))
+            }
+            Authentication::Refused => None,
+        }
+    }
+
+    #[test]
+    fn flags_of_every_scope_are_read_with_their_labels() {
+        let tokens = settings(&[
+            "--admin-token",
+            "alice:a1",
+            "--admin-token",
+            "a2",
+            "--read-token",
+            "viewer:r1",
+            "--internal-token",
+            "edge-eu-1:i1",
+        ])
+        .load_tokens()
+        .unwrap();
+        assert_eq!(who(&tokens, "a1"), Some(("admin", Some("alice".into()))));
+        assert_eq!(who(&tokens, "a2"), Some(("admin", None)));
+        assert_eq!(who(&tokens, "r1"), Some(("read", Some("viewer".into()))));
+        assert_eq!(
+            who(&tokens, "i1"),
+            Some(("internal", Some("edge-eu-1".into())))
+        );
+        assert_eq!(who(&tokens, "viewer:r1"), None);
+    }
+
+    #[test]
+    fn no_tokens_at_all_is_tokens_off() {
+        assert!(settings(&[]).load_tokens().unwrap().is_empty());
+        // Blank entries are ignored.
+        assert!(settings(&["--read-token", " "])
+            .load_tokens()
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn the_variables_take_comma_separated_lists() {
+        let _environment = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        std::env::set_var("ADCAST_READ_TOKENS", "ann:r1, r2 ,bob:r3");
+        std::env::set_var("ADCAST_INTERNAL_TOKENS", "edge:i1,i2");
+        let parsed = Cli::try_parse_from(["adcast-writer"]);
+        std::env::remove_var("ADCAST_READ_TOKENS");
+        std::env::remove_var("ADCAST_INTERNAL_TOKENS");
+        let tokens = parsed.unwrap().settings.load_tokens().unwrap();
+        assert_eq!(who(&tokens, "r1"), Some(("read", Some("ann".into()))));
+        assert_eq!(who(&tokens, "r2"), Some(("read", None)));
+        assert_eq!(who(&tokens, "r3"), Some(("read", Some("bob".into()))));
+        assert_eq!(who(&tokens, "i1"), Some(("internal", Some("edge".into()))));
+        assert_eq!(who(&tokens, "i2"), Some(("internal", None)));
+        assert_eq!(tokens.count(Scope::Admin), 0);
+    }
+
+    #[test]
+    fn files_hold_one_token_per_line_with_comments_and_labels() {
+        let dir = std::env::temp_dir().join(format!("adcast-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("read-tokens");
+        std::fs::write(&file, "# viewers\n\nann:r-file-1\n  r-file-2  \n").unwrap();
+        let mut settings = settings(&[]);
+        settings.read_tokens_file = Some(file.clone());
+        let tokens = settings.load_tokens();
+        std::fs::write(&file, "ok-token\nbad label:secret\n").unwrap();
+        let refused = settings.load_tokens().err().map(|error| error.to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        let tokens = tokens.unwrap();
+        assert_eq!(who(&tokens, "r-file-1"), Some(("read", Some("ann".into()))));
+        assert_eq!(who(&tokens, "r-file-2"), Some(("read", None)));
+        let refused = refused.expect("an invalid label is refused");
+        assert!(refused.contains("line 2 of read tokens file"), "{refused}");
+        assert!(!refused.contains("bad label"), "{refused}");
+    }
+
+    #[test]
+    fn an_invalid_label_is_an_error_naming_the_source_not_the_token() {
+        for (args, expected) in [
+            (
+                ["--admin-token", "ok", "--admin-token", "bad/label:s3cret"],
+                "admin token 2 of --admin-token",
+            ),
+            (
+                ["--read-token", "ok", "--read-token", "alice:"],
+                "read token 2 of --read-token",
+            ),
+            (
+                ["--internal-token", "x", "--internal-token", ":s3cret"],
+                "internal token 2 of --internal-token",
+            ),
+        ] {
+            let error = settings(&args)
+                .load_tokens()
+                .err()
+                .expect("refused")
+                .to_string();
+            assert!(error.contains(expected), "{error}");
+            assert!(!error.contains("s3cret"), "{error}");
+        }
+        let long = format!("{}:s3cret", "x".repeat(65));
+        assert!(settings(&["--read-token", &long]).load_tokens().is_err());
+    }
+
+    #[test]
+    fn a_token_in_two_scopes_is_an_error() {
+        let error = settings(&["--admin-token", "dup-tok-9", "--read-token", "dup-tok-9"])
+            .load_tokens()
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(error.contains("admin") && error.contains("read"), "{error}");
+        assert!(!error.contains("dup-tok-9"), "{error}");
     }
 }

@@ -13,10 +13,13 @@
 //! together from `config`; `metrics` and `telemetry` report on them.
 //! `heartbeat` tells edges, through the stream's Redis, how current the
 //! stream is. `console` serves the web console's static files at `/admin/`.
+//! `auth` holds the tokens and their scopes; `audit` records who made each
+//! change, in the change's transaction.
 
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod bulk;

@@ -23,6 +23,12 @@ pub enum ApiError {
     Invalid(#[from] ValidationError),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A valid token whose scope does not cover the request.
+    #[error("a {scope} token may not {what}")]
+    Forbidden {
+        scope: &'static str,
+        what: &'static str,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -50,6 +56,9 @@ impl ApiError {
                 ErrorCode::Unauthorized,
                 body_of(ErrorCode::Unauthorized, &self),
             ),
+            ApiError::Forbidden { .. } => {
+                (ErrorCode::Forbidden, body_of(ErrorCode::Forbidden, &self))
+            }
             ApiError::NotFound(_) => (ErrorCode::NotFound, body_of(ErrorCode::NotFound, &self)),
             ApiError::MethodNotAllowed { .. } => (
                 ErrorCode::MethodNotAllowed,

@@ -18,6 +18,8 @@ use crate::store::MIGRATOR;
 
 /// The table sqlx records applied migrations in.
 const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+/// The audit trail (migration 0002): append-only for the writer's role.
+const AUDIT_TABLE: &str = "ad_history";
 /// PostgreSQL's `undefined_table`.
 const UNDEFINED_TABLE: &str = "42P01";
 /// PostgreSQL's `insufficient_privilege`.
@@ -145,7 +147,8 @@ pub fn lacked_schema_rights(error: &anyhow::Error) -> bool {
 /// sequence of the schema the migrations created theirs in: `SELECT`,
 /// `INSERT`, `UPDATE`, `DELETE` on the tables, `USAGE`, `SELECT`, `UPDATE`
 /// on the sequences, `SELECT` alone on the migrations table (to check it),
-/// and `USAGE` on the schema (without which no table in it can be named).
+/// `SELECT` and `INSERT` alone on the audit trail (the writer appends to it
+/// and cannot rewrite it), and `USAGE` on the schema (without which no table in it can be named).
 /// No `CREATE`, `TRUNCATE`, `REFERENCES` or `TRIGGER`; granting twice is
 /// the same as granting once.
 pub async fn grant_writer_privileges(pool: &PgPool, role: &RoleName) -> anyhow::Result<()> {
@@ -165,6 +168,7 @@ pub async fn grant_writer_privileges(pool: &PgPool, role: &RoleName) -> anyhow::
          SELECT format('GRANT %s ON %s %s TO %I',
                        CASE WHEN c.relkind = 'S' THEN 'USAGE, SELECT, UPDATE'
                             WHEN c.relname = $2 THEN 'SELECT'
+                            WHEN c.relname = $3 THEN 'SELECT, INSERT'
                             ELSE 'SELECT, INSERT, UPDATE, DELETE' END,
                        CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
                        c.oid::regclass, $1)
@@ -173,6 +177,7 @@ pub async fn grant_writer_privileges(pool: &PgPool, role: &RoleName) -> anyhow::
     )
     .bind(role.as_str())
     .bind(MIGRATIONS_TABLE)
+    .bind(AUDIT_TABLE)
     .fetch_all(&mut *tx)
     .await
     .context("listing the schema's tables and sequences")?;

@@ -12,7 +12,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::AdminTokens;
+use crate::auth::{Scope, Tokens};
 use crate::config::Settings;
 use crate::heartbeat::HeartbeatPublisher;
 use crate::metrics::Metrics;
@@ -41,15 +41,26 @@ impl Application {
     /// 30 s), applies migrations (or checks them, `--skip-migrations`) and
     /// binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let tokens = settings.load_admin_tokens()?;
+        let tokens: Tokens = settings.load_tokens()?;
         if tokens.is_empty()
             && !settings.listen.ip().is_loopback()
             && !settings.allow_insecure_admin
         {
             bail!(
-                "refusing to serve the Admin API on non-loopback address {} without admin tokens; \
-                 configure --admin-token / --admin-tokens-file, or pass --allow-insecure-admin",
+                "refusing to serve the Admin API on non-loopback address {} without tokens; \
+                 configure --admin-token / --admin-tokens-file (and read or internal tokens), \
+                 or pass --allow-insecure-admin",
                 settings.listen
+            );
+        }
+        if tokens.is_empty() {
+            tracing::info!("no tokens configured: the Admin API is open");
+        } else {
+            tracing::info!(
+                admin = tokens.count(Scope::Admin),
+                read = tokens.count(Scope::Read),
+                internal = tokens.count(Scope::Internal),
+                "tokens configured"
             );
         }
         let store = connect_store(&settings).await?;
@@ -85,7 +96,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let state = Arc::new(AppState {
             store,
-            admin_tokens: AdminTokens::new(&tokens),
+            tokens,
             metrics,
             commits,
             snapshot_dir: settings.snapshot_dir.clone(),

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::auth::AdminTokens;
+use crate::auth::Tokens;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
 pub struct AppState {
     pub store: Store,
-    pub admin_tokens: AdminTokens,
+    /// Every configured token of every scope; empty is tokens off.
+    pub tokens: Tokens,
     pub metrics: Arc<Metrics>,
     /// The highest sequence number committed, owned by the write path:
     /// [`AppState::committed`] advances it and the outbox relay subscribes.

@@ -17,6 +17,8 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
+use crate::audit::{self, Action};
+
 /// Key of the advisory lock that serialises all writes (any writer process).
 const WRITE_LOCK_KEY: i64 = 0x6164_6361_7374; // "adcast"
 
@@ -112,13 +114,15 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
     }
 
-    /// Creates an ad. With a key, a retry replays the first answer instead.
+    /// Creates an ad, recording `by` (the caller's label) with the change.
+    /// With a key, a retry replays the first answer instead.
     /// `render` turns the stored ad into the 201 body, so the same bytes can
     /// be remembered for replays inside the same transaction.
     pub async fn create(
         &self,
         draft: AdDraft,
         idempotency: Option<IdempotencyKey<'_>>,
+        by: Option<&str>,
         render: impl FnOnce(&Ad, u64) -> StoredResponse,
     ) -> Result<CreateOutcome, sqlx::Error> {
         let mut tx = self.begin_write().await?;
@@ -147,6 +151,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         append_outbox(&mut tx, seq, &Change::Upsert(ad.clone())).await?;
+        audit::record(&mut tx, seq, ad.id, Action::Create, by).await?;
         if let Some(key) = &idempotency {
             remember(&mut tx, key, &render(&ad, seq)).await?;
         }
@@ -185,10 +190,12 @@ impl Store {
     }
 
     /// Replaces a live ad's content; `None` when there is no such live ad.
+    /// `by` is the label recorded with the change.
     pub async fn replace(
         &self,
         id: AdId,
         draft: AdDraft,
+        by: Option<&str>,
     ) -> Result<Option<Written<Ad>>, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         if !lock_live_ad(&mut tx, id).await? {
@@ -210,13 +217,18 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         append_outbox(&mut tx, seq, &Change::Upsert(ad.clone())).await?;
+        audit::record(&mut tx, seq, id, Action::Replace, by).await?;
         tx.commit().await?;
         Ok(Some(Written { value: ad, seq }))
     }
 
     /// Removes a live ad from the API and from serving; `None` when there is
     /// no such live ad.
-    pub async fn delete(&self, id: AdId) -> Result<Option<Written<()>>, sqlx::Error> {
+    pub async fn delete(
+        &self,
+        id: AdId,
+        by: Option<&str>,
+    ) -> Result<Option<Written<()>>, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         if !lock_live_ad(&mut tx, id).await? {
             return Ok(None);
@@ -230,6 +242,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         append_outbox(&mut tx, seq, &Change::Delete(id)).await?;
+        audit::record(&mut tx, seq, id, Action::Delete, by).await?;
         tx.commit().await?;
         Ok(Some(Written { value: (), seq }))
     }

@@ -25,9 +25,11 @@ const MAX_PAGE: u32 = 100;
 /// Longest admin-list title search (`q`), as long as the longest title.
 const MAX_TITLE_QUERY_CHARS: usize = 256;
 
+/// `by` is the caller's label, recorded with every change.
 pub async fn create(
     state: &AppState,
     request: Request<RequestBody>,
+    by: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(request.headers())?.map(str::to_owned);
     let body = read_json(request).await?;
@@ -49,7 +51,7 @@ pub async fn create(
     };
     let outcome = state
         .store
-        .create(draft, idempotency, |ad, seq| StoredResponse {
+        .create(draft, idempotency, by, |ad, seq| StoredResponse {
             status: StatusCode::CREATED.as_u16(),
             body: ad_json(ad),
             location: Some(format!("/api/v1/ad/{}", ad.id)),
@@ -104,11 +106,12 @@ pub async fn replace(
     state: &AppState,
     id: &str,
     request: Request<RequestBody>,
+    by: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(id)?;
     let body = read_json(request).await?;
     let draft = parse_ad_draft(&body, Timestamp::now())?;
-    match state.store.replace(id, draft).await? {
+    match state.store.replace(id, draft, by).await? {
         Some(written) => {
             state.committed(written.seq);
             Ok(with_seq(
@@ -120,9 +123,13 @@ pub async fn replace(
     }
 }
 
-pub async fn delete(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: &AppState,
+    id: &str,
+    by: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
     let id = parse_id(id)?;
-    match state.store.delete(id).await? {
+    match state.store.delete(id, by).await? {
         Some(written) => {
             state.committed(written.seq);
             let mut response = json_response(StatusCode::NO_CONTENT, Bytes::new());

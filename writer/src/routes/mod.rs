@@ -1,7 +1,9 @@
 //! Routing: which handler answers a request, and the checks every admin call
-//! goes through first (authentication, then method).
+//! goes through first: authentication (`401`), method (`405`), then the
+//! token's scope (`403`).
 
 pub(crate) mod ads;
+mod history;
 mod operations;
 mod ops;
 
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use adcast_shared::protocol::routes;
 use http::{Method, Request};
 
+use crate::auth::{Access, Authentication, Caller};
 use crate::response::{ApiError, HttpResponse};
 use crate::state::AppState;
 
@@ -37,6 +40,8 @@ enum Route {
     Preview,
     Import,
     Export,
+    History,
+    WhoAmI,
     Unknown,
 }
 
@@ -44,6 +49,8 @@ enum Route {
 const PREVIEW: &str = "/api/v1/admin/preview";
 const IMPORT: &str = "/api/v1/admin/ad/import";
 const EXPORT: &str = "/api/v1/admin/ad/export";
+/// Who the caller is (docs/api.md, "Tokens, scopes and history").
+const WHOAMI: &str = "/api/v1/admin/whoami";
 
 impl Route {
     fn of(path: &str) -> Route {
@@ -58,8 +65,10 @@ impl Route {
             PREVIEW => Route::Preview,
             IMPORT => Route::Import,
             EXPORT => Route::Export,
+            WHOAMI => Route::WhoAmI,
             _ if ad_id_segment(path).is_some() => Route::Ad,
             _ if explain_id_segment(path).is_some() => Route::Explain,
+            _ if history_id_segment(path).is_some() => Route::History,
             _ => Route::Unknown,
         }
     }
@@ -78,22 +87,40 @@ impl Route {
             Route::Preview => PREVIEW,
             Route::Import => IMPORT,
             Route::Export => EXPORT,
+            Route::History => "/api/v1/admin/ad/{id}/history",
+            Route::WhoAmI => WHOAMI,
             Route::Unknown => "unknown",
         }
     }
 
-    fn needs_admin_token(self) -> bool {
-        matches!(
+    /// Whether the route takes a token when tokens are configured.
+    fn needs_token(self) -> bool {
+        !matches!(
             self,
-            Route::Ads
-                | Route::Ad
-                | Route::AdminAds
-                | Route::SnapshotLatest
-                | Route::Explain
-                | Route::Preview
-                | Route::Import
-                | Route::Export
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi | Route::Unknown
         )
+    }
+
+    /// What a caller needs for `method` on this route; `None` when the
+    /// route does not take the method (`405`).
+    fn access(self, method: &Method) -> Option<Access> {
+        let read = method == Method::GET || method == Method::HEAD;
+        match self {
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi => {
+                read.then_some(Access::Open)
+            }
+            Route::SnapshotLatest => read.then_some(Access::Internal),
+            Route::WhoAmI => read.then_some(Access::AnyToken),
+            Route::AdminAds | Route::Explain | Route::Preview | Route::Export | Route::History => {
+                read.then_some(Access::Read)
+            }
+            Route::Ad if read => Some(Access::Read),
+            Route::Ad => {
+                (method == Method::PUT || method == Method::DELETE).then_some(Access::Write)
+            }
+            Route::Ads | Route::Import => (method == Method::POST).then_some(Access::Write),
+            Route::Unknown => None,
+        }
     }
 
     /// The `Allow` header value.
@@ -109,14 +136,16 @@ impl Route {
             | Route::SnapshotLatest
             | Route::Explain
             | Route::Preview
-            | Route::Export => "GET, HEAD",
+            | Route::Export
+            | Route::History
+            | Route::WhoAmI => "GET, HEAD",
             Route::Unknown => "",
         }
     }
 }
 
 impl Route {
-    const ALL: [Route; 12] = [
+    const ALL: [Route; 14] = [
         Route::Ads,
         Route::Ad,
         Route::AdminAds,
@@ -129,6 +158,8 @@ impl Route {
         Route::Preview,
         Route::Import,
         Route::Export,
+        Route::History,
+        Route::WhoAmI,
     ];
 }
 
@@ -155,6 +186,13 @@ fn explain_id_segment(path: &str) -> Option<&str> {
         .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
+/// `/api/v1/admin/ad/{id}/history` → the id segment (not yet validated).
+fn history_id_segment(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/v1/admin/ad/")
+        .and_then(|rest| rest.strip_suffix("/history"))
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
 /// Answers one request; returns the route label for metrics.
 pub async fn handle(
     state: Arc<AppState>,
@@ -178,25 +216,59 @@ async fn dispatch(
     if route == Route::Unknown {
         return Err(ApiError::NotFound(format!("no route for {path}")));
     }
-    if route.needs_admin_token() {
+    let caller = if route.needs_token() {
         let authorization = request.headers().get(http::header::AUTHORIZATION);
-        if !state
-            .admin_tokens
-            .allows(authorization.map(|value| value.as_bytes()))
+        match state
+            .tokens
+            .authenticate(authorization.map(|value| value.as_bytes()))
         {
-            return Err(ApiError::Unauthorized);
+            Authentication::Caller(caller) => caller,
+            Authentication::Refused => return Err(ApiError::Unauthorized),
         }
+    } else {
+        Caller::Open
+    };
+    let Some(access) = route.access(request.method()) else {
+        return Err(ApiError::MethodNotAllowed {
+            allow: route.allowed(),
+        });
+    };
+    if !caller.may(access) {
+        tracing::info!(
+            scope = caller.scope_name(),
+            label = caller.label(),
+            method = %request.method(),
+            route = route.label(),
+            "refused: outside the token's scope"
+        );
+        return Err(ApiError::Forbidden {
+            scope: caller.scope_name(),
+            what: match access {
+                Access::Write => "change ads",
+                Access::Internal => "use internal routes",
+                _ => "use admin routes",
+            },
+        });
+    }
+    if route.needs_token() {
+        tracing::debug!(
+            scope = caller.scope_name(),
+            label = caller.label(),
+            "caller"
+        );
     }
     let method = request.method().clone();
     let read = method == Method::GET || method == Method::HEAD;
+    // The label recorded with a change (docs/api.md, "Labels and history").
+    let by = caller.label();
     match route {
-        Route::Ads if method == Method::POST => ads::create(&state, request).await,
+        Route::Ads if method == Method::POST => ads::create(&state, request, by).await,
         Route::Ad => {
             let id = ad_id_segment(path).unwrap_or_default();
             match method {
                 _ if read => ads::get(&state, id).await,
-                Method::PUT => ads::replace(&state, id, request).await,
-                Method::DELETE => ads::delete(&state, id).await,
+                Method::PUT => ads::replace(&state, id, request, by).await,
+                Method::DELETE => ads::delete(&state, id, by).await,
                 _ => Err(ApiError::MethodNotAllowed {
                     allow: route.allowed(),
                 }),
@@ -213,8 +285,13 @@ async fn dispatch(
             operations::explain(&state, id, request.uri().query()).await
         }
         Route::Preview if read => operations::preview(&state, request.uri().query()).await,
-        Route::Import if method == Method::POST => transfer::import(&state, request).await,
+        Route::Import if method == Method::POST => transfer::import(&state, request, by).await,
         Route::Export if read => transfer::export(&state, method == Method::HEAD).await,
+        Route::History if read => {
+            let id = history_id_segment(path).unwrap_or_default();
+            history::history(&state, id).await
+        }
+        Route::WhoAmI if read => Ok(history::whoami(&caller)),
         _ => Err(ApiError::MethodNotAllowed {
             allow: route.allowed(),
         }),

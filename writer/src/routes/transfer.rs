@@ -49,6 +49,7 @@ struct Imported<'a> {
 pub async fn import(
     state: &AppState,
     request: Request<RequestBody>,
+    by: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(request.headers())?.map(str::to_owned);
     let format = import_format(request.headers())?;
@@ -97,7 +98,7 @@ pub async fn import(
     };
     let outcome = state
         .store
-        .import(drafts, idempotency, |ids, seq| StoredResponse {
+        .import(drafts, idempotency, by, |ids, seq| StoredResponse {
             status: StatusCode::CREATED.as_u16(),
             body: imported_body(ids, seq),
             location: None,

@@ -124,6 +124,11 @@ async fn a_role_granted_by_migrate_runs_the_writer_with_skip_migrations() {
     let deleted = app.request(Method::DELETE, &path, &[], None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     app.wait_for_stream_len(4).await;
+    assert_eq!(
+        app.count("ad_history").await,
+        4,
+        "the role records every change"
+    );
 
     // A snapshot as the role: read the state, trim the stream, prune the outbox.
     let produced = app.producer(1).produce().await.unwrap();
@@ -141,6 +146,8 @@ async fn migrate_grants_exactly_what_the_writer_needs_and_repeating_it_changes_n
     let rows = "SELECT,INSERT,UPDATE,DELETE";
     let expected: BTreeMap<String, String> = [
         ("_sqlx_migrations", "SELECT"),
+        // The audit trail is append-only for the writer.
+        ("ad_history", "SELECT,INSERT"),
         ("ad_id_seq", "USAGE,SELECT,UPDATE"),
         ("ads", rows),
         ("change_sequence", rows),
@@ -179,6 +186,9 @@ async fn a_role_granted_by_migrate_cannot_change_the_schema() {
         "ALTER TABLE ads ADD COLUMN x int",
         "TRUNCATE outbox",
         "DELETE FROM _sqlx_migrations",
+        // The audit trail: appended to, never rewritten.
+        "DELETE FROM ad_history",
+        "UPDATE ad_history SET by_label = 'x'",
     ] {
         let error = sqlx::query(statement)
             .execute(&mut connection)

@@ -14,6 +14,7 @@ mod operations;
 mod ordering;
 mod outage;
 mod publishing;
+mod scopes;
 mod snapshots;
 mod transfer;
 mod validation;

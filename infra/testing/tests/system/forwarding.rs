@@ -95,6 +95,69 @@ async fn forwarded_calls_keep_their_headers() {
 }
 
 #[tokio::test]
+async fn an_edge_with_an_internal_token_boots_and_forwards_the_clients_own_token() {
+    let writer = TestWriter::spawn_with(|settings| {
+        settings.admin_tokens = vec!["alice:adm-secret".into()];
+        settings.read_tokens = vec!["viewer:read-secret".into()];
+        settings.internal_tokens = vec!["edge-1:int-secret".into()];
+    })
+    .await;
+    let mut settings = settings_for(&writer);
+    // What the edge holds may fetch snapshots and nothing else.
+    settings.writer_token = Some("int-secret".into());
+    let edge = TestEdge::start(settings).await;
+    let body = ad_body("scoped").to_string();
+    let post = |authorization: &'static str| {
+        let edge = &edge;
+        let body = body.clone();
+        async move {
+            let mut headers = vec![("content-type", "application/json")];
+            if !authorization.is_empty() {
+                headers.push(("authorization", authorization));
+            }
+            edge.request(Method::POST, "/api/v1/ad", &headers, Some(&body))
+                .await
+        }
+    };
+
+    // The writer's 401 and 403 come through unchanged.
+    let anonymous = post("").await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
+    let as_edge = post("Bearer int-secret").await;
+    assert_eq!(as_edge.status, StatusCode::FORBIDDEN);
+    assert_eq!(as_edge.error().0, "forbidden");
+    let as_viewer = post("Bearer read-secret").await;
+    assert_eq!(as_viewer.status, StatusCode::FORBIDDEN);
+    assert_eq!(as_viewer.error().0, "forbidden");
+    assert_eq!(writer.count("ads").await, 0);
+
+    // An admin's write goes through, and is recorded as the admin's.
+    let created = post("Bearer adm-secret").await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.json()["id"].as_i64().unwrap();
+    let history = edge
+        .request(
+            Method::GET,
+            &format!("/api/v1/admin/ad/{id}/history"),
+            &[("authorization", "Bearer read-secret")],
+            None,
+        )
+        .await;
+    assert_eq!(history.status, StatusCode::OK);
+    assert_eq!(history.json()["items"][0]["by"], "alice");
+    let whoami = edge
+        .request(
+            Method::GET,
+            "/api/v1/admin/whoami",
+            &[("authorization", "Bearer read-secret")],
+            None,
+        )
+        .await;
+    assert_eq!(whoami.json(), json!({"scope": "read", "label": "viewer"}));
+}
+
+#[tokio::test]
 async fn forwarding_to_a_writer_that_is_down_is_a_503() {
     let writer = TestWriter::spawn().await;
     let mut settings = settings_for(&writer);
