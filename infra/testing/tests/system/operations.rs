@@ -117,3 +117,61 @@ async fn servingz_turns_200_when_the_first_snapshot_arrives() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Issue 16's failover case: the region's Redis disappears for a minute (a
+/// failover, a partition). The edge must stay a healthy load-balancer target
+/// (`/servingz` 200) and keep answering from its last state the whole time,
+/// while `/readyz` reports that it is no longer current; when Redis is back
+/// the edge catches up and is ready again.
+#[tokio::test]
+async fn an_edge_whose_redis_is_gone_for_a_minute_stays_a_healthy_target_and_answers() {
+    let mut redis = adcast_testing::redis::RedisServer::start(true);
+    let writer = TestWriter::spawn_with(|settings| settings.redis_url = Some(redis.url())).await;
+    let mut settings = edge_settings(&redis.url(), &writer.stream_key);
+    settings.ready_max_lag_ms = 3_000;
+    let edge = TestEdge::start(settings).await;
+    let before = writer.post_ad(&ad_body("served throughout")).await.seq();
+    edge.wait_for_seq(before).await;
+
+    redis.stop();
+    let gone = Instant::now();
+    let mut saw_not_ready = false;
+    while gone.elapsed() < Duration::from_secs(60) {
+        let servingz = edge.get("/servingz").await;
+        assert_eq!(
+            servingz.status,
+            StatusCode::OK,
+            "a healthy target {:?} into the outage",
+            gone.elapsed()
+        );
+        let answer = edge.get("/api/v1/ad").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(
+            answer.header("adcast-seq"),
+            Some(before.to_string().as_str())
+        );
+        assert_eq!(edge.titles("").await, ["served throughout"]);
+        if gone.elapsed() > Duration::from_secs(5) {
+            let readyz = edge.get("/readyz").await;
+            assert_eq!(
+                readyz.status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not current {:?} into the outage",
+                gone.elapsed()
+            );
+            saw_not_ready = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(saw_not_ready);
+
+    // Back with its data (AOF): the writer publishes what it held meanwhile.
+    redis.restart(true);
+    let after = writer.post_ad(&ad_body("after the outage")).await.seq();
+    edge.wait_for_seq(after).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while edge.get("/readyz").await.status != StatusCode::OK {
+        assert!(Instant::now() < deadline, "never ready again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
