@@ -1,7 +1,8 @@
 //! The edge's hot path and its update path, for 1,000 / 10,000 / 100,000 /
 //! 1,000,000 active ads: query evaluation (a realistic mix of queries and
 //! pages), a whole answer (page body and cache lifetime), index build, and
-//! applying a batch of one and of 100 change events.
+//! applying a batch of one and of 100 change events; queries and applies
+//! again on top of an overlay of 1,000 changed ads.
 //!
 //! `cargo bench -p adcast-edge --bench query`
 //! (`ADCAST_BENCH_SIZES=1000,10000` picks the catalog sizes).
@@ -112,6 +113,24 @@ fn bench(c: &mut Criterion) {
         };
         group.bench_function("query_and_render_page_of_10", |b| {
             b.iter(|| index.answer(&everyone, first_ten, now, 5).body.len())
+        });
+
+        // The same after 1,000 changes (the default overlay bound): the
+        // overlay's worst case for queries and for the next apply.
+        let changed = state.apply(&events(&ads, 1, 1_000), now).unwrap();
+        let index = &changed.index;
+        let mut i = 0;
+        group.bench_function("query_with_overlay_1000", |b| {
+            b.iter(|| {
+                let (query, page) = &queries[i % queries.len()];
+                i += 1;
+                index.query(query, *page, now).len()
+            })
+        });
+        group.sample_size(if count >= 1_000_000 { 10 } else { 50 });
+        let one_more = events(&ads, 1_001, 1);
+        group.bench_function("apply_1_event_on_overlay_1000", |b| {
+            b.iter(|| changed.apply(&one_more, now).unwrap().seq)
         });
         group.finish();
     }

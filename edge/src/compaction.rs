@@ -16,6 +16,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -62,6 +63,7 @@ struct Inner {
     installing: Mutex<bool>,
     policy: CompactionPolicy,
     compactions: AtomicU64,
+    last_compaction: Mutex<Duration>,
 }
 
 /// The current serving state, lock-free to read.
@@ -75,6 +77,7 @@ impl StateCell {
             installing: Mutex::new(false),
             policy,
             compactions: AtomicU64::new(0),
+            last_compaction: Mutex::new(Duration::ZERO),
         }))
     }
 
@@ -131,31 +134,56 @@ impl StateCell {
         let cell = self.clone();
         let spawned = std::thread::Builder::new()
             .name("index-compaction".into())
-            .spawn(move || cell.compact_in_background(&state));
+            .spawn(move || cell.compact_in_background(state));
         if let Err(error) = spawned {
             *compacting = false;
             tracing::warn!(%error, "cannot start an index compaction; serving from the overlay");
         }
     }
 
-    fn compact_in_background(&self, from: &ServingState) {
-        let started = std::time::Instant::now();
-        let base = from.index.compact(from.seq);
-        let mut compacting = self.lock();
-        *compacting = false;
-        let current = self.0.current.load_full();
-        // Adopted only by the lineage it was built from (a snapshot
-        // installed meanwhile makes it useless) and never by an older state.
-        if current.index.is_compacted_by(&base) == Some(from.seq) && current.seq >= from.seq {
-            let next = current.rebased(&base, from.seq);
-            self.0.current.store(Arc::new(next));
-            self.0.compactions.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                seq = from.seq,
-                ads = base.len(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "index compacted"
-            );
+    fn compact_in_background(&self, from: Arc<ServingState>) {
+        let started = Instant::now();
+        let through = from.seq;
+        let base = from.index.compact(through);
+        let old_base = Arc::clone(from.index.base());
+        drop(from);
+        {
+            let mut compacting = self.lock();
+            *compacting = false;
+            let current = self.0.current.load_full();
+            // Adopted only by the lineage it was built from (a snapshot
+            // installed meanwhile makes it useless), never by an older state.
+            if current.index.is_compacted_by(&base) == Some(through) && current.seq >= through {
+                let next = current.rebased(&base, through);
+                self.0.current.store(Arc::new(next));
+                self.0.compactions.fetch_add(1, Ordering::Relaxed);
+                *self
+                    .0
+                    .last_compaction
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = started.elapsed();
+                tracing::debug!(
+                    ads = base.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "index compacted"
+                );
+            }
         }
+        // Free the old base here, not on the apply path: wait (briefly)
+        // until the states still using it (queries in flight, an apply
+        // being installed) have let go.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&old_base) > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// How long the last compaction swapped in took to build.
+    pub fn last_compaction_time(&self) -> Duration {
+        *self
+            .0
+            .last_compaction
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
