@@ -1,82 +1,25 @@
-//! The query engine: an immutable index over the serving ads.
+//! The query engine: an immutable base segment plus a small overlay of the
+//! changes applied since it was built, merged at query time.
 //!
-//! Ads are kept sorted by `(endAt, id)`, the order answers are given in.
-//! Each condition group of each ad is one **entry** (an ad targeting everyone
-//! has one unrestricted entry); entries follow ad order. For every condition
-//! value there is a bitset of the entries that allow it (unrestricted entries
-//! are in all of them). A query ANDs the bitsets of the dimensions it gives,
-//! word by word, starting at the first ad that has not ended, and walks the
-//! surviving bits in order, skipping `offset` and taking `limit` — so the
-//! result comes out sorted with no sort at query time.
-//!
-//! Two kinds of entries need a per-bit check: those of ads with several
-//! groups (an ad must count once even when two of its groups match; its
-//! entries are adjacent, so "same ad as the last one taken" is enough) and
-//! those of ads that had not started when the index was built (their start
-//! is compared with the query time). All other entries are exact, which lets
-//! whole words be skipped by popcount when paging deep.
-//!
-//! Each ad's answer item (`{"title":…,"endAt":…}`) is rendered once, here.
+//! The **base** ([`Segment`]) holds the catalog as of its build, sorted by
+//! `(endAt, id)` with one bitset per condition value. The **overlay** holds
+//! the latest version of every ad changed since (upserted or deleted), as a
+//! small segment of its own, and hides the base's entries of those ads.
+//! Applying a batch builds a new overlay: its cost grows with the overlay
+//! and the batch, never with the catalog. A query walks both segments in
+//! `(endAt, id)` order, merging them, skipping `offset` and taking `limit`,
+//! so the answer is exactly what one segment built from the same ads would
+//! give. When the overlay grows past a bound, a compaction merges it into a
+//! new base off the request and apply paths ([`crate::compaction`]).
 
-use adcast_shared::ad::{Ad, AudienceQuery, Gender, Platform};
-use adcast_shared::country::Country;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use adcast_shared::ad::{Ad, AdId, AudienceQuery};
+use adcast_shared::event::Change;
 use adcast_shared::timestamp::Timestamp;
 
-const AGES: usize = 100;
-
-/// A fixed-size set of entry positions.
-#[derive(Clone, Debug)]
-struct Bitset(Box<[u64]>);
-
-impl Bitset {
-    fn new(words: usize) -> Bitset {
-        Bitset(vec![0; words].into_boxed_slice())
-    }
-
-    fn set(&mut self, bit: usize) {
-        self.0[bit / 64] |= 1 << (bit % 64);
-    }
-
-    fn bytes(&self) -> usize {
-        self.0.len() * 8
-    }
-}
-
-/// One servable ad, as the query walk needs it.
-#[derive(Clone, Debug)]
-struct IndexedAd {
-    start: i64,
-    end: i64,
-    /// `{"title":…,"endAt":…}`, ready to copy into an answer.
-    item_json: Box<str>,
-}
-
-/// An immutable index; build a new one to change anything.
-#[derive(Debug)]
-pub struct AdIndex {
-    /// Serving order: `(endAt, id)` ascending.
-    ads: Vec<IndexedAd>,
-    /// For each entry, its ad's position in `ads` (non-decreasing).
-    entry_ad: Vec<u32>,
-    /// Bits of real entries (the tail of the last word stays clear).
-    valid: Bitset,
-    gender: [Bitset; 2],
-    platform: [Bitset; 3],
-    /// `age[a - 1]`: entries allowing age `a`.
-    age: Vec<Bitset>,
-    /// Entries restricted to a country, per country that any entry names.
-    country: Vec<Option<Bitset>>,
-    /// Entries with no country restriction.
-    any_country: Bitset,
-    /// Entries needing the per-bit check (several groups, or not yet started
-    /// at build time).
-    per_bit: Bitset,
-    /// Start times after the build instant, sorted: the moments the answer
-    /// set can change besides the ends, for `Cache-Control`.
-    future_starts: Vec<i64>,
-    /// The build instant: entries not in `per_bit` started before it.
-    built_at: i64,
-}
+use crate::segment::{Cursor, Segment, ServedAd};
 
 /// The slice of the results a query asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,140 +28,291 @@ pub struct Page {
     pub limit: usize,
 }
 
+/// The latest change to one ad since the base was built.
+#[derive(Clone, Debug)]
+struct Changed {
+    /// The sequence number of the change (0 for changes not from the
+    /// stream), to tell which a compaction already holds.
+    seq: u64,
+    /// The new version; `None` when deleted.
+    ad: Option<Arc<ServedAd>>,
+    /// The base's version of the ad, hidden: its position and entries.
+    in_base: Option<BaseAd>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct BaseAd {
+    position: u32,
+    first_entry: u32,
+    entries: u32,
+}
+
+/// Where `base` holds the ad `id`, if it does.
+fn base_ad(base: &Segment, id: AdId) -> Option<BaseAd> {
+    let position = base.position_of(id)?;
+    let (first_entry, entries) = base.entries_of(position);
+    Some(BaseAd {
+        position,
+        first_entry,
+        entries,
+    })
+}
+
+/// The changes since the base, indexed.
+#[derive(Debug)]
+struct Overlay {
+    changes: BTreeMap<AdId, Changed>,
+    /// The live new versions, indexed.
+    segment: Segment,
+    /// Base entries hidden by a change: `(word, bits)` sorted by word.
+    hidden_entries: Vec<(u32, u64)>,
+    /// Base positions hidden by a change, sorted.
+    hidden_ads: Vec<u32>,
+}
+
+impl Overlay {
+    fn new(base: &Segment, changes: BTreeMap<AdId, Changed>, now: i64) -> Overlay {
+        let segment = Segment::build(
+            changes.values().filter_map(|changed| changed.ad.clone()),
+            now.max(base.built_at()),
+        );
+        let mut hidden_ads = Vec::new();
+        let mut hidden_entries: Vec<(u32, u64)> = Vec::new();
+        for in_base in changes.values().filter_map(|changed| changed.in_base) {
+            hidden_ads.push(in_base.position);
+            for entry in in_base.first_entry..in_base.first_entry + in_base.entries {
+                hidden_entries.push((entry / 64, 1 << (entry % 64)));
+            }
+        }
+        hidden_ads.sort_unstable();
+        hidden_entries.sort_unstable_by_key(|&(word, _)| word);
+        hidden_entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 |= later.1;
+            }
+            same
+        });
+        Overlay {
+            changes,
+            segment,
+            hidden_entries,
+            hidden_ads,
+        }
+    }
+}
+
+/// An immutable index; [`AdIndex::apply`] gives the next one.
+#[derive(Debug)]
+pub struct AdIndex {
+    base: Arc<Segment>,
+    overlay: Overlay,
+}
+
 impl AdIndex {
     /// Indexes the ads that have not ended at `now`; ended ones can never be
     /// served again.
     pub fn build<'a>(ads: impl IntoIterator<Item = &'a Ad>, now: Timestamp) -> AdIndex {
+        Self::from_ads(ads.into_iter().cloned(), now)
+    }
+
+    /// Like [`AdIndex::build`], taking the ads.
+    pub fn from_ads(ads: impl IntoIterator<Item = Ad>, now: Timestamp) -> AdIndex {
         let now = now.as_millis();
-        let mut live: Vec<&Ad> = ads
-            .into_iter()
-            .filter(|ad| ad.window.end().as_millis() > now)
-            .collect();
-        live.sort_by_key(|ad| (ad.window.end(), ad.id));
+        Self::on_base(
+            Arc::new(Segment::build(ads.into_iter().map(ServedAd::new), now)),
+            now,
+        )
+    }
 
-        let entry_count: usize = live
+    fn on_base(base: Arc<Segment>, now: i64) -> AdIndex {
+        let overlay = Overlay::new(&base, BTreeMap::new(), now);
+        AdIndex { base, overlay }
+    }
+
+    /// The index after `events` (in order), built at `now`. Costs in
+    /// proportion to the overlay and the batch.
+    pub fn apply(&self, events: &[(u64, Change)], now: Timestamp) -> AdIndex {
+        let mut changes = self.overlay.changes.clone();
+        for (seq, change) in events {
+            let id = change.ad_id();
+            let ad = match change {
+                Change::Upsert(ad) => Some(ServedAd::new(ad.clone())),
+                Change::Delete(_) => None,
+            };
+            let in_base = match changes.get(&id) {
+                Some(earlier) => earlier.in_base,
+                None => self.base_ad(id),
+            };
+            changes.insert(
+                id,
+                Changed {
+                    seq: *seq,
+                    ad,
+                    in_base,
+                },
+            );
+        }
+        let now = now.as_millis().max(self.built_at());
+        AdIndex {
+            base: Arc::clone(&self.base),
+            overlay: Overlay::new(&self.base, changes, now),
+        }
+    }
+
+    fn base_ad(&self, id: AdId) -> Option<BaseAd> {
+        base_ad(&self.base, id)
+    }
+
+    /// How many ads changed since the base was built.
+    pub fn overlay_len(&self) -> usize {
+        self.overlay.changes.len()
+    }
+
+    /// Ads in the base.
+    pub fn base_len(&self) -> usize {
+        self.base.len()
+    }
+
+    /// The latest instant the index was built or changed at; queries at
+    /// earlier instants are answered as of it.
+    pub fn built_at(&self) -> i64 {
+        self.base.built_at().max(self.overlay.segment.built_at())
+    }
+
+    /// A new base holding everything this index serves (a pass over every
+    /// ad: run it off the request and apply paths), marked as the
+    /// compaction of this index's base through `seq`.
+    pub(crate) fn compact(&self, seq: u64) -> Arc<Segment> {
+        let now = self.built_at();
+        let base = self
+            .base
+            .slots()
             .iter()
-            .map(|ad| ad.targeting.groups().len().max(1))
-            .sum();
-        let words = entry_count.div_ceil(64);
-        let mut index = AdIndex {
-            ads: Vec::with_capacity(live.len()),
-            entry_ad: Vec::with_capacity(entry_count),
-            valid: Bitset::new(words),
-            gender: [Bitset::new(words), Bitset::new(words)],
-            platform: [Bitset::new(words), Bitset::new(words), Bitset::new(words)],
-            age: (0..AGES).map(|_| Bitset::new(words)).collect(),
-            country: vec![None; Country::COUNT],
-            any_country: Bitset::new(words),
-            per_bit: Bitset::new(words),
-            future_starts: Vec::new(),
-            built_at: now,
-        };
-        for (position, ad) in live.iter().enumerate() {
-            let start = ad.window.start().as_millis();
-            let end = ad.window.end();
-            index.ads.push(IndexedAd {
-                start,
-                end: end.as_millis(),
-                item_json: render_item(ad.title.as_str(), end),
-            });
-            if start >= now {
-                index.future_starts.push(start);
-            }
-            let groups = ad.targeting.groups();
-            let needs_per_bit = groups.len() > 1 || start >= now;
-            if groups.is_empty() {
-                let entry = index.push_entry(position, needs_per_bit);
-                index.allow_everything(entry);
-                continue;
-            }
-            for group in groups {
-                let entry = index.push_entry(position, needs_per_bit);
-                index.allow_group(entry, group);
-            }
+            .enumerate()
+            .filter(|(position, slot)| {
+                slot.end > now
+                    && self
+                        .overlay
+                        .hidden_ads
+                        .binary_search(&(*position as u32))
+                        .is_err()
+            })
+            .map(|(_, slot)| slot);
+        let overlay = self
+            .overlay
+            .segment
+            .slots()
+            .iter()
+            .filter(|slot| slot.end > now);
+        let mut merged = Vec::with_capacity(self.len());
+        let mut base = base.peekable();
+        let mut overlay = overlay.peekable();
+        loop {
+            let next = match (base.peek(), overlay.peek()) {
+                (Some(b), Some(o)) if b.key() < o.key() => base.next(),
+                (Some(_), Some(_)) => overlay.next(),
+                (Some(_), None) => base.next(),
+                (None, Some(_)) => overlay.next(),
+                (None, None) => break,
+            };
+            merged.extend(next.cloned());
         }
-        index.future_starts.sort_unstable();
-        index
+        let mut segment = Segment::from_sorted(merged, now);
+        segment.mark_compacted_from(self.base.generation(), seq);
+        Arc::new(segment)
     }
 
-    fn push_entry(&mut self, ad_position: usize, per_bit: bool) -> usize {
-        let entry = self.entry_ad.len();
-        self.entry_ad.push(ad_position as u32);
-        self.valid.set(entry);
-        if per_bit {
-            self.per_bit.set(entry);
-        }
-        entry
-    }
-
-    fn allow_everything(&mut self, entry: usize) {
-        self.gender.iter_mut().for_each(|bits| bits.set(entry));
-        self.platform.iter_mut().for_each(|bits| bits.set(entry));
-        self.age.iter_mut().for_each(|bits| bits.set(entry));
-        self.any_country.set(entry);
-    }
-
-    fn allow_group(&mut self, entry: usize, group: &adcast_shared::ad::ConditionGroup) {
-        for gender in Gender::ALL {
-            if group.genders().is_empty() || group.genders().contains(&gender) {
-                self.gender[gender.index()].set(entry);
-            }
-        }
-        for platform in Platform::ALL {
-            if group.platforms().is_empty() || group.platforms().contains(&platform) {
-                self.platform[platform.index()].set(entry);
-            }
-        }
-        for age in 1..=AGES as u8 {
-            if group.age().is_none_or(|range| range.contains(age)) {
-                self.age[usize::from(age - 1)].set(entry);
-            }
-        }
-        if group.countries().is_empty() {
-            self.any_country.set(entry);
-        }
-        let words = self.valid.0.len();
-        for country in group.countries() {
-            self.country[country.index()]
-                .get_or_insert_with(|| Bitset::new(words))
-                .set(entry);
+    /// Whether `base` is a compaction of this index's base.
+    pub(crate) fn is_compacted_by(&self, base: &Segment) -> Option<u64> {
+        match base.compacted_from() {
+            Some((generation, seq)) if generation == self.base.generation() => Some(seq),
+            _ => None,
         }
     }
 
-    /// Ads that have not ended as of the build (some may not have started).
+    pub(crate) fn base(&self) -> &Arc<Segment> {
+        &self.base
+    }
+
+    /// This index's content on `base`, a compaction through `seq` of this
+    /// index's base and changes up to `seq`: only later changes stay in the
+    /// overlay.
+    pub(crate) fn rebased(&self, base: Arc<Segment>, seq: u64) -> AdIndex {
+        let changes: BTreeMap<AdId, Changed> = self
+            .overlay
+            .changes
+            .iter()
+            .filter(|(_, changed)| changed.seq > seq)
+            .map(|(&id, changed)| (id, changed.clone()))
+            .collect();
+        let changes = changes
+            .into_iter()
+            .map(|(id, changed)| {
+                let in_base = base_ad(&base, id);
+                (id, Changed { in_base, ..changed })
+            })
+            .collect();
+        let now = self.built_at().max(base.built_at());
+        let overlay = Overlay::new(&base, changes, now);
+        AdIndex { base, overlay }
+    }
+
+    /// Ads that had not ended when last indexed (some may not have started,
+    /// some may have ended since).
     pub fn len(&self) -> usize {
-        self.ads.len()
+        self.base.len() - self.overlay.hidden_ads.len() + self.overlay.segment.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ads.is_empty()
+        self.len() == 0
     }
 
-    /// Condition-group entries indexed.
+    /// Condition-group entries indexed (base and overlay, hidden ones not).
     pub fn entries(&self) -> usize {
-        self.entry_ad.len()
+        let hidden: usize = self
+            .overlay
+            .hidden_entries
+            .iter()
+            .map(|(_, bits)| bits.count_ones() as usize)
+            .sum();
+        self.base.entries() - hidden + self.overlay.segment.entries()
     }
 
     /// Approximate heap bytes held by the bitsets.
     pub fn bitset_bytes(&self) -> usize {
-        let fixed = [&self.valid, &self.any_country, &self.per_bit]
-            .into_iter()
-            .chain(&self.gender)
-            .chain(&self.platform)
-            .chain(&self.age);
-        fixed.map(Bitset::bytes).sum::<usize>()
-            + self
-                .country
-                .iter()
-                .flatten()
-                .map(Bitset::bytes)
-                .sum::<usize>()
+        self.base.bitset_bytes() + self.overlay.segment.bitset_bytes()
+    }
+
+    /// The ads indexed (as for [`AdIndex::len`]), in id order.
+    pub fn ads(&self) -> impl Iterator<Item = &Ad> + '_ {
+        let mut base = self
+            .base
+            .by_id()
+            .filter(|slot| !self.overlay.changes.contains_key(&slot.served.ad.id))
+            .map(|slot| &slot.served.ad)
+            .peekable();
+        let now = self.built_at();
+        let mut changed = self
+            .overlay
+            .changes
+            .values()
+            .filter_map(|changed| changed.ad.as_ref())
+            .filter(move |served| served.ad.window.end().as_millis() > now)
+            .map(|served| &served.ad)
+            .peekable();
+        std::iter::from_fn(move || match (base.peek(), changed.peek()) {
+            (Some(b), Some(c)) if b.id < c.id => base.next(),
+            (Some(_), Some(_)) => changed.next(),
+            (Some(_), None) => base.next(),
+            (None, _) => changed.next(),
+        })
     }
 
     /// The active ads matching `query` at `now`, in `(endAt, id)` order,
     /// after skipping `page.offset`, at most `page.limit`: their item JSON.
     pub fn query(&self, query: &AudienceQuery, page: Page, now: Timestamp) -> Vec<&str> {
-        let mut out = Vec::with_capacity(page.limit.min(self.ads.len()));
+        let mut out = Vec::with_capacity(page.limit.min(self.len()));
         self.for_each_match(query, page, now, |item| out.push(item));
         out
     }
@@ -239,69 +333,41 @@ impl AdIndex {
         }
         // Entries outside `per_bit` started before the build; a clock that
         // stepped back must not make them look unstarted-yet-served.
-        let now = now.as_millis().max(self.built_at);
-        // Ads are sorted by end: those ended at `now` form a prefix.
-        let first_entry = self
-            .entry_ad
-            .partition_point(|&ad| self.ads[ad as usize].end <= now);
-        let mut filters: [&[u64]; 3] = [&self.valid.0; 3];
-        if let Some(gender) = query.gender {
-            filters[0] = &self.gender[gender.index()].0;
-        }
-        if let Some(platform) = query.platform {
-            filters[1] = &self.platform[platform.index()].0;
-        }
-        if let Some(age) = query.age.filter(|age| (1..=AGES as u8).contains(age)) {
-            filters[2] = &self.age[usize::from(age - 1)].0;
-        } else if query.age.is_some() {
-            return visited; // outside 1–100 nothing can match (the API rejects it anyway)
-        }
-        let country = query
-            .country
-            .map(|c| self.country[c.index()].as_ref().map(|bits| &bits.0[..]));
-
+        let now = now.as_millis().max(self.built_at());
+        let Some(mut base) = Cursor::new(&self.base, query, now, &self.overlay.hidden_entries)
+        else {
+            return visited;
+        };
+        let Some(mut overlay) = Cursor::new(&self.overlay.segment, query, now, &[]) else {
+            return visited;
+        };
         let mut skip = page.offset;
-        let mut last_ad = None;
-        for word in first_entry / 64..self.valid.0.len() {
-            let mut matched = filters[0][word] & filters[1][word] & filters[2][word];
-            if word == first_entry / 64 {
-                matched &= u64::MAX << (first_entry % 64);
+        loop {
+            let next_changed = overlay.peek();
+            if skip > 0 {
+                base.skip_words(&mut skip, next_changed.map(|at| overlay.key(at)));
             }
-            if let Some(restricted) = country {
-                matched &= restricted.map_or(0, |bits| bits[word]) | self.any_country.0[word];
-            }
-            if matched == 0 {
+            let from_base = match (base.peek(), next_changed) {
+                (Some(b), Some(o)) => base.key(b) < overlay.key(o),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return visited,
+            };
+            let item = if from_base {
+                base.take()
+            } else {
+                overlay.take()
+            };
+            if skip > 0 {
+                skip -= 1;
                 continue;
             }
-            let per_bit = self.per_bit.0[word];
-            if matched & per_bit == 0 && skip >= matched.count_ones() as usize {
-                skip -= matched.count_ones() as usize;
-                continue;
-            }
-            let mut bits = matched;
-            while bits != 0 {
-                let bit = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let ad_position = self.entry_ad[word * 64 + bit];
-                if per_bit & (1 << bit) != 0 {
-                    let ad = &self.ads[ad_position as usize];
-                    if ad.start >= now || last_ad == Some(ad_position) {
-                        continue;
-                    }
-                }
-                last_ad = Some(ad_position);
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                visit(&self.ads[ad_position as usize].item_json);
-                visited += 1;
-                if visited == page.limit {
-                    return visited;
-                }
+            visit(item);
+            visited += 1;
+            if visited == page.limit {
+                return visited;
             }
         }
-        visited
     }
 
     /// The first instant after `now` at which the set of active ads can
@@ -312,33 +378,30 @@ impl AdIndex {
     /// `now` itself.
     pub fn next_change_after(&self, now: Timestamp) -> Option<Timestamp> {
         let now = now.as_millis();
-        let next_end = self
-            .ads
-            .get(self.ads.partition_point(|ad| ad.end <= now))
-            .map(|ad| ad.end);
-        let next_start = self
-            .future_starts
-            .get(self.future_starts.partition_point(|&start| start < now))
-            .map(|start| start + 1);
-        let next = match (next_end, next_start) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b)?,
-        };
+        let hidden = &self.overlay.hidden_ads;
+        let ends = [
+            self.base.next_end_after(now, hidden),
+            self.overlay.segment.next_end_after(now, &[]),
+        ];
+        let starts = [
+            self.base.next_start_from(now, hidden),
+            self.overlay.segment.next_start_from(now, &[]),
+        ];
+        let next = ends
+            .into_iter()
+            .flatten()
+            .chain(starts.into_iter().flatten().map(|start| start + 1))
+            .min()?;
         Timestamp::from_millis(next)
     }
-}
-
-/// `{"title":"…","endAt":"…"}` with the title JSON-escaped.
-fn render_item(title: &str, end: Timestamp) -> Box<str> {
-    let title = serde_json::to_string(title).expect("a string serialises");
-    format!("{{\"title\":{title},\"endAt\":\"{end}\"}}").into_boxed_str()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::segment::render_item;
     use adcast_shared::ad::{
-        AdId, AgeRange, ConditionGroup, ConditionGroupParts, Targeting, TimeWindow, Title,
+        AgeRange, ConditionGroup, ConditionGroupParts, Gender, Targeting, TimeWindow, Title,
     };
 
     fn t(ms: i64) -> Timestamp {

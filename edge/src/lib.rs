@@ -6,12 +6,16 @@
 //!    `--snapshot` and `--data-dir` is memory-mapped, verified and decoded;
 //!    with `--writer-url` and nothing usable on disk, the writer's newest is
 //!    downloaded first. No network is needed to start from a file.
-//! 2. **State** (`state`, `index`, `node`): a [`state::ServingState`] holds
-//!    the ads and an immutable [`index::AdIndex`] (ads sorted by
-//!    `(endAt, id)`, one bitset per condition value, pre-rendered answer
-//!    items). The [`node::Node`] swaps whole states atomically (queries never
-//!    lock), publishes the applied sequence number, and says whether the
-//!    edge can serve (`/servingz`) and is current (`/readyz`).
+//! 2. **State** (`state`, `index`, `segment`, `compaction`, `node`): a
+//!    [`state::ServingState`] holds an immutable [`index::AdIndex`]: a base
+//!    [`segment`] (ads sorted by `(endAt, id)`, one bitset per condition
+//!    value, pre-rendered answer items) plus a small overlay of the ads
+//!    changed since, merged at query time. Applying a batch rebuilds only
+//!    the overlay; [`compaction::StateCell`] folds a grown overlay into a
+//!    new base on a background thread. The [`node::Node`] swaps whole
+//!    states atomically (queries never lock), publishes the applied
+//!    sequence number, and says whether the edge can serve (`/servingz`)
+//!    and is current (`/readyz`).
 //! 3. **Tail** (`tailer`): a first `XREAD` without blocking, then
 //!    `XREAD BLOCK`, from the applied sequence number; each batch becomes a
 //!    new state. A gap loads a newer snapshot. Next to it, `freshness`
@@ -39,6 +43,7 @@
 
 pub mod answer;
 pub mod bootstrap;
+pub mod compaction;
 pub mod config;
 pub mod data_dir;
 pub mod forward;
@@ -50,6 +55,7 @@ pub mod node;
 pub mod persist;
 pub mod poll;
 pub mod query;
+pub mod segment;
 pub mod server;
 pub mod state;
 pub mod tailer;

@@ -12,15 +12,16 @@ use std::time::Duration;
 
 use adcast_shared::snapshot::Snapshot;
 use adcast_shared::timestamp::Timestamp;
-use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
+use crate::compaction::{CompactionPolicy, StateCell};
 use crate::freshness::Freshness;
 use crate::state::ServingState;
 
 pub struct Node {
-    /// The state queries read; replaced whole, never mutated.
-    state: ArcSwap<ServingState>,
+    /// The state queries read; replaced whole, never mutated (its index's
+    /// overlay is compacted in the background).
+    state: StateCell,
     /// The applied sequence number, for `Adcast-Min-Seq` and forwarded
     /// writes to wait on.
     applied: watch::Sender<u64>,
@@ -63,7 +64,7 @@ impl Node {
     pub fn new(ready_max_lag: Duration) -> Arc<Node> {
         let (applied, _) = watch::channel(0);
         Arc::new(Node {
-            state: ArcSwap::from_pointee(ServingState::unloaded()),
+            state: StateCell::new(ServingState::unloaded(), CompactionPolicy::default()),
             applied,
             last_stream_contact: AtomicI64::new(0),
             snapshot_created_at: AtomicI64::new(0),
@@ -75,13 +76,13 @@ impl Node {
 
     /// The current state; cheap, lock-free.
     pub fn state(&self) -> Arc<ServingState> {
-        self.state.load_full()
+        self.state.load()
     }
 
     /// Installs a new state (from the tailer or an explicit empty start).
     pub fn install(&self, state: ServingState) {
         let seq = state.seq;
-        self.state.store(Arc::new(state));
+        self.state.install(state);
         self.applied.send_replace(seq);
     }
 

@@ -1,27 +1,28 @@
 //! The serving state: everything a query needs, as of one sequence number.
 //!
 //! A [`ServingState`] is immutable. The tailer builds the next one from the
-//! current one plus a batch of events, then swaps it in atomically
-//! ([`crate::node::Node`]); queries hold an `Arc` to whichever state was
-//! current when they started and never wait for the tailer.
+//! current one plus a batch of events (the index shares its base and
+//! rebuilds only its small overlay), then installs it atomically
+//! ([`crate::node::Node`], [`crate::compaction::StateCell`]); queries hold
+//! an `Arc` to whichever state was current when they started and never
+//! wait for the tailer.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use adcast_shared::ad::{Ad, AdId};
+use adcast_shared::ad::Ad;
 use adcast_shared::event::Change;
 use adcast_shared::snapshot::Snapshot;
 use adcast_shared::timestamp::Timestamp;
 
 use crate::index::AdIndex;
+use crate::segment::Segment;
 
 pub struct ServingState {
     /// The last change applied: this state is the writer's state after it.
     pub seq: u64,
-    /// Every ad that had not ended when this state was built, by id: the
-    /// base for applying further events and for persisting.
-    pub ads: BTreeMap<AdId, Arc<Ad>>,
-    /// The query engine over `ads`.
+    /// The query engine over every ad that had not ended when this state
+    /// was built; also the base for applying further events and for
+    /// persisting.
     pub index: AdIndex,
     /// False until a snapshot (or an explicit empty start) was loaded.
     pub loaded: bool,
@@ -40,34 +41,22 @@ impl ServingState {
     pub fn unloaded() -> ServingState {
         ServingState {
             seq: 0,
-            ads: BTreeMap::new(),
             index: AdIndex::build([], Timestamp::now()),
             loaded: false,
         }
     }
 
     pub fn from_snapshot(snapshot: Snapshot, now: Timestamp) -> ServingState {
-        let ads = snapshot
-            .ads
-            .into_iter()
-            .filter(|ad| ad.window.end() > now)
-            .map(|ad| (ad.id, Arc::new(ad)))
-            .collect();
-        Self::with_ads(snapshot.seq, ads, now)
-    }
-
-    fn with_ads(seq: u64, ads: BTreeMap<AdId, Arc<Ad>>, now: Timestamp) -> ServingState {
-        let index = AdIndex::build(ads.values().map(Arc::as_ref), now);
         ServingState {
-            seq,
-            ads,
-            index,
+            seq: snapshot.seq,
+            index: AdIndex::from_ads(snapshot.ads, now),
             loaded: true,
         }
     }
 
     /// The state after `events`, which must continue this one exactly
-    /// (`seq + 1`, `seq + 2`, …); otherwise nothing is applied.
+    /// (`seq + 1`, `seq + 2`, …); otherwise nothing is applied. Costs in
+    /// proportion to the batch and the index's overlay, not the catalog.
     pub fn apply(&self, events: &[(u64, Change)], now: Timestamp) -> Result<ServingState, Gap> {
         for (expected, (seq, _)) in (self.seq + 1..).zip(events) {
             if *seq != expected {
@@ -77,20 +66,27 @@ impl ServingState {
                 });
             }
         }
-        let mut ads = self.ads.clone();
-        for (_, change) in events {
-            match change {
-                Change::Upsert(ad) => {
-                    ads.insert(ad.id, Arc::new(ad.clone()));
-                }
-                Change::Delete(id) => {
-                    ads.remove(id);
-                }
-            }
-        }
-        ads.retain(|_, ad| ad.window.end() > now);
         let seq = events.last().map_or(self.seq, |(seq, _)| *seq);
-        Ok(Self::with_ads(seq, ads, now))
+        Ok(ServingState {
+            seq,
+            index: self.index.apply(events, now),
+            loaded: true,
+        })
+    }
+
+    /// The same state on `base`, a compaction of this state's base and
+    /// changes through `through`.
+    pub(crate) fn rebased(&self, base: &Arc<Segment>, through: u64) -> ServingState {
+        ServingState {
+            seq: self.seq,
+            index: self.index.rebased(Arc::clone(base), through),
+            loaded: self.loaded,
+        }
+    }
+
+    /// The ads this state holds (not ended when it was built), by id.
+    pub fn ads(&self) -> impl Iterator<Item = &Ad> + '_ {
+        self.index.ads()
     }
 
     /// This state as a snapshot file's content (ads not ended at `now`).
@@ -99,10 +95,9 @@ impl ServingState {
             seq: self.seq,
             created_at: now,
             ads: self
-                .ads
-                .values()
+                .ads()
                 .filter(|ad| ad.window.end() > now)
-                .map(|ad| Ad::clone(ad))
+                .cloned()
                 .collect(),
         }
     }
@@ -111,7 +106,7 @@ impl ServingState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use adcast_shared::ad::{Targeting, TimeWindow, Title};
+    use adcast_shared::ad::{AdId, Targeting, TimeWindow, Title};
 
     fn ad(id: i64, end: i64) -> Ad {
         Ad {
@@ -146,7 +141,7 @@ mod tests {
         ];
         let next = state.apply(&events, now()).unwrap();
         assert_eq!(next.seq, 7);
-        assert_eq!(next.ads.keys().map(|id| id.get()).collect::<Vec<_>>(), [2]);
+        assert_eq!(next.ads().map(|ad| ad.id.get()).collect::<Vec<_>>(), [2]);
         assert_eq!(state.seq, 5, "the old state is untouched");
     }
 
@@ -191,7 +186,7 @@ mod tests {
             },
             now(),
         );
-        assert_eq!(state.ads.len(), 1);
+        assert_eq!(state.ads().count(), 1);
         assert_eq!(state.to_snapshot(now()).ads, vec![ad(2, 1000)]);
     }
 }

@@ -1,15 +1,25 @@
 //! The index against the shared definition of docs/api.md's matching
 //! (`adcast_shared::matching::answer`, a brute-force reading of the rules
 //! that the writer's preview and explain use too): thousands of random ads,
-//! tens of thousands of random queries, identical answers.
+//! tens of thousands of random queries, identical answers; and long random
+//! sequences of upserts, deletes, starts and ends applied to a serving
+//! state (base + overlay, compacted inline or in the background), checked
+//! against the same definition after every step.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use adcast_edge::compaction::{CompactionPolicy, StateCell};
 use adcast_edge::index::{AdIndex, Page};
+use adcast_edge::state::ServingState;
 use adcast_shared::ad::{
     Ad, AdId, AgeRange, AudienceQuery, ConditionGroup, ConditionGroupParts, Gender, Platform,
     Targeting, TimeWindow, Title,
 };
 use adcast_shared::country::{Country, CODES};
+use adcast_shared::event::Change;
 use adcast_shared::matching;
+use adcast_shared::snapshot::Snapshot;
 use adcast_shared::timestamp::Timestamp;
 use adcast_shared::wire::public_item_json;
 
@@ -71,30 +81,31 @@ fn group(rng: &mut Rng) -> ConditionGroupParts {
 /// Times on a coarse grid (ties on endAt are common) around `now`.
 fn ads(rng: &mut Rng, count: usize, now: i64) -> Vec<Ad> {
     (1..=count as i64)
-        .map(|id| {
-            let start = now + (rng.below(40) as i64 - 30) * 1_000;
-            let end = start + (1 + rng.below(40) as i64) * 1_000;
-            let groups: Vec<ConditionGroupParts> = match rng.below(10) {
-                0..=1 => vec![],
-                2..=7 => vec![group(rng)],
-                _ => (0..2 + rng.below(2)).map(|_| group(rng)).collect(),
-            };
-            // Canonical targeting: an unrestricted group means everyone.
-            let valid: Result<Vec<_>, _> =
-                groups.into_iter().map(ConditionGroup::try_from).collect();
-            let targeting = valid.map_or(Targeting::everyone(), Targeting::any_of);
-            Ad {
-                id: AdId::new(id).unwrap(),
-                title: Title::parse(format!("AD {id} \"q\"")).unwrap(),
-                window: TimeWindow::new(
-                    Timestamp::from_millis(start).unwrap(),
-                    Timestamp::from_millis(end).unwrap(),
-                )
-                .unwrap(),
-                targeting,
-            }
-        })
+        .map(|id| random_ad(rng, id, now))
         .collect()
+}
+
+fn random_ad(rng: &mut Rng, id: i64, now: i64) -> Ad {
+    let start = now + (rng.below(40) as i64 - 30) * 1_000;
+    let end = start + (1 + rng.below(40) as i64) * 1_000;
+    let groups: Vec<ConditionGroupParts> = match rng.below(10) {
+        0..=1 => vec![],
+        2..=7 => vec![group(rng)],
+        _ => (0..2 + rng.below(2)).map(|_| group(rng)).collect(),
+    };
+    // Canonical targeting: an unrestricted group means everyone.
+    let valid: Result<Vec<_>, _> = groups.into_iter().map(ConditionGroup::try_from).collect();
+    let targeting = valid.map_or(Targeting::everyone(), Targeting::any_of);
+    Ad {
+        id: AdId::new(id).unwrap(),
+        title: Title::parse(format!("AD {id} \"q\" {}", rng.below(1000))).unwrap(),
+        window: TimeWindow::new(
+            Timestamp::from_millis(start).unwrap(),
+            Timestamp::from_millis(end).unwrap(),
+        )
+        .unwrap(),
+        targeting,
+    }
 }
 
 fn query(rng: &mut Rng) -> AudienceQuery {
@@ -184,4 +195,249 @@ fn index_matches_brute_force_on_thousands_of_ads() {
 fn index_matches_brute_force_with_many_ties() {
     // 64+ ads per word boundary with identical ends exercise popcount skipping.
     check(0xBEEF, 700, 10_000);
+}
+
+fn random_page(rng: &mut Rng, ad_count: usize) -> Page {
+    Page {
+        offset: match rng.below(4) {
+            0 => 0,
+            1 => rng.below(10) as usize,
+            2 => rng.below(ad_count as u64 + 50) as usize,
+            _ => 1_000_000,
+        },
+        limit: 1 + rng.below(100) as usize,
+    }
+}
+
+/// The first instant after `now` at which the active set can change, by
+/// the definition: the next end, or just after the next start.
+fn brute_force_next_change(ads: &[Ad], now: i64) -> Option<i64> {
+    ads.iter()
+        .filter(|ad| ad.window.end().as_millis() > now)
+        .flat_map(|ad| {
+            let start = ad.window.start().as_millis();
+            [
+                Some(ad.window.end().as_millis()),
+                (start >= now).then_some(start + 1),
+            ]
+        })
+        .flatten()
+        .min()
+}
+
+/// One random batch of 1–6 changes to `model` (the writer's ads by id):
+/// new ads, replaced ones (new window, targeting, title), deletes of
+/// existing and of unknown ids.
+fn random_batch(
+    rng: &mut Rng,
+    model: &mut BTreeMap<i64, Ad>,
+    next_id: &mut i64,
+    seq: &mut u64,
+    now: i64,
+) -> Vec<(u64, Change)> {
+    (0..1 + rng.below(6))
+        .map(|_| {
+            let existing = (!model.is_empty()).then(|| {
+                *model
+                    .keys()
+                    .nth(rng.below(model.len() as u64) as usize)
+                    .unwrap()
+            });
+            let change = match (rng.below(10), existing) {
+                (0..=3, _) | (_, None) => {
+                    *next_id += 1;
+                    Change::Upsert(random_ad(rng, *next_id, now))
+                }
+                (4..=6, Some(id)) => Change::Upsert(random_ad(rng, id, now)),
+                (7..=8, Some(id)) => Change::Delete(AdId::new(id).unwrap()),
+                (_, Some(_)) => Change::Delete(AdId::new(*next_id + 1_000).unwrap()),
+            };
+            match &change {
+                Change::Upsert(ad) => {
+                    model.insert(ad.id.get(), ad.clone());
+                }
+                Change::Delete(id) => {
+                    model.remove(&id.get());
+                }
+            }
+            *seq += 1;
+            (*seq, change)
+        })
+        .collect()
+}
+
+fn check_state(
+    state: &ServingState,
+    model: &BTreeMap<i64, Ad>,
+    rng: &mut Rng,
+    now: i64,
+    context: &str,
+) {
+    let ads: Vec<Ad> = model.values().cloned().collect();
+    for q in 0..4 {
+        // At the apply instant, later (ads start and end without a
+        // rebuild), and exactly on boundaries.
+        let at = match (rng.below(4), ads.is_empty()) {
+            (0, _) | (_, true) => now,
+            (1, _) => now + rng.below(40_000) as i64,
+            (2, _) => ads[rng.below(ads.len() as u64) as usize]
+                .window
+                .start()
+                .as_millis(),
+            _ => ads[rng.below(ads.len() as u64) as usize]
+                .window
+                .end()
+                .as_millis(),
+        }
+        .max(now);
+        let at = Timestamp::from_millis(at).unwrap();
+        let audience = if q == 0 {
+            AudienceQuery::default()
+        } else {
+            query(rng)
+        };
+        let page = random_page(rng, ads.len());
+        let expected = brute_force(&ads, &audience, page, at);
+        let got: Vec<serde_json::Value> = state
+            .index
+            .query(&audience, page, at)
+            .into_iter()
+            .map(|item| serde_json::from_str(item).expect("items are JSON"))
+            .collect();
+        assert!(
+            got == expected,
+            "{context}: {audience:?} {page:?} at {at}: got {} items, expected {}; first difference at {:?}",
+            got.len(),
+            expected.len(),
+            got.iter().zip(&expected).position(|(a, b)| a != b)
+        );
+        assert_eq!(
+            state.index.next_change_after(at).map(Timestamp::as_millis),
+            brute_force_next_change(&ads, at.as_millis()),
+            "{context}: next change after {at}"
+        );
+    }
+}
+
+/// A catalog of `ad_count` ads, then `steps` random batches with the clock
+/// moving forward, each installed in a [`StateCell`] under `policy` and
+/// checked against the brute-force model; returns the compactions done.
+fn check_sequence(seed: u64, ad_count: usize, steps: usize, policy: CompactionPolicy) -> u64 {
+    let mut rng = Rng(seed);
+    let mut now = 1_700_000_000_000i64;
+    let initial = ads(&mut rng, ad_count, now);
+    let mut model: BTreeMap<i64, Ad> = initial.iter().map(|ad| (ad.id.get(), ad.clone())).collect();
+    let mut seq = 10;
+    let snapshot = Snapshot {
+        seq,
+        created_at: Timestamp::from_millis(now).unwrap(),
+        ads: initial,
+    };
+    let cell = StateCell::new(
+        ServingState::from_snapshot(snapshot, Timestamp::from_millis(now).unwrap()),
+        policy,
+    );
+    let mut next_id = ad_count as i64;
+    for step in 0..steps {
+        now += rng.below(3_000) as i64;
+        let batch = random_batch(&mut rng, &mut model, &mut next_id, &mut seq, now);
+        let current = cell.load();
+        if step % 5 == 0 {
+            // Let a running compaction be swapped in between this load and
+            // the install: the install must move onto the new base.
+            wait_for_compaction(&cell);
+        }
+        let next = current
+            .apply(&batch, Timestamp::from_millis(now).unwrap())
+            .unwrap();
+        drop(current);
+        cell.install(next);
+        let state = cell.load();
+        let context = format!("seed {seed}, {ad_count} ads, step {step} (seq {seq})");
+        assert_eq!(state.seq, seq, "{context}");
+        check_state(&state, &model, &mut rng, now, &context);
+        if step % 50 == 0 {
+            let at = Timestamp::from_millis(now).unwrap();
+            let mut expected: Vec<Ad> = model
+                .values()
+                .filter(|ad| ad.window.end() > at)
+                .cloned()
+                .collect();
+            expected.sort_by_key(|ad| ad.id);
+            assert_eq!(
+                state.to_snapshot(at).ads,
+                expected,
+                "{context}: persisted ads"
+            );
+        }
+    }
+    wait_for_compaction(&cell);
+    check_state(
+        &cell.load(),
+        &model,
+        &mut rng,
+        now,
+        "after the last compaction",
+    );
+    cell.compactions()
+}
+
+fn wait_for_compaction(cell: &StateCell) {
+    while cell.compacting() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn inline(max_overlay: usize) -> CompactionPolicy {
+    CompactionPolicy {
+        min_overlay: max_overlay,
+        max_overlay,
+        background: false,
+    }
+}
+
+fn background(max_overlay: usize) -> CompactionPolicy {
+    CompactionPolicy {
+        min_overlay: max_overlay,
+        max_overlay,
+        background: true,
+    }
+}
+
+#[test]
+fn sequences_match_brute_force_without_compaction() {
+    for (seed, ads) in [(1, 10), (2, 1_000)] {
+        let compactions = check_sequence(seed, ads, 300, inline(usize::MAX));
+        assert_eq!(compactions, 0);
+    }
+}
+
+#[test]
+fn sequences_match_brute_force_across_inline_compactions() {
+    for (seed, ads, steps, max_overlay) in [
+        (11, 10, 400, 1),
+        (12, 10, 400, 7),
+        (13, 1_000, 400, 5),
+        (14, 1_000, 300, 40),
+        (15, 20_000, 150, 30),
+    ] {
+        let compactions = check_sequence(seed, ads, steps, inline(max_overlay));
+        assert!(
+            compactions as usize >= steps / max_overlay.max(6) / 2,
+            "seed {seed}: only {compactions} compactions"
+        );
+    }
+}
+
+#[test]
+fn sequences_match_brute_force_across_background_compactions() {
+    for (seed, ads, steps, max_overlay) in
+        [(21, 10, 400, 1), (22, 1_000, 400, 5), (23, 20_000, 150, 20)]
+    {
+        let compactions = check_sequence(seed, ads, steps, background(max_overlay));
+        assert!(
+            compactions >= 5,
+            "seed {seed}: only {compactions} compactions"
+        );
+    }
 }

@@ -1,0 +1,508 @@
+//! One immutable run of ads, sorted and bitset-indexed: the base of the
+//! index, and the small overlay of recent changes on top of it
+//! ([`crate::index::AdIndex`] merges the two).
+//!
+//! Ads are kept sorted by `(endAt, id)`, the order answers are given in.
+//! Each condition group of each ad is one **entry** (an ad targeting everyone
+//! has one unrestricted entry); entries follow ad order. For every condition
+//! value there is a bitset of the entries that allow it (unrestricted entries
+//! are in all of them). A query ANDs the bitsets of the dimensions it gives,
+//! word by word, starting at the first ad that has not ended, and walks the
+//! surviving bits in order ([`Cursor`]) — so the result comes out sorted with
+//! no sort at query time.
+//!
+//! Two kinds of entries need a per-bit check: those of ads with several
+//! groups (an ad must count once even when two of its groups match; its
+//! entries are adjacent, so "same ad as the last one taken" is enough) and
+//! those of ads that had not started when the segment was built (their start
+//! is compared with the query time). All other entries are exact, which lets
+//! whole words be skipped by popcount when paging deep.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use adcast_shared::ad::{Ad, AdId, AudienceQuery, ConditionGroup, Gender, Platform};
+use adcast_shared::country::Country;
+use adcast_shared::timestamp::Timestamp;
+
+pub(crate) const AGES: usize = 100;
+
+/// `(endAt, id)` in milliseconds and id: the serving order.
+pub(crate) type Key = (i64, i64);
+
+/// An ad with its answer item (`{"title":…,"endAt":…}`) rendered once;
+/// shared by every segment that holds the ad.
+#[derive(Debug)]
+pub struct ServedAd {
+    pub ad: Ad,
+    pub item_json: Box<str>,
+}
+
+impl ServedAd {
+    pub fn new(ad: Ad) -> Arc<ServedAd> {
+        let item_json = render_item(ad.title.as_str(), ad.window.end());
+        Arc::new(ServedAd { ad, item_json })
+    }
+}
+
+/// `{"title":"…","endAt":"…"}` with the title JSON-escaped.
+pub(crate) fn render_item(title: &str, end: Timestamp) -> Box<str> {
+    let title = serde_json::to_string(title).expect("a string serialises");
+    format!("{{\"title\":{title},\"endAt\":\"{end}\"}}").into_boxed_str()
+}
+
+/// One ad in a segment, with what the walk reads kept inline.
+#[derive(Clone, Debug)]
+pub(crate) struct Slot {
+    pub end: i64,
+    pub start: i64,
+    pub id: i64,
+    pub served: Arc<ServedAd>,
+}
+
+impl Slot {
+    pub fn new(served: Arc<ServedAd>) -> Slot {
+        Slot {
+            end: served.ad.window.end().as_millis(),
+            start: served.ad.window.start().as_millis(),
+            id: served.ad.id.get(),
+            served,
+        }
+    }
+
+    pub fn key(&self) -> Key {
+        (self.end, self.id)
+    }
+}
+
+/// A fixed-size set of entry positions.
+#[derive(Clone, Debug)]
+struct Bitset(Box<[u64]>);
+
+impl Bitset {
+    fn new(words: usize) -> Bitset {
+        Bitset(vec![0; words].into_boxed_slice())
+    }
+
+    fn set(&mut self, bit: usize) {
+        self.0[bit / 64] |= 1 << (bit % 64);
+    }
+
+    fn bytes(&self) -> usize {
+        self.0.len() * 8
+    }
+}
+
+/// Identifies a built segment, so that a compaction result is only adopted
+/// by the lineage it was built from.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+/// An immutable, indexed, sorted run of ads; build a new one to change it.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    /// Serving order: `(endAt, id)` ascending.
+    slots: Vec<Slot>,
+    /// For each entry, its ad's position in `slots` (non-decreasing).
+    entry_ad: Vec<u32>,
+    /// `(id, position)` sorted by id: where each ad is.
+    by_id: Vec<(i64, u32)>,
+    /// Bits of real entries (the tail of the last word stays clear).
+    valid: Bitset,
+    gender: [Bitset; 2],
+    platform: [Bitset; 3],
+    /// `age[a - 1]`: entries allowing age `a`.
+    age: Vec<Bitset>,
+    /// Entries restricted to a country, per country that any entry names.
+    country: Vec<Option<Bitset>>,
+    /// Entries with no country restriction.
+    any_country: Bitset,
+    /// Entries needing the per-bit check (several groups, or not yet started
+    /// at build time).
+    per_bit: Bitset,
+    /// `(startAt, position)` of ads starting after the build instant, by
+    /// start: the moments the answer set can change besides the ends.
+    future_starts: Vec<(i64, u32)>,
+    /// The build instant: entries not in `per_bit` started before it, and
+    /// every slot ends after it.
+    built_at: i64,
+    generation: u64,
+    /// `(generation, seq)`: this segment is the compaction of that
+    /// generation's state through that sequence number.
+    compacted_from: Option<(u64, u64)>,
+}
+
+impl Segment {
+    /// Indexes the ads that have not ended at `now` (any order).
+    pub fn build(ads: impl IntoIterator<Item = Arc<ServedAd>>, now: i64) -> Segment {
+        let mut slots: Vec<Slot> = ads
+            .into_iter()
+            .map(Slot::new)
+            .filter(|slot| slot.end > now)
+            .collect();
+        slots.sort_unstable_by_key(Slot::key);
+        Segment::from_sorted(slots, now)
+    }
+
+    /// Indexes `slots`, which must be sorted by key, distinct by id, and all
+    /// end after `now`.
+    pub fn from_sorted(slots: Vec<Slot>, now: i64) -> Segment {
+        debug_assert!(slots.windows(2).all(|w| w[0].key() < w[1].key()));
+        let entry_count: usize = slots
+            .iter()
+            .map(|slot| slot.served.ad.targeting.groups().len().max(1))
+            .sum();
+        let words = entry_count.div_ceil(64);
+        let mut by_id: Vec<(i64, u32)> = slots
+            .iter()
+            .enumerate()
+            .map(|(position, slot)| (slot.id, position as u32))
+            .collect();
+        by_id.sort_unstable();
+        let mut segment = Segment {
+            slots: Vec::new(),
+            entry_ad: Vec::with_capacity(entry_count),
+            by_id,
+            valid: Bitset::new(words),
+            gender: [Bitset::new(words), Bitset::new(words)],
+            platform: [Bitset::new(words), Bitset::new(words), Bitset::new(words)],
+            age: (0..AGES).map(|_| Bitset::new(words)).collect(),
+            country: vec![None; Country::COUNT],
+            any_country: Bitset::new(words),
+            per_bit: Bitset::new(words),
+            future_starts: Vec::new(),
+            built_at: now,
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+            compacted_from: None,
+        };
+        for (position, slot) in slots.iter().enumerate() {
+            if slot.start >= now {
+                segment.future_starts.push((slot.start, position as u32));
+            }
+            let groups = slot.served.ad.targeting.groups();
+            let needs_per_bit = groups.len() > 1 || slot.start >= now;
+            if groups.is_empty() {
+                let entry = segment.push_entry(position, needs_per_bit);
+                segment.allow_everything(entry);
+                continue;
+            }
+            for group in groups {
+                let entry = segment.push_entry(position, needs_per_bit);
+                segment.allow_group(entry, group);
+            }
+        }
+        segment.future_starts.sort_unstable();
+        segment.slots = slots;
+        segment
+    }
+
+    fn push_entry(&mut self, ad_position: usize, per_bit: bool) -> usize {
+        let entry = self.entry_ad.len();
+        self.entry_ad.push(ad_position as u32);
+        self.valid.set(entry);
+        if per_bit {
+            self.per_bit.set(entry);
+        }
+        entry
+    }
+
+    fn allow_everything(&mut self, entry: usize) {
+        self.gender.iter_mut().for_each(|bits| bits.set(entry));
+        self.platform.iter_mut().for_each(|bits| bits.set(entry));
+        self.age.iter_mut().for_each(|bits| bits.set(entry));
+        self.any_country.set(entry);
+    }
+
+    fn allow_group(&mut self, entry: usize, group: &ConditionGroup) {
+        for gender in Gender::ALL {
+            if group.genders().is_empty() || group.genders().contains(&gender) {
+                self.gender[gender.index()].set(entry);
+            }
+        }
+        for platform in Platform::ALL {
+            if group.platforms().is_empty() || group.platforms().contains(&platform) {
+                self.platform[platform.index()].set(entry);
+            }
+        }
+        match group.age() {
+            None => self.age.iter_mut().for_each(|bits| bits.set(entry)),
+            Some(range) => {
+                for age in range.start().max(1)..=range.end().min(AGES as u8) {
+                    self.age[usize::from(age - 1)].set(entry);
+                }
+            }
+        }
+        if group.countries().is_empty() {
+            self.any_country.set(entry);
+        }
+        let words = self.valid.0.len();
+        for country in group.countries() {
+            self.country[country.index()]
+                .get_or_insert_with(|| Bitset::new(words))
+                .set(entry);
+        }
+    }
+
+    /// Marks this segment as the compaction of `generation` through `seq`.
+    pub fn mark_compacted_from(&mut self, generation: u64, seq: u64) {
+        self.compacted_from = Some((generation, seq));
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn compacted_from(&self) -> Option<(u64, u64)> {
+        self.compacted_from
+    }
+
+    pub fn built_at(&self) -> i64 {
+        self.built_at
+    }
+
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    /// Ads in id order.
+    pub fn by_id(&self) -> impl Iterator<Item = &Slot> + '_ {
+        self.by_id
+            .iter()
+            .map(|&(_, position)| &self.slots[position as usize])
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn entries(&self) -> usize {
+        self.entry_ad.len()
+    }
+
+    /// Where the ad `id` is, if it is here.
+    pub fn position_of(&self, id: AdId) -> Option<u32> {
+        let id = id.get();
+        self.by_id
+            .binary_search_by_key(&id, |&(have, _)| have)
+            .ok()
+            .map(|at| self.by_id[at].1)
+    }
+
+    /// The entries of the ad at `position`: a run `first..first + count`.
+    pub fn entries_of(&self, position: u32) -> (u32, u32) {
+        let first = self.entry_ad.partition_point(|&ad| ad < position);
+        let count = self.slots[position as usize]
+            .served
+            .ad
+            .targeting
+            .groups()
+            .len()
+            .max(1);
+        (first as u32, count as u32)
+    }
+
+    /// Approximate heap bytes held by the bitsets.
+    pub fn bitset_bytes(&self) -> usize {
+        let fixed = [&self.valid, &self.any_country, &self.per_bit]
+            .into_iter()
+            .chain(&self.gender)
+            .chain(&self.platform)
+            .chain(&self.age);
+        fixed.map(Bitset::bytes).sum::<usize>()
+            + self
+                .country
+                .iter()
+                .flatten()
+                .map(Bitset::bytes)
+                .sum::<usize>()
+    }
+
+    /// The first end after `now` of an ad not `hidden` (sorted positions).
+    pub fn next_end_after(&self, now: i64, hidden: &[u32]) -> Option<i64> {
+        let from = self.slots.partition_point(|slot| slot.end <= now);
+        (from..self.slots.len())
+            .find(|&position| hidden.binary_search(&(position as u32)).is_err())
+            .map(|position| self.slots[position].end)
+    }
+
+    /// The first start at or after `now` of an ad not `hidden`.
+    pub fn next_start_from(&self, now: i64, hidden: &[u32]) -> Option<i64> {
+        let from = self
+            .future_starts
+            .partition_point(|&(start, _)| start < now);
+        self.future_starts[from..]
+            .iter()
+            .find(|(_, position)| hidden.binary_search(position).is_err())
+            .map(|&(start, _)| start)
+    }
+}
+
+/// A walk over one segment's matches for one query, in serving order.
+pub(crate) struct Cursor<'a> {
+    segment: &'a Segment,
+    /// The three dimension bitsets (or `valid` for a dimension not asked).
+    filters: [&'a [u64]; 3],
+    /// `Some` when the query names a country: that country's bitset, if any
+    /// entry names it.
+    country: Option<Option<&'a [u64]>>,
+    /// `(word, bits)` to clear, sorted by word: hidden entries.
+    hidden: &'a [(u32, u64)],
+    now: i64,
+    /// The first entry of an ad that has not ended at `now`.
+    first_entry: usize,
+    /// The next word to load.
+    next_word: usize,
+    /// The loaded word: its remaining matched bits and per-bit mask.
+    word: usize,
+    bits: u64,
+    per_bit: u64,
+    last_ad: Option<u32>,
+    peeked: Option<u32>,
+}
+
+impl<'a> Cursor<'a> {
+    /// `None` when nothing can match (an age outside 1–100, which the API
+    /// rejects anyway). `now` must not be before the segment's build.
+    pub fn new(
+        segment: &'a Segment,
+        query: &AudienceQuery,
+        now: i64,
+        hidden: &'a [(u32, u64)],
+    ) -> Option<Cursor<'a>> {
+        debug_assert!(now >= segment.built_at);
+        let mut filters: [&[u64]; 3] = [&segment.valid.0; 3];
+        if let Some(gender) = query.gender {
+            filters[0] = &segment.gender[gender.index()].0;
+        }
+        if let Some(platform) = query.platform {
+            filters[1] = &segment.platform[platform.index()].0;
+        }
+        match query.age {
+            Some(age @ 1..=100) => filters[2] = &segment.age[usize::from(age - 1)].0,
+            Some(_) => return None,
+            None => {}
+        }
+        let country = query
+            .country
+            .map(|c| segment.country[c.index()].as_ref().map(|bits| &bits.0[..]));
+        // Ads are sorted by end: those ended at `now` form a prefix.
+        let first_entry = segment
+            .entry_ad
+            .partition_point(|&ad| segment.slots[ad as usize].end <= now);
+        Some(Cursor {
+            segment,
+            filters,
+            country,
+            hidden,
+            now,
+            first_entry,
+            next_word: first_entry / 64,
+            word: 0,
+            bits: 0,
+            per_bit: 0,
+            last_ad: None,
+            peeked: None,
+        })
+    }
+
+    /// The matched (not yet per-bit checked) entries of word `word`.
+    #[inline]
+    fn matched(&mut self, word: usize) -> u64 {
+        let mut matched = self.filters[0][word] & self.filters[1][word] & self.filters[2][word];
+        if word == self.first_entry / 64 {
+            matched &= u64::MAX << (self.first_entry % 64);
+        }
+        if let Some(restricted) = self.country {
+            matched &= restricted.map_or(0, |bits| bits[word]) | self.segment.any_country.0[word];
+        }
+        while let Some(&(hidden_word, mask)) = self.hidden.first() {
+            if hidden_word as usize > word {
+                break;
+            }
+            if hidden_word as usize == word {
+                matched &= !mask;
+            }
+            if hidden_word as usize <= word {
+                self.hidden = &self.hidden[1..];
+            }
+        }
+        matched
+    }
+
+    /// The position of the next matching ad, without taking it.
+    #[inline]
+    pub fn peek(&mut self) -> Option<u32> {
+        if self.peeked.is_some() {
+            return self.peeked;
+        }
+        loop {
+            while self.bits != 0 {
+                let bit = self.bits.trailing_zeros() as usize;
+                self.bits &= self.bits - 1;
+                let ad = self.segment.entry_ad[self.word * 64 + bit];
+                if self.per_bit & (1 << bit) != 0 {
+                    let slot = &self.segment.slots[ad as usize];
+                    if slot.start >= self.now || self.last_ad == Some(ad) {
+                        continue;
+                    }
+                }
+                self.last_ad = Some(ad);
+                self.peeked = Some(ad);
+                return self.peeked;
+            }
+            if self.next_word >= self.segment.valid.0.len() {
+                return None;
+            }
+            let word = self.next_word;
+            self.next_word += 1;
+            self.bits = self.matched(word);
+            self.word = word;
+            self.per_bit = self.segment.per_bit.0[word];
+        }
+    }
+
+    /// The peeked ad's key.
+    #[inline]
+    pub fn key(&self, position: u32) -> Key {
+        self.segment.slots[position as usize].key()
+    }
+
+    /// Takes the peeked ad (call after a `Some` from [`Cursor::peek`]).
+    #[inline]
+    pub fn take(&mut self) -> &'a str {
+        let position = self.peeked.take().expect("peeked before taking");
+        &self.segment.slots[position as usize].served.item_json
+    }
+
+    /// Skips whole words of exact matches while `skip` covers them and they
+    /// all come before `before` (the other segment's next key): the
+    /// popcount fast path for deep pages. Does nothing inside a word.
+    #[inline]
+    pub fn skip_words(&mut self, skip: &mut usize, before: Option<Key>) {
+        if self.peeked.is_some() || self.bits != 0 {
+            return;
+        }
+        let words = self.segment.valid.0.len();
+        while self.next_word < words {
+            let word = self.next_word;
+            let matched = self.matched(word);
+            let count = matched.count_ones() as usize;
+            let per_bit = self.segment.per_bit.0[word];
+            let last_entry = (word * 64 + 63).min(self.segment.entry_ad.len() - 1);
+            let exact = matched & per_bit == 0
+                && count <= *skip
+                && before.is_none_or(|key| {
+                    let ad = self.segment.entry_ad[last_entry];
+                    self.segment.slots[ad as usize].key() < key
+                });
+            self.next_word += 1;
+            if exact {
+                *skip -= count;
+                continue;
+            }
+            self.word = word;
+            self.bits = matched;
+            self.per_bit = per_bit;
+            return;
+        }
+    }
+}
