@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: brings up PostgreSQL and Redis if needed, then runs every
+# The test command: brings up PostgreSQL and Redis if needed (and installs
+# moto's S3 server for the object-storage tests), then runs every
 # test of the workspace (unit, property and integration tests), then the
 # region scenarios (infra/regions.sh).
 set -euo pipefail
@@ -25,6 +26,11 @@ if command -v redis-cli >/dev/null 2>&1; then
       if [ -n "$pid" ] && gone "$pid"; then redis-cli -u "$ADCAST_TEST_REDIS_URL" del "$key" >/dev/null; fi
     done
 fi
+
+# moto's S3-compatible server for the object-storage tests (installed into a
+# venv once; each test starts its own server from it on a free port).
+ADCAST_TEST_MOTO=$(bash infra/moto.sh)
+export ADCAST_TEST_MOTO
 
 log_file=$(mktemp)
 tests="" follower=""

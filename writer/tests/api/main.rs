@@ -14,6 +14,7 @@ mod operations;
 mod ordering;
 mod outage;
 mod publishing;
+mod snapshot_store;
 mod snapshots;
 mod transfer;
 mod validation;
