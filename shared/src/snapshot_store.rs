@@ -215,10 +215,7 @@ impl SnapshotStore {
             (ClientConfigKey::Timeout, REQUEST_TIMEOUT),
         ] {
             let key = AmazonS3ConfigKey::Client(key);
-            // The environment (AWS_TIMEOUT, ...) wins over these defaults.
-            if builder.get_config_value(&key).is_none() {
-                builder = builder.with_config(key, format!("{}ms", value.as_millis()));
-            }
+            builder = builder.with_config(key, format!("{}ms", value.as_millis()));
         }
         let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
         if endpoint.is_some_and(|endpoint| endpoint.starts_with("http://")) {
