@@ -378,3 +378,23 @@ async fn after_a_gap_a_newer_snapshot_comes_from_the_store() {
     assert_eq!(titles, ["four", "one", "three", "two"]);
     drop(edge.process);
 }
+
+#[tokio::test]
+async fn an_edge_that_found_nothing_takes_the_first_snapshot_the_store_receives() {
+    let moto = MotoServer::start();
+    let (url, store) = store_with_bucket(&moto).await;
+    let key = StreamKey::new();
+    let edge = Edge::start(&moto, &url.to_string(), key.as_str(), None, &[]).await;
+    // Nothing anywhere: the edge listens but cannot serve yet.
+    let response = edge.get("/servingz").await;
+    assert_eq!(
+        response.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        edge.log()
+    );
+    let file = snapshot_file(30, 4);
+    put(&store, 30, &file).await;
+    point_to(&store, 30, &file).await;
+    edge.wait_for_seq(30).await;
+}
