@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: brings up PostgreSQL and Redis if needed, then runs every
-# test of the workspace (unit, property and integration tests), then the web
-# console in a real browser (infra/console-test.sh), then the region scenarios
+# The test command: brings up PostgreSQL and Redis if needed (and installs
+# moto's S3 server for the object-storage tests), then runs every test of the
+# workspace (unit, property and integration tests), then the web console in a
+# real browser (infra/console-test.sh), then the region scenarios
 # (infra/regions.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,15 @@ if command -v redis-cli >/dev/null 2>&1; then
       pid=$(printf '%s' "$key" | sed -nE 's/^adcast:test:([0-9]+):.*/\1/p')
       if [ -n "$pid" ] && gone "$pid"; then redis-cli -u "$ADCAST_TEST_REDIS_URL" del "$key" >/dev/null; fi
     done
+fi
+
+# moto's S3-compatible server for the object-storage tests (installed into a
+# venv once; each test starts its own server from it on a free port).
+# If the install fails, the rest still runs and those tests fail saying why.
+if ADCAST_TEST_MOTO=$(bash infra/moto.sh); then
+  export ADCAST_TEST_MOTO
+else
+  echo "warning: moto could not be installed; the object-storage tests will fail" >&2
 fi
 
 log_file=$(mktemp)

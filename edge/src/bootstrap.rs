@@ -1,17 +1,27 @@
 //! Where the first state comes from, and newer snapshots after a gap.
 //!
-//! Candidates are every snapshot file given with `--snapshot` (a file, or
-//! every snapshot file of a directory) plus the edge's own files in
+//! With `--snapshot s3://bucket/prefix`, the object store comes first: the
+//! object its `latest` pointer names, or, when the pointer is missing or that
+//! object does not match it or does not verify, every snapshot object newest
+//! first. A snapshot from the store is verified in full before use and saved
+//! into `--data-dir`.
+//!
+//! Then the local files: every snapshot file given with `--snapshot` (a
+//! file, or every snapshot file of a directory) plus the edge's own files in
 //! `--data-dir`, tried from the highest sequence number down; a corrupt file
 //! is logged and skipped. With `--writer-url`, the writer's newest snapshot
-//! is downloaded into `--data-dir` when it is newer than what is on disk.
+//! is downloaded into `--data-dir` when nothing else is usable (at boot), or
+//! after the store when it is newer than what the edge has (after a gap).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use adcast_shared::snapshot::{self, Snapshot, SnapshotHeader};
+use adcast_shared::snapshot_store::{Pointer, SnapshotStore, StoreError};
 use anyhow::Context;
+use bytes::Bytes;
 
 use crate::data_dir::DataDir;
 use crate::mmap::load_snapshot;
@@ -68,11 +78,13 @@ pub fn newest_local(
     None
 }
 
-/// Where snapshots come from: the files given with `--snapshot`, the
-/// edge's own `--data-dir`, and the writer.
+/// Where snapshots come from: the object store or the files given with
+/// `--snapshot`, the edge's own `--data-dir`, and the writer.
 pub struct SnapshotSources {
     /// `--snapshot`: a file, or a directory of them; only ever read.
     snapshot: Option<PathBuf>,
+    /// `--snapshot s3://…`: only ever read.
+    store: Option<SnapshotStore>,
     /// The edge's own files; downloads are saved here.
     data_dir: Arc<DataDir>,
     /// The writer, when `--writer-url` is given.
@@ -87,9 +99,131 @@ impl SnapshotSources {
     ) -> SnapshotSources {
         SnapshotSources {
             snapshot,
+            store: None,
             data_dir,
             writer,
         }
+    }
+
+    /// Snapshots come from this object store first.
+    pub fn with_store(mut self, store: Option<SnapshotStore>) -> SnapshotSources {
+        self.store = store;
+        self
+    }
+
+    pub fn has_store(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// The first state: the store's newest valid snapshot, else the newest
+    /// valid local file. (The writer comes after, from the sync task.)
+    pub async fn boot(&self) -> Option<Snapshot> {
+        if let Some(snapshot) = self.from_store(None).await {
+            return Some(snapshot);
+        }
+        self.newest_local(None).await
+    }
+
+    /// The store's newest valid snapshot above `above`, if a store is
+    /// configured and reachable: the pointer's object, else the listed
+    /// objects newest first. Every object is verified in full; an invalid
+    /// one is refused (logged) and the next older one tried.
+    pub async fn from_store(&self, above: Option<u64>) -> Option<Snapshot> {
+        let store = self.store.as_ref()?;
+        let started = Instant::now();
+        let newer = |seq: u64| above.is_none_or(|above| seq > above);
+        let mut tried = None;
+        match store.pointer().await {
+            Ok(Some(pointer)) if !newer(pointer.seq) => return None,
+            Ok(Some(pointer)) => match self.fetch(store, pointer.seq, Some(&pointer)).await {
+                Ok(snapshot) => return Some(self.keep(store, snapshot, started)),
+                Err(error) => {
+                    tracing::error!(store = %store.url(), seq = pointer.seq, error = format!("{error:#}"), "refusing the snapshot the store's pointer names; trying older objects");
+                    tried = Some(pointer.seq);
+                }
+            },
+            Ok(None) => {
+                tracing::warn!(store = %store.url(), "the snapshot store has no pointer object (latest); listing its snapshots")
+            }
+            Err(error @ StoreError::BadPointer(..)) => {
+                tracing::error!(error = %error, "ignoring the store's pointer; listing its snapshots")
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "the snapshot store cannot be read");
+                return None;
+            }
+        }
+        let seqs = match store.list().await {
+            Ok(seqs) => seqs,
+            Err(error) => {
+                tracing::warn!(error = %error, "listing the snapshot store failed");
+                return None;
+            }
+        };
+        for seq in seqs.into_iter().filter(|seq| Some(*seq) != tried) {
+            if !newer(seq) {
+                break;
+            }
+            match self.fetch(store, seq, None).await {
+                Ok(snapshot) => return Some(self.keep(store, snapshot, started)),
+                Err(error) => {
+                    tracing::error!(store = %store.url(), seq, error = format!("{error:#}"), "refusing snapshot object; trying the next older one")
+                }
+            }
+        }
+        tracing::warn!(store = %store.url(), "the snapshot store holds no usable snapshot");
+        None
+    }
+
+    /// Downloads and verifies the object of `seq` (against `pointer` too).
+    async fn fetch(
+        &self,
+        store: &SnapshotStore,
+        seq: u64,
+        pointer: Option<&Pointer>,
+    ) -> anyhow::Result<(Snapshot, Bytes)> {
+        let file = store.fetch(seq).await?;
+        if pointer.is_some_and(|pointer| !pointer.matches(&file)) {
+            anyhow::bail!(
+                "{} bytes that do not match the pointer's size and checksum",
+                file.len()
+            );
+        }
+        let (snapshot, file) = tokio::task::spawn_blocking(move || {
+            Snapshot::decode(&file).map(|snapshot| (snapshot, file))
+        })
+        .await?
+        .context("not a usable snapshot")?;
+        anyhow::ensure!(
+            snapshot.seq == seq,
+            "the object of seq {seq} holds the snapshot of seq {}",
+            snapshot.seq
+        );
+        Ok((snapshot, file))
+    }
+
+    /// Logs the snapshot taken from the store and saves it into the data
+    /// directory in the background (for a restart without the store).
+    fn keep(
+        &self,
+        store: &SnapshotStore,
+        (snapshot, file): (Snapshot, Bytes),
+        started: Instant,
+    ) -> Snapshot {
+        tracing::info!(store = %store.url(), seq = snapshot.seq, ads = snapshot.ads.len(), bytes = file.len(), elapsed_ms = started.elapsed().as_millis() as u64, "loaded snapshot from the object store");
+        let data_dir = self.data_dir.clone();
+        let seq = snapshot.seq;
+        tokio::spawn(async move {
+            let saved = data_dir
+                .write(move |dir| {
+                    snapshot::write_atomically(&dir.join(snapshot::file_name(seq)), &file)
+                })
+                .await;
+            if let Err(error) = saved {
+                tracing::warn!(error = %error, "saving the store's snapshot into the data directory failed");
+            }
+        });
+        snapshot
     }
 
     /// The newest valid local snapshot above `above` (read off the runtime).
@@ -116,9 +250,13 @@ impl SnapshotSources {
         self.writer.is_some()
     }
 
-    /// A snapshot newer than `have`: from the writer when configured, else
-    /// (or when it has none) from the local snapshot locations.
+    /// A snapshot newer than `have`: from the object store when configured,
+    /// else (or when it has none) from the writer when configured, else from
+    /// the local snapshot locations.
     pub async fn newer_than(&self, have: u64) -> Option<Snapshot> {
+        if let Some(snapshot) = self.from_store(Some(have)).await {
+            return Some(snapshot);
+        }
         if self.has_writer() {
             match self.download(Some(have)).await {
                 Ok(Some(snapshot)) => return Some(snapshot),

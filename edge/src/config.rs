@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use adcast_shared::snapshot_store::StoreUrl;
 use clap::{Parser, ValueEnum};
 
 #[derive(Debug, Clone, Parser)]
@@ -60,8 +61,11 @@ pub struct Settings {
     #[arg(long, env = "ADCAST_WRITER_TOKEN_FILE")]
     pub writer_token_file: Option<PathBuf>,
 
-    /// Snapshot to start from: a file, or a directory whose newest valid
-    /// snapshot file is used.
+    /// Snapshot to start from: a file, a directory whose newest valid
+    /// snapshot file is used, or an object store `s3://bucket/prefix` (the
+    /// writer's --snapshot-store; credentials, region and endpoint from the
+    /// standard AWS environment, e.g. AWS_REGION, AWS_ENDPOINT_URL) whose
+    /// newest valid snapshot is used, also after a gap in the stream.
     #[arg(long, env = "ADCAST_SNAPSHOT")]
     pub snapshot: Option<PathBuf>,
 
@@ -130,7 +134,30 @@ pub enum LogFormat {
     Json,
 }
 
+/// What `--snapshot` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotLocation {
+    /// A file or a directory of snapshot files.
+    Path(PathBuf),
+    /// `s3://bucket/prefix`.
+    Store(StoreUrl),
+}
+
 impl Settings {
+    /// `--snapshot`, told apart: an `s3://` URL names an object store.
+    pub fn snapshot_location(&self) -> anyhow::Result<Option<SnapshotLocation>> {
+        let Some(path) = &self.snapshot else {
+            return Ok(None);
+        };
+        match path.to_str() {
+            Some(text) if StoreUrl::is_store_url(text) => Ok(Some(SnapshotLocation::Store(
+                text.parse()
+                    .map_err(|error| anyhow::anyhow!("--snapshot: {error}"))?,
+            ))),
+            _ => Ok(Some(SnapshotLocation::Path(path.clone()))),
+        }
+    }
+
     /// The writer token from the flag, the variable or the file.
     pub fn load_writer_token(&self) -> anyhow::Result<Option<String>> {
         if let Some(path) = &self.writer_token_file {

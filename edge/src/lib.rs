@@ -2,9 +2,11 @@
 //!
 //! Data moves like this:
 //!
-//! 1. **Boot** (`bootstrap`, `mmap`): the newest valid snapshot among
+//! 1. **Boot** (`bootstrap`, `mmap`): with `--snapshot s3://…`, the object
+//!    store's newest valid snapshot is downloaded and verified; else (or when
+//!    the store has none or is down) the newest valid snapshot among
 //!    `--snapshot` and `--data-dir` is memory-mapped, verified and decoded;
-//!    with `--writer-url` and nothing usable on disk, the writer's newest is
+//!    with `--writer-url` and nothing usable, the writer's newest is
 //!    downloaded first. No network is needed to start from a file.
 //! 2. **State** (`state`, `index`, `segment`, `compaction`, `node`): a
 //!    [`state::ServingState`] holds an immutable [`index::AdIndex`]: a base
@@ -69,6 +71,7 @@ use std::time::Duration;
 
 use adcast_shared::backoff::Backoff;
 use adcast_shared::snapshot::Snapshot;
+use adcast_shared::snapshot_store::SnapshotStore;
 use adcast_shared::timestamp::Timestamp;
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -76,7 +79,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::bootstrap::SnapshotSources;
-use crate::config::{Settings, SyncMode};
+use crate::config::{Settings, SnapshotLocation, SyncMode};
 use crate::data_dir::DataDir;
 use crate::metrics::Metrics;
 use crate::node::Node;
@@ -124,16 +127,19 @@ impl Application {
                 settings.data_dir.display()
             )
         })?);
-        let sources = Arc::new(SnapshotSources::new(
-            settings.snapshot.clone(),
-            data_dir.clone(),
-            writer.clone(),
-        ));
+        let (snapshot_path, store) = match settings.snapshot_location()? {
+            Some(SnapshotLocation::Path(path)) => (Some(path), None),
+            Some(SnapshotLocation::Store(url)) => (None, Some(SnapshotStore::from_env(&url)?)),
+            None => (None, None),
+        };
+        let sources = Arc::new(
+            SnapshotSources::new(snapshot_path, data_dir.clone(), writer.clone()).with_store(store),
+        );
         let node = Node::new(settings.ready_max_lag());
-        match sources.newest_local(None).await {
+        match sources.boot().await {
             Some(snapshot) => node.install_snapshot(snapshot),
             None if settings.snapshot.is_some() => {
-                tracing::warn!("no usable snapshot file was found; waiting for one from the writer or the stream")
+                tracing::warn!("no usable snapshot was found; waiting for one from the store, the writer or the stream")
             }
             None => {}
         }
@@ -276,8 +282,8 @@ async fn sync_forever(
     mut stop: watch::Receiver<bool>,
 ) {
     if !node.state().loaded {
-        if sources.has_writer() {
-            if !first_snapshot_from_writer(&node, &sources, &mut stop).await {
+        if sources.has_writer() || sources.has_store() {
+            if !first_snapshot(&node, &sources, &mut stop).await {
                 return;
             }
         } else {
@@ -297,25 +303,33 @@ async fn sync_forever(
     tailer.run(stop).await;
 }
 
-/// Downloads the writer's newest snapshot, retrying until it arrives or
-/// `stop`; true when a state was installed.
-async fn first_snapshot_from_writer(
+/// Takes the store's newest snapshot, else the writer's, retrying until one
+/// arrives or `stop`; true when a state was installed.
+async fn first_snapshot(
     node: &Node,
     sources: &SnapshotSources,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
-        match sources.download(None).await {
-            Ok(Some(snapshot)) => {
-                node.install_snapshot(snapshot);
-                return true;
+        if let Some(snapshot) = sources.from_store(None).await {
+            node.install_snapshot(snapshot);
+            return true;
+        }
+        if !sources.has_writer() {
+            tracing::warn!("no snapshot in the store yet");
+        } else {
+            match sources.download(None).await {
+                Ok(Some(snapshot)) => {
+                    node.install_snapshot(snapshot);
+                    return true;
+                }
+                Ok(None) => tracing::warn!("the writer has no snapshot yet"),
+                Err(error) => tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot download a first snapshot yet"
+                ),
             }
-            Ok(None) => tracing::warn!("the writer has no snapshot yet"),
-            Err(error) => tracing::warn!(
-                error = format!("{error:#}"),
-                "cannot download a first snapshot yet"
-            ),
         }
         tokio::select! {
             _ = stop.wait_for(|stop| *stop) => return false,

@@ -1,6 +1,7 @@
 //! adcast's shared domain: what an ad is, and every format that carries one.
 //!
-//! Pure code, no network or database; both services depend on it so that the
+//! Pure code, no network or database (but `snapshot_store`, behind its
+//! feature); both services depend on it so that the
 //! writer and every edge agree on the rules and the bytes.
 //!
 //! - [`ad`]: the ad and its parts as types that only hold valid values.
@@ -18,6 +19,8 @@
 //! - [`backoff`]: jittered exponential retry delays for reconnect loops.
 //! - [`event`]: the change event the writer publishes to the stream.
 //! - [`snapshot`]: the snapshot file format, and atomic writing of files.
+//! - `snapshot_store` (feature `snapshot-store`): snapshot files and their
+//!   pointer in S3 or an S3-compatible store (`s3://bucket/prefix`).
 //! - [`protocol`]: the writer↔edge contract on the wire (stream entry ids,
 //!   header names, route paths, the snapshot validator, the OpenAPI document).
 //! - `sample` (feature `sample`): deterministic sample ads for benchmarks.
@@ -38,5 +41,7 @@ pub mod query;
 #[cfg(feature = "sample")]
 pub mod sample;
 pub mod snapshot;
+#[cfg(feature = "snapshot-store")]
+pub mod snapshot_store;
 pub mod timestamp;
 pub mod wire;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use adcast_shared::snapshot_store::StoreUrl;
 use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -96,8 +97,17 @@ pub struct Settings {
     )]
     pub snapshot_dir: PathBuf,
 
-    /// Snapshot files kept in the snapshot directory; the stream and the
-    /// outbox are trimmed only behind the oldest kept one.
+    /// Object store every kept snapshot is also uploaded to, with a pointer
+    /// to the newest: `s3://bucket/prefix` (AWS S3 or S3-compatible;
+    /// credentials, region and endpoint from the standard AWS environment,
+    /// e.g. AWS_REGION, AWS_ENDPOINT_URL). The stream is trimmed only behind
+    /// snapshots the store holds; the same retention (--snapshot-keep)
+    /// applies there.
+    #[arg(long, env = "ADCAST_SNAPSHOT_STORE", global = true)]
+    pub snapshot_store: Option<StoreUrl>,
+
+    /// Snapshot files kept in the snapshot directory (and in the store);
+    /// the stream and the outbox are trimmed only behind the oldest kept one.
     #[arg(long, env = "ADCAST_SNAPSHOT_KEEP", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub snapshot_keep: u64,
 

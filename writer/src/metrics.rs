@@ -54,6 +54,9 @@ pub struct Metrics {
     /// minutes apart, is what an operator looks at).
     snapshot_duration: Gauge<f64, AtomicU64>,
     snapshot_failures: Counter,
+    /// Newest snapshot in the object store (`--snapshot-store`).
+    snapshot_store_last_seq: SeqGauge,
+    snapshot_store_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -70,6 +73,8 @@ impl Default for Metrics {
             snapshot_bytes: Gauge::default(),
             snapshot_duration: Gauge::default(),
             snapshot_failures: Counter::default(),
+            snapshot_store_last_seq: Gauge::default(),
+            snapshot_store_failures: Counter::default(),
         };
         metrics.registered()
     }
@@ -135,6 +140,16 @@ impl Metrics {
             "Snapshot attempts that failed",
             self.snapshot_failures.clone(),
         );
+        registry.register(
+            "adcast_snapshot_store_last_seq",
+            "Sequence number of the newest snapshot uploaded to the object store (the pointer's)",
+            self.snapshot_store_last_seq.clone(),
+        );
+        registry.register(
+            "adcast_snapshot_store_failures",
+            "Failed uploads of a snapshot or its pointer to the object store (the stream is not trimmed until one succeeds)",
+            self.snapshot_store_failures.clone(),
+        );
         self
     }
 
@@ -171,6 +186,14 @@ impl Metrics {
 
     pub fn snapshot_failed(&self) {
         self.snapshot_failures.inc();
+    }
+
+    pub fn record_snapshot_stored(&self, seq: u64) {
+        self.snapshot_store_last_seq.set(seq);
+    }
+
+    pub fn snapshot_store_failed(&self) {
+        self.snapshot_store_failures.inc();
     }
 
     /// Every metric in the Prometheus text format.

@@ -8,6 +8,13 @@
 //! that `S` and the last published entry. An edge holding any kept snapshot
 //! can therefore always catch up from the stream, and every committed change
 //! still reaches the stream.
+//!
+//! With an object store (`--snapshot-store`), every kept snapshot is also
+//! uploaded there, then the store's pointer moves to it, then the store's
+//! objects beyond `keep` are deleted, and only then is the stream trimmed
+//! (behind the oldest snapshot kept in either place). While the store cannot
+//! be written, nothing is trimmed; the newest snapshot is uploaded again at
+//! every poll until it succeeds.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -16,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use adcast_shared::protocol::stream;
 use adcast_shared::snapshot::{self, Snapshot, SnapshotHeader};
+use adcast_shared::snapshot_store::{Pointer, SnapshotStore};
 use anyhow::Context;
 
 use crate::metrics::Metrics;
@@ -27,6 +35,9 @@ const POLL: Duration = Duration::from_secs(1);
 
 pub struct SnapshotProducer {
     pub store: Store,
+    /// `--snapshot-store`: every kept snapshot is uploaded there before the
+    /// stream is trimmed behind it.
+    pub object_store: Option<SnapshotStore>,
     pub dir: PathBuf,
     /// Files kept in `dir`; the oldest bounds stream and outbox trimming.
     pub keep: usize,
@@ -46,6 +57,9 @@ pub struct Produced {
     pub bytes: usize,
     /// The oldest snapshot still kept: nothing at or below it is needed.
     pub oldest_kept: u64,
+    /// Whether the snapshot is in the object store (always true without
+    /// one); when false, the stream was not trimmed.
+    pub stored: bool,
 }
 
 impl SnapshotProducer {
@@ -56,6 +70,8 @@ impl SnapshotProducer {
         let mut last_seq = newest_seq(&self.dir);
         let mut last_at = Instant::now();
         let mut force = true;
+        // The newest snapshot is not in the object store yet: upload it again.
+        let mut store_behind = self.object_store.is_some();
         loop {
             match self.store.last_seq().await {
                 Ok(seq) => {
@@ -70,6 +86,7 @@ impl SnapshotProducer {
                                 last_seq = Some(produced.seq);
                                 last_at = Instant::now();
                                 force = false;
+                                store_behind = !produced.stored;
                             }
                             Err(error) => {
                                 self.metrics.snapshot_failed();
@@ -81,6 +98,9 @@ impl SnapshotProducer {
                         }
                     } else {
                         force = false;
+                        if store_behind {
+                            store_behind = !self.store_newest_and_trim().await;
+                        }
                     }
                 }
                 Err(error) => {
@@ -114,7 +134,49 @@ impl SnapshotProducer {
         let oldest_kept = kept.last().copied().unwrap_or(seq);
         self.metrics.record_snapshot(seq, bytes, started.elapsed());
         tracing::info!(seq, bytes, path = %path.display(), elapsed_ms = started.elapsed().as_millis() as u64, "snapshot written");
+        let stored = self.store_and_trim(seq, &path, oldest_kept).await;
+        Ok(Produced {
+            seq,
+            bytes,
+            oldest_kept,
+            stored,
+        })
+    }
 
+    /// Uploads the newest snapshot file of the directory to the object
+    /// store, then trims: the retry after a failed upload. True when done.
+    pub async fn store_newest_and_trim(&self) -> bool {
+        let files = snapshot::list_files(&self.dir).unwrap_or_default();
+        let Some((seq, path)) = files.first().cloned() else {
+            return false;
+        };
+        let oldest_kept = files[..files.len().min(self.keep.max(1))]
+            .last()
+            .map_or(seq, |(seq, _)| *seq);
+        self.store_and_trim(seq, &path, oldest_kept).await
+    }
+
+    /// Uploads the snapshot `seq` (file `path`) to the object store, if one
+    /// is configured, and then trims the stream and the outbox behind the
+    /// oldest snapshot kept locally and in the store. Nothing is trimmed if
+    /// the upload fails. True when the snapshot is stored (or no store).
+    async fn store_and_trim(&self, seq: u64, path: &Path, oldest_kept_locally: u64) -> bool {
+        let mut oldest_kept = oldest_kept_locally;
+        if let Some(object_store) = &self.object_store {
+            match self.upload(object_store, seq, path).await {
+                Ok(oldest_in_store) => oldest_kept = oldest_kept.min(oldest_in_store),
+                Err(error) => {
+                    self.metrics.snapshot_store_failed();
+                    tracing::warn!(
+                        seq,
+                        store = %object_store.url(),
+                        error = format!("{error:#}"),
+                        "uploading the snapshot to the object store failed; the stream is not trimmed until it succeeds (retried every second)"
+                    );
+                    return false;
+                }
+            }
+        }
         // Trimming is housekeeping: a failure here is retried next time.
         match self.trim_stream(oldest_kept).await {
             // Outbox rows not yet in the stream stay, even when a snapshot
@@ -129,11 +191,38 @@ impl SnapshotProducer {
                 tracing::warn!(error = %error, "trimming the stream failed; the outbox is kept")
             }
         }
-        Ok(Produced {
-            seq,
-            bytes,
-            oldest_kept,
-        })
+        true
+    }
+
+    /// The object, then the pointer to it, then retention; returns the
+    /// oldest sequence number the store keeps.
+    async fn upload(
+        &self,
+        object_store: &SnapshotStore,
+        seq: u64,
+        path: &Path,
+    ) -> anyhow::Result<u64> {
+        let started = Instant::now();
+        let file = bytes::Bytes::from(
+            tokio::fs::read(path)
+                .await
+                .with_context(|| format!("reading {}", path.display()))?,
+        );
+        let pointer = Pointer::for_snapshot(seq, &file);
+        object_store.upload(seq, file).await?;
+        object_store.publish_pointer(&pointer).await?;
+        self.metrics.record_snapshot_stored(seq);
+        // Retention failing is not a reason to hold the stream back: the
+        // store keeps more than it needs until the next attempt.
+        let oldest = match object_store.keep_newest(self.keep).await {
+            Ok(kept) => kept.last().copied().unwrap_or(seq),
+            Err(error) => {
+                tracing::warn!(error = %error, "deleting old snapshots from the object store failed");
+                seq
+            }
+        };
+        tracing::info!(seq, bytes = pointer.bytes, store = %object_store.url(), elapsed_ms = started.elapsed().as_millis() as u64, "snapshot uploaded");
+        Ok(oldest)
     }
 
     /// `XTRIM MINID <oldest_kept + 1>`: entries at or below a kept snapshot

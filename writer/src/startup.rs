@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use adcast_shared::snapshot_store::SnapshotStore;
 use anyhow::{bail, Context};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::net::TcpListener;
@@ -81,8 +82,14 @@ impl Application {
             metrics.clone(),
             settings.relay_interval(),
         );
+        let object_store = settings
+            .snapshot_store
+            .as_ref()
+            .map(SnapshotStore::from_env)
+            .transpose()?;
         let snapshots = SnapshotProducer {
             store: store.clone(),
+            object_store,
             dir: settings.snapshot_dir.clone(),
             keep: settings.snapshot_keep as usize,
             every_changes: settings.snapshot_every_changes,

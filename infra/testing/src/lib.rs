@@ -13,6 +13,8 @@
 //!   PostgreSQL servers a test may stop (optionally with TLS).
 //! - [`redis`]: unique stream keys deleted on drop, private `redis-server`
 //!   processes, reading a stream.
+//! - [`s3`]: a private S3-compatible server (moto) per test, stopped to
+//!   make the store unreachable.
 //! - [`http`]: a one-request HTTP/1.1 client and its response type.
 //! - [`writer`] and [`edge`]: the two services in-process on random ports,
 //!   with their settings for tests.
@@ -35,6 +37,7 @@ pub mod http;
 pub mod netns;
 pub mod processes;
 pub mod redis;
+pub mod s3;
 pub mod writer;
 
 use rand::Rng;

@@ -28,6 +28,7 @@ pub fn settings(database_url: &str, redis_url: &str, stream_key: &str) -> Settin
         redis_url: Some(redis_url.to_owned()),
         stream_key: stream_key.to_owned(),
         snapshot_dir: std::env::temp_dir().join(crate::unique("adcast-test-snapshots")),
+        snapshot_store: None,
         snapshot_keep: 5,
         snapshot_every_changes: 1_000,
         snapshot_interval_secs: 3_600,
@@ -209,6 +210,7 @@ impl TestWriter {
     pub fn producer(&self, keep: usize) -> SnapshotProducer {
         SnapshotProducer {
             store: Store::new(self.db.clone()),
+            object_store: None,
             dir: self.snapshot_dir.clone(),
             keep,
             every_changes: u64::MAX,

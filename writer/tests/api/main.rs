@@ -15,6 +15,7 @@ mod ordering;
 mod outage;
 mod publishing;
 mod scopes;
+mod snapshot_store;
 mod snapshots;
 mod transfer;
 mod validation;
