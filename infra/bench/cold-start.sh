@@ -4,6 +4,7 @@
 # Redis is deliberately unreachable: a cold start needs only the file.
 #
 #   bash infra/bench/cold-start.sh      # ADS=100000 RUNS=5
+#   EDGE_BIN=/path/to/adcast-edge ...   # time another build (before/after)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ADS="${ADS:-100000}"
@@ -16,7 +17,7 @@ echo "building (release)…" >&2
 cargo build --release --locked -q -p adcast-edge --bins --example make_snapshot
 "$TARGET_DIR/release/examples/make_snapshot" "$WORK/snapshot.adsnap" "$ADS" > "$WORK/expected.json"
 
-python3 - "$TARGET_DIR/release/adcast-edge" "$WORK" "$RUNS" <<'PY'
+python3 - "${EDGE_BIN:-$TARGET_DIR/release/adcast-edge}" "$WORK" "$RUNS" <<'PY'
 import os, socket, statistics, subprocess, sys, time, urllib.request
 binary, work, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 expected = open(os.path.join(work, "expected.json")).read().strip()
