@@ -334,6 +334,11 @@ impl AdIndex {
         // Entries outside `per_bit` started before the build; a clock that
         // stepped back must not make them look unstarted-yet-served.
         let now = now.as_millis().max(self.built_at());
+        if self.overlay.changes.is_empty() {
+            return self
+                .base
+                .for_each_match_alone(query, page.offset, page.limit, now, visit);
+        }
         let Some(mut base) = Cursor::new(&self.base, query, now, &self.overlay.hidden_entries)
         else {
             return visited;

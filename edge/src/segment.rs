@@ -35,12 +35,12 @@ pub(crate) type Key = (i64, i64);
 #[derive(Debug)]
 pub struct ServedAd {
     pub ad: Ad,
-    pub item_json: Box<str>,
+    pub item_json: Arc<str>,
 }
 
 impl ServedAd {
     pub fn new(ad: Ad) -> Arc<ServedAd> {
-        let item_json = render_item(ad.title.as_str(), ad.window.end());
+        let item_json = render_item(ad.title.as_str(), ad.window.end()).into();
         Arc::new(ServedAd { ad, item_json })
     }
 }
@@ -57,6 +57,8 @@ pub(crate) struct Slot {
     pub end: i64,
     pub start: i64,
     pub id: i64,
+    /// The answer item, inline: the walk copies it without touching the ad.
+    pub item: Arc<str>,
     pub served: Arc<ServedAd>,
 }
 
@@ -66,6 +68,7 @@ impl Slot {
             end: served.ad.window.end().as_millis(),
             start: served.ad.window.start().as_millis(),
             id: served.ad.id.get(),
+            item: Arc::clone(&served.item_json),
             served,
         }
     }
@@ -336,6 +339,67 @@ impl Segment {
     }
 }
 
+impl Segment {
+    /// The whole walk over this segment alone (no overlay, nothing
+    /// hidden): the tight loop for a state without changes since its base.
+    pub fn for_each_match_alone<'a>(
+        &'a self,
+        query: &AudienceQuery,
+        offset: usize,
+        limit: usize,
+        now: i64,
+        mut visit: impl FnMut(&'a str),
+    ) -> usize {
+        let mut visited = 0;
+        let Some(cursor) = Cursor::new(self, query, now, &[]) else {
+            return visited;
+        };
+        let (filters, country, first_entry) = (cursor.filters, cursor.country, cursor.first_entry);
+        let mut skip = offset;
+        let mut last_ad = None;
+        for word in first_entry / 64..self.valid.0.len() {
+            let mut matched = filters[0][word] & filters[1][word] & filters[2][word];
+            if word == first_entry / 64 {
+                matched &= u64::MAX << (first_entry % 64);
+            }
+            if let Some(restricted) = country {
+                matched &= restricted.map_or(0, |bits| bits[word]) | self.any_country.0[word];
+            }
+            if matched == 0 {
+                continue;
+            }
+            let per_bit = self.per_bit.0[word];
+            if matched & per_bit == 0 && skip >= matched.count_ones() as usize {
+                skip -= matched.count_ones() as usize;
+                continue;
+            }
+            let mut bits = matched;
+            while bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let ad_position = self.entry_ad[word * 64 + bit];
+                if per_bit & (1 << bit) != 0 {
+                    let slot = &self.slots[ad_position as usize];
+                    if slot.start >= now || last_ad == Some(ad_position) {
+                        continue;
+                    }
+                }
+                last_ad = Some(ad_position);
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                visit(&self.slots[ad_position as usize].item);
+                visited += 1;
+                if visited == limit {
+                    return visited;
+                }
+            }
+        }
+        visited
+    }
+}
+
 /// A walk over one segment's matches for one query, in serving order.
 pub(crate) struct Cursor<'a> {
     segment: &'a Segment,
@@ -470,7 +534,7 @@ impl<'a> Cursor<'a> {
     #[inline]
     pub fn take(&mut self) -> &'a str {
         let position = self.peeked.take().expect("peeked before taking");
-        &self.segment.slots[position as usize].served.item_json
+        &self.segment.slots[position as usize].item
     }
 
     /// Skips whole words of exact matches while `skip` covers them and they

@@ -29,7 +29,7 @@
 //! panics, and no length field is trusted before its checksum is.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -106,18 +106,13 @@ impl Snapshot {
         let body = zstd::bulk::compress(&raw, ZSTD_LEVEL)
             .expect("zstd compression of an in-memory buffer");
         let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&self.created_at.as_millis().to_le_bytes());
-        out.extend_from_slice(&(self.ads.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        let header_crc = crc32c::crc32c(&out[..48]);
-        out.extend_from_slice(&header_crc.to_le_bytes());
-        out.extend_from_slice(&[0; 4]);
-        debug_assert_eq!(out.len(), HEADER_LEN);
+        out.extend_from_slice(&header_bytes(
+            self.seq,
+            self.created_at,
+            self.ads.len() as u64,
+            body.len() as u64,
+            crc32c::crc32c(&body),
+        ));
         out.extend_from_slice(&body);
         out
     }
@@ -165,6 +160,186 @@ impl Snapshot {
             ads,
         })
     }
+}
+
+/// The 56-byte header of a body of `body_len` bytes with checksum `body_crc`.
+fn header_bytes(
+    seq: u64,
+    created_at: Timestamp,
+    ad_count: u64,
+    body_len: u64,
+    body_crc: u32,
+) -> [u8; HEADER_LEN] {
+    let mut out = [0u8; HEADER_LEN];
+    out[..8].copy_from_slice(&MAGIC);
+    out[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out[12..16].copy_from_slice(&body_crc.to_le_bytes());
+    out[16..24].copy_from_slice(&seq.to_le_bytes());
+    out[24..32].copy_from_slice(&created_at.as_millis().to_le_bytes());
+    out[32..40].copy_from_slice(&ad_count.to_le_bytes());
+    out[40..48].copy_from_slice(&body_len.to_le_bytes());
+    let header_crc = crc32c::crc32c(&out[..48]);
+    out[48..52].copy_from_slice(&header_crc.to_le_bytes());
+    out
+}
+
+/// Counts and checksums the compressed body on its way to the file.
+struct BodySink {
+    file: BufWriter<File>,
+    crc: u32,
+    len: u64,
+}
+
+impl Write for BodySink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..written]);
+        self.len += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Writes a snapshot file ad by ad, in the same format as
+/// [`Snapshot::encode`], without holding the ads (or the encoded body) in
+/// memory: each ad is encoded into a streaming zstd encoder writing a
+/// temporary file; [`SnapshotWriter::finish`] writes the header and renames
+/// the file into place, as [`write_atomically`] does. Dropped unfinished,
+/// it removes the temporary file.
+pub struct SnapshotWriter {
+    encoder: Option<zstd::stream::write::Encoder<'static, BodySink>>,
+    temp: PathBuf,
+    path: PathBuf,
+    seq: u64,
+    created_at: Timestamp,
+    ad_count: u64,
+    written: u64,
+    last_id: Option<crate::ad::AdId>,
+}
+
+impl SnapshotWriter {
+    /// Starts the file for exactly `ad_count` ads as of `seq`.
+    pub fn create(
+        path: &Path,
+        seq: u64,
+        created_at: Timestamp,
+        ad_count: u64,
+    ) -> std::io::Result<SnapshotWriter> {
+        let (_, temp) = temp_path(path)?;
+        let mut file = BufWriter::with_capacity(1 << 20, File::create(&temp)?);
+        let mut writer = SnapshotWriter {
+            encoder: None,
+            temp,
+            path: path.to_path_buf(),
+            seq,
+            created_at,
+            ad_count,
+            written: 0,
+            last_id: None,
+        };
+        // The header is written last, once the body's length and checksum
+        // are known.
+        file.write_all(&[0; HEADER_LEN])?;
+        let sink = BodySink {
+            file,
+            crc: 0,
+            len: 0,
+        };
+        let mut encoder = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL)?;
+        // bincode's sequence prefix: the length as a varint `u64`.
+        bincode::serde::encode_into_std_write(ad_count, &mut encoder, bincode::config::standard())
+            .map_err(std::io::Error::other)?;
+        writer.encoder = Some(encoder);
+        Ok(writer)
+    }
+
+    /// Appends the next ad; ids must ascend.
+    pub fn push(&mut self, ad: &Ad) -> std::io::Result<()> {
+        if self.last_id.is_some_and(|last| last >= ad.id) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "snapshot ads must be given in strictly ascending id order",
+            ));
+        }
+        if self.written == self.ad_count {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("more ads than the {} announced", self.ad_count),
+            ));
+        }
+        let encoder = self.encoder.as_mut().expect("present until finished");
+        bincode::serde::encode_into_std_write(ad, encoder, bincode::config::standard())
+            .map_err(std::io::Error::other)?;
+        self.last_id = Some(ad.id);
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Completes the file and renames it into place; returns its size.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        if self.written != self.ad_count {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} ads written but {} announced",
+                    self.written, self.ad_count
+                ),
+            ));
+        }
+        let encoder = self.encoder.take().expect("present until finished");
+        let sink = encoder.finish()?;
+        let (crc, len) = (sink.crc, sink.len);
+        let mut file = sink.file.into_inner().map_err(|error| error.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&header_bytes(
+            self.seq,
+            self.created_at,
+            self.ad_count,
+            len,
+            crc,
+        ))?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.temp, &self.path)?;
+        let (dir, _) = temp_path(&self.path)?;
+        File::open(dir)?.sync_all()?;
+        Ok(HEADER_LEN as u64 + len)
+    }
+}
+
+impl Drop for SnapshotWriter {
+    fn drop(&mut self) {
+        if self.encoder.is_some() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// The directory of `path` (created if missing) and a temporary file name
+/// in it, unique per call.
+fn temp_path(path: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let file_name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "snapshot path needs a file name",
+            )
+        })?;
+    // Unique per call, so concurrent writers of the same name never share one.
+    static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!(".{file_name}.{}-{n}.tmp", std::process::id()));
+    Ok((dir, temp))
 }
 
 impl SnapshotHeader {
@@ -233,24 +408,7 @@ pub fn list_files(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
 /// one, never a part, even across a crash: temporary file in the same
 /// directory, fsync, rename over `path`, fsync the directory.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir)?;
-    let file_name = path
-        .file_name()
-        .and_then(|name| name.to_str())
-        .ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "snapshot path needs a file name",
-            )
-        })?;
-    // Unique per call, so concurrent writers of the same name never share one.
-    static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
-    let temp = dir.join(format!(".{file_name}.{}-{n}.tmp", std::process::id()));
+    let (dir, temp) = temp_path(path)?;
     let result = (|| {
         let mut file = File::create(&temp)?;
         file.write_all(bytes)?;

@@ -3,7 +3,9 @@
 mod common;
 
 use adcast_shared::ad::Ad;
-use adcast_shared::snapshot::{self, Snapshot, SnapshotError, SnapshotHeader, HEADER_LEN};
+use adcast_shared::snapshot::{
+    self, Snapshot, SnapshotError, SnapshotHeader, SnapshotWriter, HEADER_LEN,
+};
 use adcast_shared::timestamp::Timestamp;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -209,4 +211,61 @@ fn rewriting_a_file_replaces_it_whole() {
     snapshot::write_atomically(&path, &small).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), small);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_streamed_file_decodes_like_an_encoded_one() {
+    let dir = temp_dir("streamed");
+    for count in [0, 2, 300] {
+        let expected = Snapshot {
+            seq: 41,
+            created_at: Timestamp::from_millis(1_700_000_000_000).unwrap(),
+            ads: sample_ads(count),
+        };
+        let path = dir.join(snapshot::file_name(41));
+        let mut writer =
+            SnapshotWriter::create(&path, 41, expected.created_at, count as u64).unwrap();
+        for ad in &expected.ads {
+            writer.push(ad).unwrap();
+        }
+        let size = writer.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(size, bytes.len() as u64);
+        assert_eq!(Snapshot::decode(&bytes).unwrap(), expected, "{count} ads");
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no temporary file is left"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_streamed_file_with_the_wrong_count_or_order_is_never_written() {
+    let dir = temp_dir("streamed-refused");
+    let ads = sample_ads(3);
+    let path = dir.join(snapshot::file_name(1));
+    let created = Timestamp::from_millis(1_700_000_000_000).unwrap();
+
+    let mut short = SnapshotWriter::create(&path, 1, created, 3).unwrap();
+    short.push(&ads[0]).unwrap();
+    assert!(short.finish().is_err(), "fewer ads than announced");
+
+    let mut long = SnapshotWriter::create(&path, 1, created, 1).unwrap();
+    long.push(&ads[0]).unwrap();
+    assert!(long.push(&ads[1]).is_err(), "more ads than announced");
+    drop(long);
+
+    let mut unordered = SnapshotWriter::create(&path, 1, created, 2).unwrap();
+    unordered.push(&ads[1]).unwrap();
+    assert!(unordered.push(&ads[0]).is_err(), "ids must ascend");
+    drop(unordered);
+
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "neither the file nor a temporary one exists"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,8 @@
 //! The snapshot producer: compacted state files for edges to start from.
 //!
 //! A snapshot is every live, not-yet-ended ad as of change `S`, read in one
-//! consistent transaction ([`Store::snapshot_state`]), written atomically into
+//! consistent transaction and streamed into the file ([`Store::write_snapshot`]:
+//! neither the rows nor the file are held in memory whole), written atomically into
 //! the snapshot directory. After each one the producer keeps the newest
 //! `keep` files and trims what nobody can need any more: stream entries at or
 //! below the oldest kept snapshot's `S`, and outbox rows at or below both
@@ -118,14 +119,12 @@ impl SnapshotProducer {
     /// oldest kept one.
     pub async fn produce(&self) -> anyhow::Result<Produced> {
         let started = Instant::now();
-        let snapshot = self
+        let dir = self.dir.clone();
+        let written = self
             .store
-            .snapshot_state()
-            .await
-            .context("reading the snapshot state")?;
-        let seq = snapshot.seq;
-        let path = self.dir.join(snapshot::file_name(seq));
-        let bytes = save(snapshot, path.clone()).await?;
+            .write_snapshot(move |seq| dir.join(snapshot::file_name(seq)))
+            .await?;
+        let (seq, path, bytes) = (written.seq, written.path, written.bytes as usize);
         let dir = self.dir.clone();
         let keep = self.keep;
         let kept = tokio::task::spawn_blocking(move || snapshot::prune(&dir, keep))

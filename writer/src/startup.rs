@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::relay::OutboxRelay;
 use crate::schema::{self, RoleName};
 use crate::server::{self, ServerLimits};
-use crate::snapshots::{self, SnapshotProducer};
+use crate::snapshots::SnapshotProducer;
 use crate::state::AppState;
 use crate::store::{self, Store};
 
@@ -209,13 +209,9 @@ async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
 /// `adcast-writer snapshot --out FILE`: one snapshot of the current state.
 pub async fn write_snapshot_file(settings: &Settings, out: PathBuf) -> anyhow::Result<()> {
     let store = connect_store(settings).await?;
-    let snapshot = store
-        .snapshot_state()
-        .await
-        .context("reading the snapshot state")?;
-    let (seq, ads) = (snapshot.seq, snapshot.ads.len());
-    let bytes = snapshots::save(snapshot, out.clone()).await?;
-    tracing::info!(seq, ads, bytes, path = %out.display(), "snapshot written");
+    let written = store.write_snapshot(move |_| out).await?;
+    let (seq, ads, bytes) = (written.seq, written.ads, written.bytes);
+    tracing::info!(seq, ads, bytes, path = %written.path.display(), "snapshot written");
     Ok(())
 }
 

@@ -6,13 +6,16 @@
 //! commits. The lock is held until commit, so commit order is sequence order
 //! and the sequence has no gaps, even with two writer processes.
 
+use std::path::PathBuf;
+
 use adcast_shared::ad::{Ad, AdDraft, AdId, TimeWindow, Title};
 use adcast_shared::event::Change;
 use adcast_shared::json::Json;
-use adcast_shared::snapshot::Snapshot;
+use adcast_shared::snapshot::SnapshotWriter;
 use adcast_shared::timestamp::Timestamp;
 use adcast_shared::wire::{conditions_view, parse_conditions, AdView};
 use anyhow::{anyhow, Context};
+use futures_util::StreamExt;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
@@ -329,11 +332,17 @@ impl Store {
             .collect()
     }
 
-    /// The serving state exactly as of one change: every live ad that has not
-    /// ended, read in one REPEATABLE READ transaction together with the
-    /// sequence number it corresponds to (writes hold the advisory lock until
-    /// commit, so no change can be half-visible).
-    pub async fn snapshot_state(&self) -> Result<Snapshot, sqlx::Error> {
+    /// Writes a snapshot file at `path_for(seq)`: every live, not-yet-ended ad as of
+    /// the last committed change, read in one REPEATABLE READ, READ ONLY
+    /// transaction together with the sequence number it corresponds to
+    /// (writes hold the advisory lock until commit, so no change can be
+    /// half-visible; the view blocks no write) and streamed
+    /// row by row into the file's zstd encoder on a blocking thread, so
+    /// neither the rows nor the encoded file are ever held in memory whole.
+    pub async fn write_snapshot(
+        &self,
+        path_for: impl FnOnce(u64) -> PathBuf,
+    ) -> anyhow::Result<WrittenSnapshot> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
@@ -342,18 +351,55 @@ impl Store {
             sqlx::query_as("SELECT last_seq, now() FROM change_sequence")
                 .fetch_one(&mut *tx)
                 .await?;
-        let rows = sqlx::query(
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM ads WHERE deleted_at IS NULL AND end_at > $1")
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+        let created_at = Timestamp::from_offset_date_time(now).unwrap_or_else(Timestamp::now);
+        let (seq, count) = (seq as u64, count as u64);
+        let path = path_for(seq);
+
+        // A bounded hand-over: the database side waits when encoding lags.
+        let (rows_out, mut rows_in) = tokio::sync::mpsc::channel::<Ad>(SNAPSHOT_BATCH);
+        let target = path.clone();
+        let encoder = tokio::task::spawn_blocking(move || {
+            let mut writer = SnapshotWriter::create(&target, seq, created_at, count)?;
+            while let Some(ad) = rows_in.blocking_recv() {
+                writer.push(&ad)?;
+            }
+            writer.finish()
+        });
+        let mut rows = sqlx::query(
             "SELECT id, title, start_at, end_at, conditions::text AS conditions
              FROM ads WHERE deleted_at IS NULL AND end_at > $1 ORDER BY id",
         )
         .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
+        .fetch(&mut *tx);
+        let mut read = Ok(());
+        while let Some(row) = rows.next().await {
+            let ad = match row.and_then(|row| ad_from_row(&row)) {
+                Ok(ad) => ad,
+                Err(error) => {
+                    read = Err(error);
+                    break;
+                }
+            };
+            if rows_out.send(ad).await.is_err() {
+                break; // the encoder failed: its error is reported below
+            }
+        }
+        drop(rows);
+        drop(rows_out);
+        let written = encoder.await.context("the snapshot encoder stopped")?;
+        read.context("reading the ads")?;
+        let bytes = written.with_context(|| format!("writing snapshot {}", path.display()))?;
         tx.commit().await?;
-        Ok(Snapshot {
-            seq: seq as u64,
-            created_at: Timestamp::from_offset_date_time(now).unwrap_or_else(Timestamp::now),
-            ads: rows.iter().map(ad_from_row).collect::<Result<_, _>>()?,
+        Ok(WrittenSnapshot {
+            seq,
+            ads: count,
+            bytes,
+            path,
         })
     }
 
@@ -491,6 +537,19 @@ pub fn ad_from_row(row: &PgRow) -> Result<Ad, sqlx::Error> {
         window,
         targeting,
     })
+}
+
+/// Ads handed from the database to the encoder at a time, at most.
+const SNAPSHOT_BATCH: usize = 1024;
+
+/// What [`Store::write_snapshot`] wrote.
+#[derive(Debug, Clone)]
+pub struct WrittenSnapshot {
+    pub path: PathBuf,
+    pub seq: u64,
+    pub ads: u64,
+    /// The file's size.
+    pub bytes: u64,
 }
 
 pub(crate) fn decode_error(message: &str) -> sqlx::Error {
