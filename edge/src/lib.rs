@@ -70,9 +70,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adcast_shared::backoff::Backoff;
-use adcast_shared::snapshot::Snapshot;
 use adcast_shared::snapshot_store::SnapshotStore;
-use adcast_shared::timestamp::Timestamp;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -291,13 +289,7 @@ async fn sync_forever(
             // stream no longer holds it, the first entry shows a gap and the
             // node waits, unready, for a snapshot file.
             tracing::info!("no snapshot: starting from an empty state at sequence 0");
-            let now = Timestamp::now();
-            let empty = Snapshot {
-                seq: 0,
-                created_at: now,
-                ads: Vec::new(),
-            };
-            node.install(state::ServingState::from_snapshot(empty, now));
+            node.install(state::ServingState::start_of_history());
         }
     }
     tailer.run(stop).await;

@@ -39,7 +39,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adcast_shared::protocol::heartbeat::{self, Heartbeat};
-use adcast_shared::snapshot::Snapshot;
 use adcast_shared::timestamp::Timestamp;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use redis::aio::MultiplexedConnection;
@@ -115,11 +114,7 @@ impl PollSync {
         sources: Arc<SnapshotSources>,
     ) -> Arc<PollSync> {
         Arc::new(PollSync {
-            reader: StreamReader {
-                node,
-                metrics,
-                stream_key: settings.stream_key.clone(),
-            },
+            reader: StreamReader::new(settings, node, metrics),
             redis,
             sources,
             heartbeat_key: heartbeat::key(&settings.stream_key),
@@ -342,13 +337,7 @@ impl PollSync {
     async fn first_state(&self) -> bool {
         if !self.sources.has_writer() {
             tracing::info!("no snapshot: starting from an empty state at sequence 0");
-            let now = Timestamp::now();
-            let empty = Snapshot {
-                seq: 0,
-                created_at: now,
-                ads: Vec::new(),
-            };
-            self.node().install(ServingState::from_snapshot(empty, now));
+            self.node().install(ServingState::start_of_history());
             return true;
         }
         match self.sources.download(None).await {

@@ -46,6 +46,17 @@ impl ServingState {
         }
     }
 
+    /// No snapshot anywhere: the empty state at sequence 0, loaded, from
+    /// which the whole stream applies (if the stream no longer holds its
+    /// start, the first entry shows a gap).
+    pub fn start_of_history() -> ServingState {
+        ServingState {
+            seq: 0,
+            index: AdIndex::build([], Timestamp::now()),
+            loaded: true,
+        }
+    }
+
     pub fn from_snapshot(snapshot: Snapshot, now: Timestamp) -> ServingState {
         ServingState {
             seq: snapshot.seq,

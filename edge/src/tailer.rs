@@ -55,6 +55,16 @@ pub(crate) struct StreamReader {
     pub(crate) stream_key: String,
 }
 
+impl StreamReader {
+    pub(crate) fn new(settings: &Settings, node: Arc<Node>, metrics: Arc<Metrics>) -> StreamReader {
+        StreamReader {
+            node,
+            metrics,
+            stream_key: settings.stream_key.clone(),
+        }
+    }
+}
+
 /// One stream entry as read: its id and its event field, if any.
 pub(crate) type Entry = (String, Option<Vec<u8>>);
 
@@ -73,11 +83,7 @@ impl StreamTailer {
         sources: Arc<SnapshotSources>,
     ) -> StreamTailer {
         StreamTailer {
-            reader: StreamReader {
-                node,
-                metrics,
-                stream_key: settings.stream_key.clone(),
-            },
+            reader: StreamReader::new(settings, node, metrics),
             redis,
             sources,
             xread_block: settings.xread_block(),

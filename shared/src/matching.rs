@@ -23,6 +23,16 @@ pub enum AdState {
 }
 
 impl AdState {
+    /// The name `as_str` gives, back to the state (`None` for anything else).
+    pub fn parse(text: &str) -> Option<AdState> {
+        match text {
+            "scheduled" => Some(AdState::Scheduled),
+            "active" => Some(AdState::Active),
+            "ended" => Some(AdState::Ended),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AdState::Scheduled => "scheduled",

@@ -59,35 +59,9 @@ pub struct IdempotencyKey<'a> {
     pub request_json: &'a str,
 }
 
-/// An ad's place in time, as the admin list filters by it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdState {
-    /// `now <= startAt`
-    Scheduled,
-    /// `startAt < now < endAt`
-    Active,
-    /// `now >= endAt`
-    Ended,
-}
-
-impl AdState {
-    pub fn parse(text: &str) -> Option<AdState> {
-        match text {
-            "scheduled" => Some(AdState::Scheduled),
-            "active" => Some(AdState::Active),
-            "ended" => Some(AdState::Ended),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdState::Scheduled => "scheduled",
-            AdState::Active => "active",
-            AdState::Ended => "ended",
-        }
-    }
-}
+/// An ad's place in time, as the admin list filters by it (the matching
+/// definition's, so the list and explain cannot disagree).
+pub use adcast_shared::matching::AdState;
 
 /// What the admin list keeps; the default keeps every live ad.
 #[derive(Clone, Copy, Debug, Default)]
