@@ -326,12 +326,20 @@ resource "aws_route53_record" "latency" {
 
 # --- alarms ------------------------------------------------------------------------------
 
+locals {
+  # The Lambda metrics of the alias that serves (not of every version).
+  live_alias_dimensions = {
+    FunctionName = aws_lambda_function.edge.function_name
+    Resource     = "${aws_lambda_function.edge.function_name}:${aws_lambda_alias.live.name}"
+  }
+}
+
 resource "aws_cloudwatch_metric_alarm" "errors" {
   alarm_name          = "${local.function_name}-errors"
   alarm_description   = "Function edges in ${local.region} fail invocations (crashes, timeouts, the adapter never ready)."
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.edge.function_name, Resource = "${aws_lambda_function.edge.function_name}:${aws_lambda_alias.live.name}" }
+  dimensions          = local.live_alias_dimensions
   statistic           = "Sum"
   period              = 60
   evaluation_periods  = 5
@@ -348,7 +356,7 @@ resource "aws_cloudwatch_metric_alarm" "throttles" {
   alarm_description   = "Function edges in ${local.region} are throttled: raise reserved_concurrency (or the account limit)."
   namespace           = "AWS/Lambda"
   metric_name         = "Throttles"
-  dimensions          = { FunctionName = aws_lambda_function.edge.function_name, Resource = "${aws_lambda_function.edge.function_name}:${aws_lambda_alias.live.name}" }
+  dimensions          = local.live_alias_dimensions
   statistic           = "Sum"
   period              = 60
   evaluation_periods  = 3
@@ -365,7 +373,7 @@ resource "aws_cloudwatch_metric_alarm" "duration_p99" {
   alarm_description   = "p99 invocation time of the function edges in ${local.region} above ${var.duration_p99_alarm_ms} ms (cold starts, slow catch-up reads)."
   namespace           = "AWS/Lambda"
   metric_name         = "Duration"
-  dimensions          = { FunctionName = aws_lambda_function.edge.function_name, Resource = "${aws_lambda_function.edge.function_name}:${aws_lambda_alias.live.name}" }
+  dimensions          = local.live_alias_dimensions
   extended_statistic  = "p99"
   period              = 60
   evaluation_periods  = 5
