@@ -254,8 +254,26 @@ impl StreamReader {
     /// After an empty read: true when the stream went past `from` but holds
     /// nothing after it any more (trimmed behind a snapshot while this edge
     /// was behind), which no future entry would reveal as a gap.
+    ///
+    /// The stream's last id is asked first, then whether anything after
+    /// `from` is left. Asked the other way round, an entry added between the
+    /// two answers would look like a trim (nothing left after `from`, yet an
+    /// id past it) and send an edge that is current to wait for a snapshot.
+    /// In this order the id seen was generated before the range was read, so
+    /// an empty range means it was removed: the stream only grows and trims.
     pub(crate) async fn trimmed_past(&self, conn: &mut MultiplexedConnection, from: u64) -> bool {
         let key = &self.stream_key;
+        let info: redis::RedisResult<StreamInfoStreamReply> = redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(key)
+            .query_async(conn)
+            .await;
+        let Ok(info) = info else { return false }; // no such stream: nothing was trimmed
+        let went_past =
+            stream::parse_entry_id(&info.last_generated_id).is_some_and(|last| last > from);
+        if !went_past {
+            return false;
+        }
         let next: redis::RedisResult<redis::streams::StreamRangeReply> = redis::cmd("XRANGE")
             .arg(key)
             .arg(stream::after(from))
@@ -264,19 +282,9 @@ impl StreamReader {
             .arg(1)
             .query_async(conn)
             .await;
-        match next {
-            // An entry arrived since the read: the next XREAD takes it.
-            Ok(reply) if !reply.ids.is_empty() => return false,
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-        let info: redis::RedisResult<StreamInfoStreamReply> = redis::cmd("XINFO")
-            .arg("STREAM")
-            .arg(key)
-            .query_async(conn)
-            .await;
-        let Ok(info) = info else { return false }; // no such stream: nothing was trimmed
-        stream::parse_entry_id(&info.last_generated_id).is_some_and(|last| last > from)
+        // An entry after `from` is left: the next XREAD takes it (and shows
+        // a gap if it does not continue the state).
+        matches!(next, Ok(reply) if reply.ids.is_empty())
     }
 
     /// Records the stream's end for the lag metric.
@@ -310,5 +318,88 @@ async fn pause(stop: &mut watch::Receiver<bool>, delay: Duration) {
     tokio::select! {
         _ = stop.wait_for(|stop| *stop) => {}
         _ = tokio::time::sleep(delay) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `trimmed_past` against a real Redis (`ADCAST_TEST_REDIS_URL`).
+
+    use super::*;
+    use crate::node::Node;
+
+    async fn reader_on_fresh_stream() -> (StreamReader, MultiplexedConnection) {
+        let client = redis::Client::open(adcast_testing::redis::redis_url()).unwrap();
+        let conn = client.get_multiplexed_async_connection().await.unwrap();
+        let reader = StreamReader {
+            node: Node::new(Duration::from_secs(15)),
+            metrics: Arc::new(Metrics::default()),
+            stream_key: adcast_testing::unique("adcast-test-trimmed"),
+        };
+        (reader, conn)
+    }
+
+    async fn xadd(conn: &mut MultiplexedConnection, key: &str, seq: u64) {
+        let _: String = redis::cmd("XADD")
+            .arg(key)
+            .arg(stream::entry_id(seq))
+            .arg(stream::EVENT_FIELD)
+            .arg(b"x".as_slice())
+            .query_async(conn)
+            .await
+            .unwrap();
+    }
+
+    async fn delete(conn: &mut MultiplexedConnection, key: &str) {
+        let _: i64 = redis::cmd("DEL").arg(key).query_async(conn).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_trim_past_the_state_is_seen_and_a_stream_that_continues_it_is_not() {
+        let (reader, mut conn) = reader_on_fresh_stream().await;
+        let key = reader.stream_key.clone();
+        assert!(!reader.trimmed_past(&mut conn, 0).await, "no stream yet");
+        xadd(&mut conn, &key, 1).await;
+        xadd(&mut conn, &key, 2).await;
+        assert!(!reader.trimmed_past(&mut conn, 0).await, "1 and 2 are left");
+        assert!(!reader.trimmed_past(&mut conn, 2).await, "nothing after 2");
+        let _: i64 = redis::cmd("XTRIM")
+            .arg(&key)
+            .arg("MAXLEN")
+            .arg(0)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(reader.trimmed_past(&mut conn, 0).await, "1 and 2 trimmed");
+        assert!(!reader.trimmed_past(&mut conn, 2).await, "caught up with 2");
+        delete(&mut conn, &key).await;
+    }
+
+    /// The race behind an edge that stayed at sequence 0 forever: the first
+    /// entry published while the check ran must never look like a trim.
+    #[tokio::test]
+    async fn an_entry_added_during_the_check_is_not_a_trim() {
+        let (reader, mut conn) = reader_on_fresh_stream().await;
+        let client = redis::Client::open(adcast_testing::redis::redis_url()).unwrap();
+        let mut publisher = client.get_multiplexed_async_connection().await.unwrap();
+        for round in 0..300u64 {
+            let key = reader.stream_key.clone();
+            let publish = tokio::spawn({
+                let mut publisher = publisher.clone();
+                async move {
+                    // Spread the publish over the check's round trips.
+                    for _ in 0..round % 7 {
+                        tokio::task::yield_now().await;
+                    }
+                    xadd(&mut publisher, &key, 1).await;
+                }
+            });
+            assert!(
+                !reader.trimmed_past(&mut conn, 0).await,
+                "round {round}: a new entry was taken for a trim"
+            );
+            publish.await.unwrap();
+            delete(&mut publisher, &reader.stream_key).await;
+        }
     }
 }
