@@ -28,9 +28,18 @@ impl AdIndex {
         max_age_cap: u64,
     ) -> Answer {
         Answer {
-            body: render_matches(self, audience, page, now),
-            max_age: max_age(self, now, max_age_cap),
+            body: self.render(audience, page, now),
+            max_age: max_age(
+                self.next_change_after(now).map(Timestamp::as_millis),
+                now.as_millis(),
+                max_age_cap,
+            ),
         }
+    }
+
+    /// The answer body alone: `{"items":[…]}`.
+    pub fn render(&self, audience: &AudienceQuery, page: Page, now: Timestamp) -> Bytes {
+        render_matches(self, audience, page, now)
     }
 }
 
@@ -50,9 +59,11 @@ fn render_matches(index: &AdIndex, audience: &AudienceQuery, page: Page, now: Ti
     Bytes::from(body)
 }
 
-fn max_age(index: &AdIndex, now: Timestamp, cap: u64) -> u64 {
-    match index.next_change_after(now) {
-        Some(next) => (((next.as_millis() - now.as_millis()) / 1000) as u64).min(cap),
+/// Whole seconds from `now` to `next_change` (ms; `None`: no change
+/// ahead), at most `cap`.
+pub(crate) fn max_age(next_change: Option<i64>, now: i64, cap: u64) -> u64 {
+    match next_change {
+        Some(next) => (((next - now) / 1000) as u64).min(cap),
         None => cap,
     }
 }

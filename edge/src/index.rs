@@ -22,7 +22,7 @@ use adcast_shared::timestamp::Timestamp;
 use crate::segment::{Cursor, Segment, ServedAd};
 
 /// The slice of the results a query asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Page {
     pub offset: usize,
     pub limit: usize,

@@ -44,6 +44,7 @@
 #![deny(unsafe_code)] // allowed in `mmap` alone, with its SAFETY note
 
 pub mod answer;
+pub mod answer_cache;
 pub mod bootstrap;
 pub mod compaction;
 pub mod config;

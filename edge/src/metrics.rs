@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use adcast_shared::timestamp::Timestamp;
 
+use crate::answer_cache::AnswerCache;
 use crate::node::Node;
 
 /// Routes as labelled in metrics; the discriminant is the counter slot.
@@ -119,7 +120,7 @@ impl Metrics {
 
     /// The Prometheus text of every edge metric; gauges are read from
     /// `node` now.
-    pub fn render(&self, node: &Node) -> String {
+    pub fn render(&self, node: &Node, answers: &AnswerCache) -> String {
         let mut out = String::new();
         out.push_str("# HELP adcast_edge_http_requests_total Requests by route and status.\n");
         out.push_str("# TYPE adcast_edge_http_requests_total counter\n");
@@ -162,11 +163,23 @@ impl Metrics {
             out,
             "adcast_edge_request_duration_seconds_count {cumulative}"
         );
+        let cache_hits = AtomicU64::new(answers.hits());
+        let cache_misses = AtomicU64::new(answers.misses());
         let counters = [
             (
                 "adcast_edge_events_applied_total",
                 "Change events applied since start.",
                 &self.events_applied,
+            ),
+            (
+                "adcast_edge_answer_cache_hits_total",
+                "Public API answers served from the answer cache.",
+                &cache_hits,
+            ),
+            (
+                "adcast_edge_answer_cache_misses_total",
+                "Public API answers computed with the answer cache on.",
+                &cache_misses,
             ),
             (
                 "adcast_edge_resyncs_total",
@@ -273,7 +286,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.record(RouteLabel::Ads, 200, Duration::from_micros(80));
         metrics.record(RouteLabel::Ads, 400, Duration::from_micros(30));
-        let text = metrics.render(&node_at(7));
+        let text = metrics.render(&node_at(7), &AnswerCache::new(4));
         assert!(
             text.contains("adcast_edge_http_requests_total{route=\"/api/v1/ad\",status=\"200\"} 1")
         );
@@ -294,7 +307,7 @@ mod tests {
             metrics.record(RouteLabel::Forwarded, status, Duration::ZERO);
         }
         metrics.record(RouteLabel::Unknown, 600, Duration::ZERO);
-        let text = metrics.render(&node_at(1));
+        let text = metrics.render(&node_at(1), &AnswerCache::new(4));
         for status in [100, 403, 405, 409, 413, 415, 418, 429, 502, 504, 599] {
             let line = format!(
                 "adcast_edge_http_requests_total{{route=\"forwarded\",status=\"{status}\"}} 1"

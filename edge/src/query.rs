@@ -11,8 +11,8 @@ use crate::index::Page;
 
 pub use adcast_shared::query::{DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET};
 
-/// A checked Public API query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A checked Public API query, normalised (`tw` and `TW` are one query).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct QueryParams {
     pub audience: AudienceQuery,
     pub page: Page,

@@ -30,6 +30,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::answer_cache::AnswerCache;
 use crate::config::Settings;
 use crate::forward;
 use crate::metrics::{Metrics, RouteLabel};
@@ -67,6 +68,8 @@ pub struct Server {
     min_seq_wait: Duration,
     /// `--cache-max-age-secs`: the cap of `Cache-Control: max-age`.
     cache_max_age_secs: u64,
+    /// Recent answers, reused while exactly right.
+    answers: AnswerCache,
     /// `--header-read-timeout-ms`, against clients that never finish.
     header_read_timeout: Duration,
     /// `--max-connections`: beyond it, new clients wait to be accepted.
@@ -88,6 +91,7 @@ impl Server {
             poll,
             min_seq_wait: settings.min_seq_wait(),
             cache_max_age_secs: settings.cache_max_age_secs,
+            answers: AnswerCache::new(settings.answer_cache_entries),
             header_read_timeout: settings.header_read_timeout(),
             max_connections: settings.max_connections.max(1),
         }
@@ -256,10 +260,9 @@ impl Server {
             return unavailable("this edge has not loaded its state yet; retry shortly");
         }
         let now = Timestamp::now();
-        let answer =
-            state
-                .index
-                .answer(&params.audience, params.page, now, self.cache_max_age_secs);
+        let answer = self
+            .answers
+            .answer(&state, &params, now, self.cache_max_age_secs);
         let mut response = Response::new(Full::new(answer.body));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -316,7 +319,10 @@ impl Server {
     }
 
     fn metrics(&self) -> HttpResponse {
-        let mut response = json(StatusCode::OK, self.metrics.render(&self.node));
+        let mut response = json(
+            StatusCode::OK,
+            self.metrics.render(&self.node, &self.answers),
+        );
         response.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

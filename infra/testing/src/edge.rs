@@ -36,6 +36,7 @@ pub fn edge_settings(redis_url: &str, stream_key: &str) -> Settings {
         worker_threads: None,
         min_seq_wait_ms: 3_000,
         cache_max_age_secs: 5,
+        answer_cache_entries: adcast_edge::answer_cache::DEFAULT_ENTRIES,
         ready_max_lag_ms: 15_000,
         xread_block_ms: 500,
         persist_interval_secs: 3_600,

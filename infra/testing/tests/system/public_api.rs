@@ -348,13 +348,17 @@ async fn operations_endpoints_report_readiness_and_metrics() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    edge.titles("").await;
+    // The same query twice: computed, then served from the answer cache.
+    assert_eq!(edge.titles("").await, ["counted"]);
+    assert_eq!(edge.titles("").await, ["counted"]);
     let metrics = String::from_utf8(edge.get("/metrics").await.body.to_vec()).unwrap();
     for expected in [
         format!("adcast_edge_applied_seq {}", created.seq()),
         "adcast_edge_ads 1".to_owned(),
-        "adcast_edge_http_requests_total{route=\"/api/v1/ad\",status=\"200\"} 1".to_owned(),
-        "adcast_edge_request_duration_seconds_count 1".to_owned(),
+        "adcast_edge_http_requests_total{route=\"/api/v1/ad\",status=\"200\"} 2".to_owned(),
+        "adcast_edge_request_duration_seconds_count 2".to_owned(),
+        "adcast_edge_answer_cache_misses_total 1".to_owned(),
+        "adcast_edge_answer_cache_hits_total 1".to_owned(),
         "adcast_edge_ready 1".to_owned(),
     ] {
         assert!(

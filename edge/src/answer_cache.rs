@@ -1,0 +1,315 @@
+//! The answer cache: recent Public API answers, reused while they are
+//! exactly what the index would answer.
+//!
+//! An answer depends on the query, the state (its sequence number: two
+//! states with the same sequence number hold the same ads, whether one was
+//! loaded from a snapshot, built by applying events, or rebased by a
+//! compaction) and the set of ads active at the instant asked. That set
+//! changes only at an ad's start or end, and
+//! [`AdIndex::next_change_after`] says when the next such instant is. So an
+//! answer computed at `t` for sequence `s` is reused for a request at `u`
+//! exactly when the state is still `s` and `t <= u < next change after t`;
+//! an applied change or a start/end instant ends its use, nothing else is
+//! needed to invalidate it.
+//!
+//! Entries sit in a fixed array of slots, one per hash of the normalised
+//! query (a newer answer replaces whatever the slot held), so memory is
+//! bounded by the slot count and [`MAX_BODY`], and a lookup never locks:
+//! each slot is an [`ArcSwapOption`].
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use adcast_shared::timestamp::Timestamp;
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+
+use crate::answer::{max_age, Answer};
+use crate::query::QueryParams;
+use crate::state::ServingState;
+
+/// Answers larger than this are not kept (deep pages of unselective
+/// queries): the bound on one slot's memory.
+pub const MAX_BODY: usize = 8 * 1024;
+
+/// `--answer-cache-entries` when not given.
+pub const DEFAULT_ENTRIES: usize = 4096;
+
+struct CachedAnswer {
+    seq: u64,
+    query: QueryParams,
+    /// When it was computed (ms): earlier instants are not covered.
+    computed_at: i64,
+    /// The next start or end after `computed_at` (ms, exclusive); `None`
+    /// when no ad held will ever start or end again.
+    valid_until: Option<i64>,
+    body: Bytes,
+}
+
+impl CachedAnswer {
+    fn answers(&self, seq: u64, query: &QueryParams, now: i64) -> bool {
+        self.seq == seq
+            && self.query == *query
+            && self.computed_at <= now
+            && self.valid_until.is_none_or(|until| now < until)
+    }
+}
+
+pub struct AnswerCache {
+    /// Empty when the cache is off.
+    slots: Box<[ArcSwapOption<CachedAnswer>]>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl AnswerCache {
+    /// A cache of `entries` slots (rounded up to a power of two); 0 turns it off.
+    pub fn new(entries: usize) -> AnswerCache {
+        let slots = if entries == 0 {
+            0
+        } else {
+            entries.next_power_of_two()
+        };
+        AnswerCache {
+            slots: (0..slots).map(|_| ArcSwapOption::empty()).collect(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// What `state.index.answer(…)` gives for `query` at `now`, from the
+    /// cache when an entry covers it, else computed (and kept).
+    pub fn answer(
+        &self,
+        state: &ServingState,
+        query: &QueryParams,
+        now: Timestamp,
+        max_age_cap: u64,
+    ) -> Answer {
+        if self.slots.is_empty() {
+            return state
+                .index
+                .answer(&query.audience, query.page, now, max_age_cap);
+        }
+        let slot = &self.slots[self.slot_of(query)];
+        let now_ms = now.as_millis();
+        if let Some(cached) = &*slot.load() {
+            if cached.answers(state.seq, query, now_ms) {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                return Answer {
+                    body: cached.body.clone(),
+                    max_age: max_age(cached.valid_until, now_ms, max_age_cap),
+                };
+            }
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let body = state.index.render(&query.audience, query.page, now);
+        let valid_until = state.index.next_change_after(now).map(Timestamp::as_millis);
+        if body.len() <= MAX_BODY {
+            slot.store(Some(Arc::new(CachedAnswer {
+                seq: state.seq,
+                query: *query,
+                computed_at: now_ms,
+                valid_until,
+                body: body.clone(),
+            })));
+        }
+        Answer {
+            body,
+            max_age: max_age(valid_until, now_ms, max_age_cap),
+        }
+    }
+
+    fn slot_of(&self, query: &QueryParams) -> usize {
+        let mut hasher = DefaultHasher::new();
+        query.hash(&mut hasher);
+        (hasher.finish() as usize) & (self.slots.len() - 1)
+    }
+
+    /// Answers served from the cache since start.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Answers computed with the cache on (no entry, or the entry no
+    /// longer right).
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Differential: through a random history of states (upserts, deletes,
+    //! starts and ends, compactions) and instants that land exactly on the
+    //! ads' boundaries, the cache answers what the index computes afresh.
+
+    use super::*;
+    use crate::index::Page;
+    use adcast_shared::ad::{
+        Ad, AdId, AudienceQuery, ConditionGroup, ConditionGroupParts, Gender, Platform, Targeting,
+        TimeWindow, Title,
+    };
+    use adcast_shared::country::Country;
+    use adcast_shared::event::Change;
+    use adcast_shared::snapshot::Snapshot;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn t(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms).unwrap()
+    }
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn random_ad(rng: &mut StdRng, id: i64) -> Ad {
+        let start = T0 + rng.gen_range(-50..400);
+        let end = start + rng.gen_range(1..500);
+        let parts = ConditionGroupParts {
+            age: None,
+            genders: if rng.gen_bool(0.3) {
+                vec![Gender::F]
+            } else {
+                vec![]
+            },
+            countries: if rng.gen_bool(0.3) {
+                vec![Country::parse("TW").unwrap()]
+            } else {
+                vec![]
+            },
+            platforms: if rng.gen_bool(0.3) {
+                vec![Platform::Ios, Platform::Web]
+            } else {
+                vec![]
+            },
+        };
+        // An unrestricted group is not a valid group: it means everyone.
+        let targeting = ConditionGroup::try_from(parts).map_or(Targeting::everyone(), |group| {
+            Targeting::any_of(vec![group])
+        });
+        Ad {
+            id: AdId::new(id).unwrap(),
+            title: Title::parse(format!("AD {id}")).unwrap(),
+            window: TimeWindow::new(t(start), t(end)).unwrap(),
+            targeting,
+        }
+    }
+
+    fn random_query(rng: &mut StdRng) -> QueryParams {
+        let audience = AudienceQuery {
+            age: rng.gen_bool(0.3).then(|| rng.gen_range(1..=100)),
+            gender: rng.gen_bool(0.5).then_some(Gender::F),
+            country: rng.gen_bool(0.5).then(|| Country::parse("TW").unwrap()),
+            platform: rng.gen_bool(0.5).then_some(Platform::Ios),
+        };
+        let page = Page {
+            offset: rng.gen_range(0..3),
+            limit: rng.gen_range(1..6),
+        };
+        QueryParams { audience, page }
+    }
+
+    #[test]
+    fn cached_answers_equal_fresh_ones_across_changes_and_boundaries() {
+        for seed in 0..20 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            // Few slots, so that entries also collide and get replaced.
+            let cache = AnswerCache::new(16);
+            let ads: Vec<Ad> = (1..=30).map(|id| random_ad(&mut rng, id)).collect();
+            let mut state = ServingState::from_snapshot(
+                Snapshot {
+                    seq: 5,
+                    created_at: t(T0),
+                    ads: ads.clone(),
+                },
+                t(T0 - 100),
+            );
+            let queries: Vec<QueryParams> = (0..12).map(|_| random_query(&mut rng)).collect();
+            let mut now = T0 - 100;
+            let mut next_id = 31;
+            for step in 0..400 {
+                match rng.gen_range(0..10) {
+                    0 => {
+                        let id = if rng.gen_bool(0.5) {
+                            next_id += 1;
+                            next_id
+                        } else {
+                            rng.gen_range(1..next_id)
+                        };
+                        let change = Change::Upsert(random_ad(&mut rng, id));
+                        state = state.apply(&[(state.seq + 1, change)], t(now)).unwrap();
+                    }
+                    1 => {
+                        let id = AdId::new(rng.gen_range(1..next_id)).unwrap();
+                        state = state
+                            .apply(&[(state.seq + 1, Change::Delete(id))], t(now))
+                            .unwrap();
+                    }
+                    2 => {
+                        // A compaction: same sequence number, new base.
+                        let base = Arc::new(state.index.compact(state.seq));
+                        state = state.rebased(&base, state.seq);
+                    }
+                    _ => {}
+                }
+                // Move to the next boundary (or just before / after it) or a bit on.
+                now = match (rng.gen_range(0..3), state.index.next_change_after(t(now))) {
+                    (0, Some(next)) => next.as_millis(),
+                    (1, Some(next)) => (next.as_millis() - 1).max(now),
+                    _ => now + rng.gen_range(0..7),
+                };
+                for query in &queries {
+                    let fresh = state.index.answer(&query.audience, query.page, t(now), 5);
+                    let cached = cache.answer(&state, query, t(now), 5);
+                    assert_eq!(
+                        cached, fresh,
+                        "seed {seed} step {step} at {now} (seq {}) for {query:?}",
+                        state.seq
+                    );
+                }
+            }
+            assert!(cache.hits() > 0, "seed {seed}: the cache was never used");
+        }
+    }
+
+    #[test]
+    fn an_answer_is_not_reused_for_an_earlier_instant_or_another_state() {
+        let ad = Ad {
+            id: AdId::new(1).unwrap(),
+            title: Title::parse("AD 1".to_owned()).unwrap(),
+            window: TimeWindow::new(t(T0), t(T0 + 1_000)).unwrap(),
+            targeting: Targeting::everyone(),
+        };
+        let state = ServingState::from_snapshot(
+            Snapshot {
+                seq: 1,
+                created_at: t(T0),
+                ads: vec![ad],
+            },
+            t(T0 - 10),
+        );
+        let cache = AnswerCache::new(8);
+        let query = QueryParams::parse("").unwrap();
+        let during = cache.answer(&state, &query, t(T0 + 500), 5);
+        assert_ne!(during.body, r#"{"items":[]}"#);
+        let before = cache.answer(&state, &query, t(T0), 5);
+        assert_eq!(before.body, r#"{"items":[]}"#, "start is exclusive");
+        let after_delete = state
+            .apply(&[(2, Change::Delete(AdId::new(1).unwrap()))], t(T0 + 500))
+            .unwrap();
+        let deleted = cache.answer(&after_delete, &query, t(T0 + 501), 5);
+        assert_eq!(deleted.body, r#"{"items":[]}"#);
+        assert_eq!(cache.hits(), 0);
+    }
+
+    #[test]
+    fn a_cache_of_no_entries_computes_every_answer() {
+        let cache = AnswerCache::new(0);
+        let state = ServingState::start_of_history();
+        let query = QueryParams::parse("").unwrap();
+        cache.answer(&state, &query, Timestamp::now(), 5);
+        cache.answer(&state, &query, Timestamp::now(), 5);
+        assert_eq!((cache.hits(), cache.misses()), (0, 0));
+    }
+}
