@@ -12,7 +12,9 @@ cargo build --locked -q -p adcast-writer -p adcast-edge
 DB="adcast_apifuzz_$$"
 STREAM="adcast:apifuzz:$$"
 WORK=$(mktemp -d)
-WRITER_PORT=${WRITER_PORT:-18381} EDGE_PORT=${EDGE_PORT:-18380}   # override when another run holds them
+# Free ports unless given: a benchmark or another run on the machine may hold fixed ones.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+WRITER_PORT=${WRITER_PORT:-$(free_port)} EDGE_PORT=${EDGE_PORT:-$(free_port)}
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done

@@ -10,6 +10,7 @@
 # requests/s and p99 latency, non-2xx counts, and the edge/ceiling ratio.
 #
 #   bash infra/bench/load.sh            # DURATION=10 ROUNDS=3 CONNECTIONS=64 ADS=1000
+#   EDGE_ARGS="--answer-cache-entries 0" bash infra/bench/load.sh   # extra edge flags
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . infra/services.sh
@@ -40,6 +41,7 @@ cargo build --release --locked -q -p adcast-writer -p adcast-edge --bins --examp
 
 psql "$ADCAST_TEST_DATABASE_URL/postgres" -qc "drop database if exists $DB" -c "create database $DB" >/dev/null
 
+read -r -a edge_args <<< "${EDGE_ARGS:-}"
 DATABASE_URL="$ADCAST_TEST_DATABASE_URL/$DB" REDIS_URL="$ADCAST_TEST_REDIS_URL" ADCAST_STREAM_KEY="$STREAM" \
   ADCAST_SNAPSHOT_DIR="$WORK/snapshots" ADCAST_LOG=warn \
   "$TARGET_DIR/release/adcast-writer" --listen "127.0.0.1:$WRITER_PORT" &
@@ -47,7 +49,7 @@ writer_pid=$!
 pids+=("$writer_pid")
 REDIS_URL="$ADCAST_TEST_REDIS_URL" ADCAST_STREAM_KEY="$STREAM" ADCAST_LOG=warn \
   taskset -c 0 "$TARGET_DIR/release/adcast-edge" --listen "127.0.0.1:$EDGE_PORT" --worker-threads 1 \
-  --data-dir "$WORK/edge" --persist-interval-secs 3600 &
+  --data-dir "$WORK/edge" --persist-interval-secs 3600 "${edge_args[@]}" &
 edge_pid=$!
 pids+=("$edge_pid")
 
