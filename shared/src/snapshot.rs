@@ -45,6 +45,10 @@ pub const HEADER_LEN: usize = 56;
 const MAX_BODY_DECOMPRESSED: u64 = 1 << 30;
 /// zstd level: 3 is the library default, fast to write and plenty small.
 const ZSTD_LEVEL: i32 = 3;
+/// [`SnapshotWriter`] collects encoded ads up to this many bytes before
+/// handing them to zstd: one small write per field costs more in the
+/// streaming encoder's per-call work than the compression itself.
+const PUSH_BUFFER: usize = 128 * 1024;
 /// File name suffix of snapshot files in a directory.
 pub const FILE_SUFFIX: &str = ".adsnap";
 
@@ -205,12 +209,15 @@ impl Write for BodySink {
 
 /// Writes a snapshot file ad by ad, in the same format as
 /// [`Snapshot::encode`], without holding the ads (or the encoded body) in
-/// memory: each ad is encoded into a streaming zstd encoder writing a
+/// memory: ads are encoded into a small buffer that is fed, a
+/// [`PUSH_BUFFER`] at a time, to a streaming zstd encoder writing a
 /// temporary file; [`SnapshotWriter::finish`] writes the header and renames
 /// the file into place, as [`write_atomically`] does. Dropped unfinished,
 /// it removes the temporary file.
 pub struct SnapshotWriter {
     encoder: Option<zstd::stream::write::Encoder<'static, BodySink>>,
+    /// Encoded ads not yet given to the encoder.
+    pending: Vec<u8>,
     temp: PathBuf,
     path: PathBuf,
     seq: u64,
@@ -232,6 +239,7 @@ impl SnapshotWriter {
         let mut file = BufWriter::with_capacity(1 << 20, File::create(&temp)?);
         let mut writer = SnapshotWriter {
             encoder: None,
+            pending: Vec::with_capacity(PUSH_BUFFER + 4096),
             temp,
             path: path.to_path_buf(),
             seq,
@@ -270,11 +278,21 @@ impl SnapshotWriter {
                 format!("more ads than the {} announced", self.ad_count),
             ));
         }
-        let encoder = self.encoder.as_mut().expect("present until finished");
-        bincode::serde::encode_into_std_write(ad, encoder, bincode::config::standard())
+        bincode::serde::encode_into_std_write(ad, &mut self.pending, bincode::config::standard())
             .map_err(std::io::Error::other)?;
         self.last_id = Some(ad.id);
         self.written += 1;
+        if self.pending.len() >= PUSH_BUFFER {
+            self.flush_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the buffered ads to the encoder.
+    fn flush_pending(&mut self) -> std::io::Result<()> {
+        let encoder = self.encoder.as_mut().expect("present until finished");
+        encoder.write_all(&self.pending)?;
+        self.pending.clear();
         Ok(())
     }
 
@@ -289,6 +307,7 @@ impl SnapshotWriter {
                 ),
             ));
         }
+        self.flush_pending()?;
         let encoder = self.encoder.take().expect("present until finished");
         let sink = encoder.finish()?;
         let (crc, len) = (sink.crc, sink.len);

@@ -131,8 +131,10 @@ fn parse_group(
     let get = |name: &str| entries.iter().find(|(key, _)| key == name).map(|(_, v)| v);
     let field = |name: &str| format!("{path}.{name}");
 
-    let age_start = parse_age(get("ageStart"), &field("ageStart"), "ageStart")?;
-    let age_end = parse_age(get("ageEnd"), &field("ageEnd"), "ageEnd")?;
+    // Field paths are built only for an error: this also reads back every
+    // stored ad (snapshots, lists), where none fails.
+    let age_start = parse_age(get("ageStart"), path, "ageStart")?;
+    let age_end = parse_age(get("ageEnd"), path, "ageEnd")?;
     let age = match (age_start, age_end) {
         (None, None) => None,
         (start, end) => {
@@ -148,21 +150,21 @@ fn parse_group(
     };
     let genders = parse_list(
         get("gender"),
-        &field("gender"),
+        path,
         "gender",
         "\"M\" or \"F\"",
         Gender::parse,
     )?;
     let countries = parse_list(
         get("country"),
-        &field("country"),
+        path,
         "country",
         "ISO 3166-1 alpha-2 codes",
         Country::parse,
     )?;
     let platforms = parse_list(
         get("platform"),
-        &field("platform"),
+        path,
         "platform",
         "\"android\", \"ios\" or \"web\"",
         Platform::parse,
@@ -254,8 +256,14 @@ fn parse_timestamp(value: Option<&Json>, name: &str) -> Result<Timestamp, Valida
     }
 }
 
-fn parse_age(value: Option<&Json>, path: &str, name: &str) -> Result<Option<u8>, ValidationError> {
-    let error = || ValidationError::field(path, format!("{name} must be an integer from 1 to 100"));
+/// An age of the group at `group` (`name` is the field, for the error's path).
+fn parse_age(value: Option<&Json>, group: &str, name: &str) -> Result<Option<u8>, ValidationError> {
+    let error = || {
+        ValidationError::field(
+            format!("{group}.{name}"),
+            format!("{name} must be an integer from 1 to 100"),
+        )
+    };
     // `null` is not "absent": SPEC allows it for `conditions` as a whole only.
     match value {
         None => Ok(None),
@@ -275,7 +283,7 @@ fn parse_age(value: Option<&Json>, path: &str, name: &str) -> Result<Option<u8>,
 /// its first place (docs/api.md, "Accepted variants").
 fn parse_list<T: PartialEq>(
     value: Option<&Json>,
-    path: &str,
+    group: &str,
     name: &str,
     allowed: &str,
     parse: impl Fn(&str) -> Option<T>,
@@ -286,7 +294,7 @@ fn parse_list<T: PartialEq>(
         Some(one @ Json::String(_)) => std::slice::from_ref(one),
         Some(other) => {
             return Err(ValidationError::field(
-                path,
+                format!("{group}.{name}"),
                 format!(
                     "{name} must be an array of {allowed} (or one of them), got {}",
                     other.kind()
@@ -303,7 +311,7 @@ fn parse_list<T: PartialEq>(
         let Some(parsed) = parsed else {
             let shown = serde_json::to_string(&item_for_message(item)).unwrap_or_default();
             return Err(ValidationError::field(
-                path,
+                format!("{group}.{name}"),
                 format!("{name} values must be {allowed}, got {shown}"),
             ));
         };

@@ -2,7 +2,9 @@
 
 mod common;
 
-use adcast_shared::ad::Ad;
+use std::io::Read;
+
+use adcast_shared::ad::{Ad, AdId};
 use adcast_shared::snapshot::{
     self, Snapshot, SnapshotError, SnapshotHeader, SnapshotWriter, HEADER_LEN,
 };
@@ -238,6 +240,48 @@ fn a_streamed_file_decodes_like_an_encoded_one() {
         1,
         "no temporary file is left"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_streamed_file_larger_than_the_encoder_buffer_decodes_like_an_encoded_one() {
+    let dir = temp_dir("streamed-large");
+    let base = sample_ads(300);
+    let ads: Vec<Ad> = (0..20_000)
+        .map(|i| Ad {
+            id: AdId::new(i as i64 + 1).unwrap(),
+            ..base[i % base.len()].clone()
+        })
+        .collect();
+    let raw = bincode::serde::encode_to_vec(&ads, bincode::config::standard()).unwrap();
+    assert!(
+        raw.len() > 1 << 20,
+        "many hand-overs to zstd: {} bytes",
+        raw.len()
+    );
+    let expected = Snapshot {
+        seq: 9,
+        created_at: Timestamp::from_millis(1_700_000_000_000).unwrap(),
+        ads,
+    };
+    let path = dir.join(snapshot::file_name(9));
+    let mut writer =
+        SnapshotWriter::create(&path, 9, expected.created_at, expected.ads.len() as u64).unwrap();
+    for ad in &expected.ads {
+        writer.push(ad).unwrap();
+    }
+    writer.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let mut body = Vec::new();
+    zstd::stream::read::Decoder::new(&bytes[HEADER_LEN..])
+        .unwrap()
+        .read_to_end(&mut body)
+        .unwrap();
+    assert!(
+        body == raw,
+        "the body is the bincode of the ads, byte for byte"
+    );
+    assert_eq!(Snapshot::decode(&bytes).unwrap(), expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -311,8 +311,9 @@ impl Store {
     /// transaction together with the sequence number it corresponds to
     /// (writes hold the advisory lock until commit, so no change can be
     /// half-visible; the view blocks no write) and streamed
-    /// row by row into the file's zstd encoder on a blocking thread, so
-    /// neither the rows nor the encoded file are ever held in memory whole.
+    /// in bounded batches of rows to a blocking thread that parses them and
+    /// feeds the file's zstd encoder, so neither the rows nor the encoded
+    /// file are ever held in memory whole.
     pub async fn write_snapshot(
         &self,
         path_for: impl FnOnce(u64) -> PathBuf,
@@ -334,15 +335,24 @@ impl Store {
         let (seq, count) = (seq as u64, count as u64);
         let path = path_for(seq);
 
-        // A bounded hand-over: the database side waits when encoding lags.
-        let (rows_out, mut rows_in) = tokio::sync::mpsc::channel::<Ad>(SNAPSHOT_BATCH);
+        // A bounded hand-over of raw rows, a batch at a time: this task only
+        // receives them; parsing (`ad_from_row`, conditions JSON included)
+        // and encoding run on the blocking thread, so the two overlap. The
+        // database side waits when that thread lags.
+        let (batches_out, mut batches_in) =
+            tokio::sync::mpsc::channel::<Vec<PgRow>>(SNAPSHOT_BATCHES_IN_FLIGHT);
         let target = path.clone();
-        let encoder = tokio::task::spawn_blocking(move || {
-            let mut writer = SnapshotWriter::create(&target, seq, created_at, count)?;
-            while let Some(ad) = rows_in.blocking_recv() {
-                writer.push(&ad)?;
+        let encoder = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+            let writing = || format!("writing snapshot {}", target.display());
+            let mut writer =
+                SnapshotWriter::create(&target, seq, created_at, count).with_context(writing)?;
+            while let Some(batch) = batches_in.blocking_recv() {
+                for row in &batch {
+                    let ad = ad_from_row(row).context("reading the ads")?;
+                    writer.push(&ad).with_context(writing)?;
+                }
             }
-            writer.finish()
+            writer.finish().with_context(writing)
         });
         let mut rows = sqlx::query(
             "SELECT id, title, start_at, end_at, conditions::text AS conditions
@@ -351,23 +361,31 @@ impl Store {
         .bind(now)
         .fetch(&mut *tx);
         let mut read = Ok(());
+        let mut batch = Vec::with_capacity(SNAPSHOT_BATCH);
         while let Some(row) = rows.next().await {
-            let ad = match row.and_then(|row| ad_from_row(&row)) {
-                Ok(ad) => ad,
+            match row {
+                Ok(row) => batch.push(row),
                 Err(error) => {
                     read = Err(error);
                     break;
                 }
-            };
-            if rows_out.send(ad).await.is_err() {
-                break; // the encoder failed: its error is reported below
+            }
+            if batch.len() == SNAPSHOT_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(SNAPSHOT_BATCH));
+                if batches_out.send(full).await.is_err() {
+                    break; // the encoder failed: its error is reported below
+                }
             }
         }
+        if read.is_ok() && !batch.is_empty() {
+            // The last, partial batch (an encoder that failed says why below).
+            let _ = batches_out.send(batch).await;
+        }
         drop(rows);
-        drop(rows_out);
+        drop(batches_out);
         let written = encoder.await.context("the snapshot encoder stopped")?;
         read.context("reading the ads")?;
-        let bytes = written.with_context(|| format!("writing snapshot {}", path.display()))?;
+        let bytes = written?;
         tx.commit().await?;
         Ok(WrittenSnapshot {
             seq,
@@ -496,7 +514,7 @@ pub fn ad_from_row(row: &PgRow) -> Result<Ad, sqlx::Error> {
     let title: String = row.try_get("title")?;
     let start: OffsetDateTime = row.try_get("start_at")?;
     let end: OffsetDateTime = row.try_get("end_at")?;
-    let conditions: String = row.try_get("conditions")?;
+    let conditions: &str = row.try_get("conditions")?;
     let context = |what: &str| decode_error(&format!("ad {id}: stored {what} is invalid"));
     let id = AdId::new(id).ok_or_else(|| context("id"))?;
     let title = Title::parse(title).map_err(|_| context("title"))?;
@@ -513,8 +531,12 @@ pub fn ad_from_row(row: &PgRow) -> Result<Ad, sqlx::Error> {
     })
 }
 
-/// Ads handed from the database to the encoder at a time, at most.
+/// Rows handed from the database to the snapshot encoder at a time, at most.
 const SNAPSHOT_BATCH: usize = 1024;
+/// Batches waiting for the encoder, at most: with the one being filled and
+/// the one being encoded, a few thousand rows are held at any time, however
+/// large the catalog.
+const SNAPSHOT_BATCHES_IN_FLIGHT: usize = 4;
 
 /// What [`Store::write_snapshot`] wrote.
 #[derive(Debug, Clone)]

@@ -265,3 +265,94 @@ async fn a_snapshot_never_prunes_changes_the_stream_does_not_have_yet() {
         "the unpublished change stays in the outbox"
     );
 }
+
+#[tokio::test]
+async fn a_snapshot_of_thousands_of_rows_holds_exactly_the_live_unended_ones() {
+    use adcast_shared::ad::{AdId, TimeWindow, Title};
+    use adcast_shared::json::Json;
+    use adcast_shared::timestamp::Timestamp;
+    use adcast_shared::wire::parse_conditions;
+
+    // Stored conditions as the writer stores them, and variants a catalog
+    // holds: everyone, one group, two groups, one dimension each.
+    const CONDITIONS: [&str; 5] = [
+        "null",
+        r#"[{"ageStart":18,"ageEnd":35,"gender":["F"]},{"country":["TW","JP"],"platform":["ios"]}]"#,
+        r#"[{"ageStart":20,"ageEnd":64,"country":["US"],"platform":["android","web"]}]"#,
+        r#"[{"gender":["M"]}]"#,
+        r#"[{"country":["FR","DE","GB"]}]"#,
+    ];
+    let app = TestWriter::spawn().await;
+    // Several thousand rows: many hand-over batches and a partial last one,
+    // and more encoded bytes than the encoder takes in one go.
+    let (mut ids, mut titles, mut starts, mut ends, mut conditions, mut deleted) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut expected = Vec::new();
+    for i in 0..6_000_i64 {
+        let id = 3 * i + 1 + i % 2; // ascending, with gaps
+        let title = format!("Ad \"{i}\" — café {}", "x".repeat((i % 40) as usize));
+        let ended = i % 11 == 3;
+        let start = if ended {
+            "2020-01-01T00:00:00Z"
+        } else {
+            "2026-01-01T00:00:00Z"
+        }
+        .to_owned();
+        let end = if ended {
+            "2020-06-01T00:00:00Z".to_owned()
+        } else {
+            format!("2099-01-01T00:00:{:02}.{:03}Z", i % 60, i % 1000)
+        };
+        let is_deleted = i % 7 == 2;
+        let condition = CONDITIONS[(i % 5) as usize];
+        if !ended && !is_deleted {
+            let window = TimeWindow::new(
+                Timestamp::parse_rfc3339(&start).unwrap(),
+                Timestamp::parse_rfc3339(&end).unwrap(),
+            )
+            .unwrap();
+            expected.push(Ad {
+                id: AdId::new(id).unwrap(),
+                title: Title::parse(title.clone()).unwrap(),
+                window,
+                targeting: parse_conditions(&Json::parse(condition.as_bytes()).unwrap()).unwrap(),
+            });
+        }
+        ids.push(id);
+        titles.push(title);
+        starts.push(start);
+        ends.push(end);
+        conditions.push(condition.to_owned());
+        deleted.push(is_deleted);
+    }
+    sqlx::query(
+        "INSERT INTO ads (id, title, start_at, end_at, conditions, last_seq, deleted_at)
+         SELECT id, title, start_at::timestamptz, end_at::timestamptz, conditions::jsonb, 1,
+                CASE WHEN deleted THEN now() END
+         FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
+              AS t(id, title, start_at, end_at, conditions, deleted)",
+    )
+    .bind(&ids)
+    .bind(&titles)
+    .bind(&starts)
+    .bind(&ends)
+    .bind(&conditions)
+    .bind(&deleted)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let store = adcast_writer::store::Store::new(app.db.clone());
+    let out = app.snapshot_dir.join("many.adsnap");
+    let target = out.clone();
+    let written = store.write_snapshot(move |_| target).await.unwrap();
+    assert_eq!(written.ads, expected.len() as u64);
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(written.bytes, bytes.len() as u64);
+    let snapshot = Snapshot::decode(&bytes).unwrap();
+    assert!(expected.len() > 4 * 1024, "{} live ads", expected.len());
+    assert_eq!(snapshot.ads.len(), expected.len());
+    for (got, want) in snapshot.ads.iter().zip(&expected) {
+        assert_eq!(got, want);
+    }
+}
