@@ -17,7 +17,7 @@
 //! bounded by the slot count and [`MAX_BODY`], and a lookup never locks:
 //! each slot is an [`ArcSwapOption`].
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -59,6 +59,8 @@ impl CachedAnswer {
 pub struct AnswerCache {
     /// Empty when the cache is off.
     slots: Box<[ArcSwapOption<CachedAnswer>]>,
+    /// `64 - log2(slots)`: a slot is the top bits of the query's hash.
+    shift: u32,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -73,6 +75,7 @@ impl AnswerCache {
         };
         AnswerCache {
             slots: (0..slots).map(|_| ArcSwapOption::empty()).collect(),
+            shift: 64 - slots.max(1).trailing_zeros(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -122,9 +125,11 @@ impl AnswerCache {
     }
 
     fn slot_of(&self, query: &QueryParams) -> usize {
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = QueryHasher(0);
         query.hash(&mut hasher);
-        (hasher.finish() as usize) & (self.slots.len() - 1)
+        // The top bits of a multiplicative hash are its well-mixed ones; a
+        // shift of 64 (one slot) is not defined for `>>`.
+        hasher.finish().checked_shr(self.shift).unwrap_or(0) as usize
     }
 
     /// Answers served from the cache since start.
@@ -136,6 +141,46 @@ impl AnswerCache {
     /// longer right).
     pub fn misses(&self) -> u64 {
         self.misses.load(Ordering::Relaxed)
+    }
+}
+
+/// A multiply-rotate hash (FxHash's) for the few small integers a query
+/// is: SipHash cost more per request than the lookup it picks a slot for.
+/// Not resistant to chosen collisions, which here only cost cache misses.
+struct QueryHasher(u64);
+
+impl QueryHasher {
+    fn add(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for QueryHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.add(u64::from(byte));
+        }
+    }
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+    fn write_u16(&mut self, value: u16) {
+        self.add(u64::from(value));
+    }
+    fn write_u32(&mut self, value: u32) {
+        self.add(u64::from(value));
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
+    }
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+    fn write_isize(&mut self, value: isize) {
+        self.add(value as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -301,6 +346,39 @@ mod tests {
         let deleted = cache.answer(&after_delete, &query, t(T0 + 501), 5);
         assert_eq!(deleted.body, r#"{"items":[]}"#);
         assert_eq!(cache.hits(), 0);
+    }
+
+    #[test]
+    fn distinct_queries_spread_over_the_slots() {
+        let cache = AnswerCache::new(4096);
+        let mut used = std::collections::HashSet::new();
+        let mut queries = 0;
+        for age in ["", "age=20&", "age=21&", "age=65&"] {
+            for gender in ["", "gender=M&", "gender=F&"] {
+                for country in ["", "country=TW&", "country=JP&", "country=US&"] {
+                    for platform in ["", "platform=ios&", "platform=web&"] {
+                        for limit in ["limit=5", "limit=10", "limit=20&offset=20"] {
+                            let query = QueryParams::parse(&format!(
+                                "{age}{gender}{country}{platform}{limit}"
+                            ))
+                            .unwrap();
+                            used.insert(cache.slot_of(&query));
+                            queries += 1;
+                        }
+                    }
+                }
+            }
+        }
+        // 432 queries in 4,096 slots: a uniform hash leaves ~21 sharing a slot.
+        assert!(
+            used.len() > queries * 9 / 10,
+            "{} slots for {queries} queries",
+            used.len()
+        );
+        assert_eq!(
+            AnswerCache::new(1).slot_of(&QueryParams::parse("").unwrap()),
+            0
+        );
     }
 
     #[test]
