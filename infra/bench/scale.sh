@@ -79,7 +79,7 @@ cleanup() {
     kill -9 "$pid" 2>/dev/null || true
   done
   wait 2>/dev/null || true
-  redis-cli -u "$ADCAST_TEST_REDIS_URL" del "$STREAM" >/dev/null 2>&1 || true
+  redis-cli -u "$ADCAST_TEST_REDIS_URL" del "$STREAM" "$STREAM:heartbeat" >/dev/null 2>&1 || true
   psql "$ADCAST_TEST_DATABASE_URL/postgres" -qc "drop database if exists $DB" >/dev/null 2>&1 || true
   if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
