@@ -12,10 +12,11 @@
 //! an applied change or a start/end instant ends its use, nothing else is
 //! needed to invalidate it.
 //!
-//! Entries sit in a fixed array of slots, one per hash of the normalised
-//! query (a newer answer replaces whatever the slot held), so memory is
-//! bounded by the slot count and [`MAX_BODY`], and a lookup never locks:
-//! each slot is an [`ArcSwapOption`].
+//! Entries sit in a fixed array of slots, in pairs: a query's hash picks a
+//! pair, and a new answer takes the slot of the same query, else one whose
+//! entry can no longer be used, else the older one. So memory is bounded by
+//! the slot count and [`MAX_BODY`], two queries sharing a pair do not evict
+//! each other, and a lookup never locks: each slot is an [`ArcSwapOption`].
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,8 +34,14 @@ use crate::state::ServingState;
 /// queries): the bound on one slot's memory.
 pub const MAX_BODY: usize = 8 * 1024;
 
-/// `--answer-cache-entries` when not given.
-pub const DEFAULT_ENTRIES: usize = 4096;
+/// `--answer-cache-entries` when not given: off. Measured on this
+/// project's machine (BENCHMARKS.md, "Answer cache"), the cache saves about
+/// a tenth of the edge's user-space instructions per request but no
+/// measurable throughput at 1,000, 100,000 or 1,000,000 ads: the walk it
+/// saves is a few hundred nanoseconds of a request's tens of microseconds.
+/// It is there for edges whose queries are expensive (deep pages of
+/// unselective queries over large catalogs).
+pub const DEFAULT_ENTRIES: usize = 0;
 
 struct CachedAnswer {
     seq: u64,
@@ -59,23 +66,25 @@ impl CachedAnswer {
 pub struct AnswerCache {
     /// Empty when the cache is off.
     slots: Box<[ArcSwapOption<CachedAnswer>]>,
-    /// `64 - log2(slots)`: a slot is the top bits of the query's hash.
+    /// `64 - log2(slots / 2)`: a pair of slots is the top bits of the
+    /// query's hash.
     shift: u32,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
 impl AnswerCache {
-    /// A cache of `entries` slots (rounded up to a power of two); 0 turns it off.
+    /// A cache of `entries` slots (rounded up to a power of two, at least
+    /// one pair); 0 turns it off.
     pub fn new(entries: usize) -> AnswerCache {
         let slots = if entries == 0 {
             0
         } else {
-            entries.next_power_of_two()
+            entries.next_power_of_two().max(2)
         };
         AnswerCache {
             slots: (0..slots).map(|_| ArcSwapOption::empty()).collect(),
-            shift: 64 - slots.max(1).trailing_zeros(),
+            shift: 64 - (slots / 2).max(1).trailing_zeros(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -95,9 +104,10 @@ impl AnswerCache {
                 .index
                 .answer(&query.audience, query.page, now, max_age_cap);
         }
-        let slot = &self.slots[self.slot_of(query)];
+        let pair = &self.slots[2 * self.pair_of(query)..][..2];
         let now_ms = now.as_millis();
-        if let Some(cached) = &*slot.load() {
+        let held = [pair[0].load(), pair[1].load()];
+        for cached in held.iter().flat_map(|entry| entry.as_ref()) {
             if cached.answers(state.seq, query, now_ms) {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 return Answer {
@@ -107,6 +117,22 @@ impl AnswerCache {
             }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        // Where the new answer goes: the same query's slot, else a slot
+        // that is empty or whose entry no longer answers anything (another
+        // state, or past its end), else the older entry's.
+        let rank = |entry: &Option<Arc<CachedAnswer>>| match entry {
+            Some(cached) if cached.query == *query => (0, 0),
+            None => (1, 0),
+            Some(cached) if cached.seq != state.seq => (1, 0),
+            Some(cached) if cached.valid_until.is_some_and(|until| until <= now_ms) => (1, 0),
+            Some(cached) => (2, cached.computed_at),
+        };
+        let slot = if rank(&held[1]) < rank(&held[0]) {
+            &pair[1]
+        } else {
+            &pair[0]
+        };
+        drop(held);
         let body = state.index.render(&query.audience, query.page, now);
         let valid_until = state.index.next_change_after(now).map(Timestamp::as_millis);
         if body.len() <= MAX_BODY {
@@ -124,11 +150,11 @@ impl AnswerCache {
         }
     }
 
-    fn slot_of(&self, query: &QueryParams) -> usize {
+    fn pair_of(&self, query: &QueryParams) -> usize {
         let mut hasher = QueryHasher(0);
         query.hash(&mut hasher);
         // The top bits of a multiplicative hash are its well-mixed ones; a
-        // shift of 64 (one slot) is not defined for `>>`.
+        // shift of 64 (one pair) is not defined for `>>`.
         hasher.finish().checked_shr(self.shift).unwrap_or(0) as usize
     }
 
@@ -362,21 +388,21 @@ mod tests {
                                 "{age}{gender}{country}{platform}{limit}"
                             ))
                             .unwrap();
-                            used.insert(cache.slot_of(&query));
+                            used.insert(cache.pair_of(&query));
                             queries += 1;
                         }
                     }
                 }
             }
         }
-        // 432 queries in 4,096 slots: a uniform hash leaves ~21 sharing a slot.
+        // 432 queries in 2,048 pairs: a uniform hash uses ~389 of them.
         assert!(
-            used.len() > queries * 9 / 10,
-            "{} slots for {queries} queries",
+            used.len() > queries * 8 / 10,
+            "{} pairs for {queries} queries",
             used.len()
         );
         assert_eq!(
-            AnswerCache::new(1).slot_of(&QueryParams::parse("").unwrap()),
+            AnswerCache::new(1).pair_of(&QueryParams::parse("").unwrap()),
             0
         );
     }

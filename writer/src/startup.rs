@@ -32,6 +32,9 @@ const IDEMPOTENCY_RETENTION_HOURS: i32 = 24;
 pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
+    /// The background work's own pool (relay, heartbeat, snapshots,
+    /// housekeeping), apart from the requests' `state.store`.
+    background: Store,
     relay: OutboxRelay,
     snapshots: SnapshotProducer,
     settings: Settings,
@@ -65,6 +68,11 @@ impl Application {
             );
         }
         let store = connect_store(&settings).await?;
+        // The relay, heartbeat, snapshots and housekeeping get a pool of
+        // their own: when requests hold every connection of theirs (a burst,
+        // a slow query), committed changes still reach the stream, and a
+        // snapshot's long read-only transaction takes no request connection.
+        let background = Store::new(background_pool(&settings)?);
 
         let redis = redis::Client::open(settings.redis_url()?).context("invalid Redis URL")?;
         let last_seq = store
@@ -75,7 +83,7 @@ impl Application {
         metrics.note_committed(last_seq);
         let (commits, committed) = watch::channel(last_seq);
         let relay = OutboxRelay::new(
-            store.clone(),
+            background.clone(),
             redis.clone(),
             settings.stream_key.clone(),
             committed,
@@ -88,7 +96,7 @@ impl Application {
             .map(SnapshotStore::from_env)
             .transpose()?;
         let snapshots = SnapshotProducer {
-            store: store.clone(),
+            store: background.clone(),
             object_store,
             dir: settings.snapshot_dir.clone(),
             keep: settings.snapshot_keep as usize,
@@ -111,6 +119,7 @@ impl Application {
         Ok(Application {
             listener,
             state,
+            background,
             relay,
             snapshots,
             settings,
@@ -134,11 +143,11 @@ impl Application {
         let relay = tokio::spawn(self.relay.run(stopped(stop_rx.clone())));
         let snapshots = tokio::spawn(self.snapshots.run(stopped(stop_rx.clone())));
         let heartbeat = tokio::spawn(
-            HeartbeatPublisher::new(&self.settings, self.state.store.clone())?
+            HeartbeatPublisher::new(&self.settings, self.background.clone())?
                 .run(stopped(stop_rx.clone())),
         );
         let housekeeping = tokio::spawn(purge_idempotency_keys(
-            self.state.store.clone(),
+            self.background.clone(),
             stopped(stop_rx.clone()),
         ));
         server::serve(
@@ -194,6 +203,22 @@ pub async fn migrate(settings: &Settings, grant_to: Option<&RoleName>) -> anyhow
             .with_context(|| format!("granting privileges to {role}"))?;
     }
     Ok(())
+}
+
+/// Connections for the writer's background work, beside the requests'
+/// `--db-max-connections`: the relay, the heartbeat and a snapshot each hold
+/// at most one at a time (housekeeping shares them).
+const BACKGROUND_CONNECTIONS: u32 = 3;
+
+/// The background pool: the same database and role as the requests' pool,
+/// connected on first use (the requests' pool has waited for the database
+/// and applied migrations by then).
+fn background_pool(settings: &Settings) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(BACKGROUND_CONNECTIONS)
+        .acquire_timeout(settings.db_acquire_timeout())
+        .connect_lazy(settings.database_url()?)
+        .context("invalid database URL")
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {

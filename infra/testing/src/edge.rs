@@ -36,7 +36,9 @@ pub fn edge_settings(redis_url: &str, stream_key: &str) -> Settings {
         worker_threads: None,
         min_seq_wait_ms: 3_000,
         cache_max_age_secs: 5,
-        answer_cache_entries: adcast_edge::answer_cache::DEFAULT_ENTRIES,
+        // On in tests (off by default): every system test that writes and
+        // then reads also checks that no cached answer outlives its state.
+        answer_cache_entries: 4096,
         ready_max_lag_ms: 15_000,
         xread_block_ms: 500,
         persist_interval_secs: 3_600,
