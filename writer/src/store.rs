@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use crate::audit::{self, Action};
 
 /// Key of the advisory lock that serialises all writes (any writer process).
-const WRITE_LOCK_KEY: i64 = 0x6164_6361_7374; // "adcast"
+pub const WRITE_LOCK_KEY: i64 = 0x6164_6361_7374; // "adcast"
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

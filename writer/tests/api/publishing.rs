@@ -286,3 +286,67 @@ async fn writer_killed_during_a_burst_loses_no_acknowledged_write_and_duplicates
         "every committed change is one whole ad, nothing half-written"
     );
 }
+
+/// Requests that hold every connection of the request pool must not hold
+/// up publishing: the relay has connections of its own. Here the pool has
+/// one connection, taken by a write queued behind the write lock (held by
+/// another session), while a change committed during a Redis outage waits
+/// to be published.
+#[tokio::test]
+async fn publishing_goes_on_while_requests_hold_every_database_connection() {
+    let mut redis = RedisServer::start(true);
+    let app = TestWriter::spawn_with(|settings| {
+        settings.redis_url = Some(redis.url());
+        settings.db_max_connections = 1;
+        settings.request_timeout_ms = 60_000;
+    })
+    .await;
+    redis.stop();
+    assert_eq!(
+        app.post_ad(&ad_body("committed while Redis is down"))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+
+    let mut lock_holder = app.db.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(adcast_writer::store::WRITE_LOCK_KEY)
+        .execute(&mut *lock_holder)
+        .await
+        .unwrap();
+    let address = app.address;
+    let queued = tokio::spawn(async move {
+        let body = ad_body("queued behind the lock").to_string();
+        send(
+            address,
+            http::Method::POST,
+            "/api/v1/ad",
+            &[("content-type", "application/json")],
+            Some(bytes::Bytes::from(body)),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!queued.is_finished(), "the second write waits for the lock");
+
+    redis.restart(true);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while stream_entries(&app.redis, &app.stream_key).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the committed change was not published while requests held the pool"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !queued.is_finished(),
+        "the request pool stayed taken while the change was published"
+    );
+
+    lock_holder.rollback().await.unwrap();
+    assert_eq!(queued.await.unwrap().status, StatusCode::CREATED);
+    let entries = app.wait_for_stream_len(2).await;
+    let ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["1-0", "2-0"]);
+}
