@@ -118,14 +118,14 @@ impl AnswerCache {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         // Where the new answer goes: the same query's slot, else a slot
-        // that is empty or whose entry no longer answers anything (another
-        // state, or past its end), else the older entry's.
+        // that is empty or whose entry could not answer even its own query
+        // now (another state, or past its end), else the older entry's.
         let rank = |entry: &Option<Arc<CachedAnswer>>| match entry {
             Some(cached) if cached.query == *query => (0, 0),
-            None => (1, 0),
-            Some(cached) if cached.seq != state.seq => (1, 0),
-            Some(cached) if cached.valid_until.is_some_and(|until| until <= now_ms) => (1, 0),
-            Some(cached) => (2, cached.computed_at),
+            Some(cached) if cached.answers(state.seq, &cached.query, now_ms) => {
+                (2, cached.computed_at)
+            }
+            _ => (1, 0),
         };
         let slot = if rank(&held[1]) < rank(&held[0]) {
             &pair[1]

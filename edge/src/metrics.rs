@@ -163,45 +163,42 @@ impl Metrics {
             out,
             "adcast_edge_request_duration_seconds_count {cumulative}"
         );
-        let cache_hits = AtomicU64::new(answers.hits());
-        let cache_misses = AtomicU64::new(answers.misses());
         let counters = [
             (
                 "adcast_edge_events_applied_total",
                 "Change events applied since start.",
-                &self.events_applied,
+                self.events_applied.load(Ordering::Relaxed),
             ),
             (
                 "adcast_edge_answer_cache_hits_total",
                 "Public API answers served from the answer cache.",
-                &cache_hits,
+                answers.hits(),
             ),
             (
                 "adcast_edge_answer_cache_misses_total",
                 "Public API answers computed with the answer cache on.",
-                &cache_misses,
+                answers.misses(),
             ),
             (
                 "adcast_edge_resyncs_total",
                 "Snapshot reloads after a gap in the stream.",
-                &self.resyncs,
+                self.resyncs.load(Ordering::Relaxed),
             ),
             (
                 "adcast_edge_stream_errors_total",
                 "Errors reading the stream.",
-                &self.stream_errors,
+                self.stream_errors.load(Ordering::Relaxed),
             ),
             (
                 "adcast_edge_poll_reads_total",
                 "Poll mode: catch-up reads of the stream, each shared by the requests that waited on it.",
-                &self.poll_reads,
+                self.poll_reads.load(Ordering::Relaxed),
             ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                value.load(Ordering::Relaxed)
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
             );
         }
         let state = node.state();

@@ -117,6 +117,25 @@ fn query(rng: &mut Rng) -> AudienceQuery {
     }
 }
 
+/// A query instant at or after `from`: `from` itself, later, or exactly an
+/// ad's start or end (the boundaries where answers change).
+fn query_instant(rng: &mut Rng, ads: &[Ad], from: i64) -> Timestamp {
+    let at = match (rng.below(4), ads.is_empty()) {
+        (0, _) | (_, true) => from,
+        (1, _) => from + rng.below(40_000) as i64,
+        (2, _) => ads[rng.below(ads.len() as u64) as usize]
+            .window
+            .start()
+            .as_millis(),
+        _ => ads[rng.below(ads.len() as u64) as usize]
+            .window
+            .end()
+            .as_millis(),
+    }
+    .max(from);
+    Timestamp::from_millis(at).unwrap()
+}
+
 /// The one definition of the answer (`adcast_shared::matching`), which the
 /// writer's preview also uses, rendered as the Public API renders items.
 fn brute_force(
@@ -138,20 +157,7 @@ fn check(seed: u64, ad_count: usize, queries: usize) {
     let index = AdIndex::build(&ads, Timestamp::from_millis(build_time).unwrap());
     for i in 0..queries {
         // Query times: the build instant, later, and exactly on boundaries.
-        let now = match rng.below(4) {
-            0 => build_time,
-            1 => build_time + rng.below(40_000) as i64,
-            2 => ads[rng.below(ads.len() as u64) as usize]
-                .window
-                .start()
-                .as_millis(),
-            _ => ads[rng.below(ads.len() as u64) as usize]
-                .window
-                .end()
-                .as_millis(),
-        }
-        .max(build_time);
-        let now = Timestamp::from_millis(now).unwrap();
+        let now = query_instant(&mut rng, &ads, build_time);
         let audience = query(&mut rng);
         let page = Page {
             offset: match rng.below(4) {
@@ -277,20 +283,7 @@ fn check_state(
     for q in 0..4 {
         // At the apply instant, later (ads start and end without a
         // rebuild), and exactly on boundaries.
-        let at = match (rng.below(4), ads.is_empty()) {
-            (0, _) | (_, true) => now,
-            (1, _) => now + rng.below(40_000) as i64,
-            (2, _) => ads[rng.below(ads.len() as u64) as usize]
-                .window
-                .start()
-                .as_millis(),
-            _ => ads[rng.below(ads.len() as u64) as usize]
-                .window
-                .end()
-                .as_millis(),
-        }
-        .max(now);
-        let at = Timestamp::from_millis(at).unwrap();
+        let at = query_instant(rng, &ads, now);
         let audience = if q == 0 {
             AudienceQuery::default()
         } else {

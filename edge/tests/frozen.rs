@@ -118,6 +118,24 @@ async fn let_the_state_age() {
     tokio::time::sleep(Duration::from_millis(MAX_STALENESS_MS + 100)).await;
 }
 
+/// Freezes `edge` (SIGSTOP) for `freeze`, during which the writer makes
+/// three changes after the one already applied; returns the last change's
+/// sequence number. The caller thaws the edge.
+async fn freeze_while_writing(edge: &EdgeProcess, writer: &TestWriter, freeze: Duration) -> u64 {
+    edge.process.signal("STOP");
+    let frozen_at = Instant::now();
+    let mut last = 0;
+    for i in 0..3 {
+        last = writer
+            .post_ad(&ad_body(&format!("during the freeze {i}")))
+            .await
+            .seq();
+    }
+    writer.wait_for_stream_len(4).await;
+    tokio::time::sleep(freeze.saturating_sub(frozen_at.elapsed())).await;
+    last
+}
+
 #[tokio::test]
 async fn poll_mode_the_first_request_after_a_freeze_includes_the_writes_made_during_it() {
     let writer = TestWriter::spawn().await;
@@ -131,17 +149,7 @@ async fn poll_mode_the_first_request_after_a_freeze_includes_the_writes_made_dur
     let before = writer.post_ad(&ad_body("before the freeze")).await.seq();
     edge.wait_for_seq(before).await;
 
-    edge.process.signal("STOP");
-    let frozen_at = Instant::now();
-    let mut last = 0;
-    for i in 0..3 {
-        last = writer
-            .post_ad(&ad_body(&format!("during the freeze {i}")))
-            .await
-            .seq();
-    }
-    writer.wait_for_stream_len(4).await;
-    tokio::time::sleep(Duration::from_secs(4).saturating_sub(frozen_at.elapsed())).await;
+    let last = freeze_while_writing(&edge, &writer, Duration::from_secs(4)).await;
     let reads_before_thaw = {
         edge.process.signal("CONT");
         // Nothing ran while frozen, and nothing runs on its own after: the
@@ -181,17 +189,7 @@ async fn stream_mode_the_tailer_recovers_from_a_freeze_longer_than_its_timeouts(
     let before = writer.post_ad(&ad_body("before the freeze")).await.seq();
     edge.wait_for_seq(before).await;
 
-    edge.process.signal("STOP");
-    let frozen_at = Instant::now();
-    let mut last = 0;
-    for i in 0..3 {
-        last = writer
-            .post_ad(&ad_body(&format!("during the freeze {i}")))
-            .await
-            .seq();
-    }
-    writer.wait_for_stream_len(4).await;
-    tokio::time::sleep(Duration::from_secs(8).saturating_sub(frozen_at.elapsed())).await;
+    let last = freeze_while_writing(&edge, &writer, Duration::from_secs(8)).await;
     edge.process.signal("CONT");
     let thawed_at = Instant::now();
 

@@ -53,28 +53,8 @@ for port in $WRITER_PORT $EDGE_PORT; do
   curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "port $port is not ready" >&2; exit 1; }
 done
 
-python3 - "$ADS" "$WORK/ads.ndjson" <<'PY'
-import json, random, sys
-count, path = int(sys.argv[1]), sys.argv[2]
-rng = random.Random(11)
-countries = ["TW", "JP", "US", "FR", "BR", "IN", "GB", "DE"]
-with open(path, "w") as out:
-    for i in range(count):
-        group = {}
-        if rng.random() < 0.5:
-            a, b = sorted(rng.randint(1, 100) for _ in range(2))
-            group.update(ageStart=a, ageEnd=b)
-        if rng.random() < 0.4:
-            group["gender"] = rng.choice(["M", "F"])
-        if rng.random() < 0.6:
-            group["country"] = rng.sample(countries, rng.randint(1, 3))
-        if rng.random() < 0.4:
-            group["platform"] = rng.sample(["android", "ios", "web"], rng.randint(1, 2))
-        conditions = group if rng.random() < 0.9 else [group, {"gender": ["F"]}]
-        out.write(json.dumps({"title": f"AD {i}", "startAt": "2024-01-01T00:00:00Z",
-                              "endAt": f"2099-{1 + i % 12:02d}-01T00:00:00Z",
-                              "conditions": conditions}) + "\n")
-PY
+# The same mixed conditions as the scale run (infra/bench/scale.py).
+python3 infra/bench/scale.py ads "$WORK/ads.ndjson" "$ADS"
 echo "file: $(wc -c <"$WORK/ads.ndjson") bytes, $ADS ads" >&2
 
 now_ms() { date +%s%3N; }

@@ -157,27 +157,25 @@ async fn secrets_never_reach_the_logs() {
         .url()
         .replacen("postgres@", &format!("postgres:{password}@"), 1);
     let key = adcast_testing::redis::StreamKey::new();
-    let port = adcast_testing::processes::free_port();
     let snapshot_dir = adcast_testing::TempDir::new("adcast-secrets");
-    let writer = Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
-        .env("DATABASE_URL", &database_url)
-        .env("REDIS_URL", adcast_testing::redis::redis_url())
-        .env("ADCAST_STREAM_KEY", key.as_str())
-        .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("ADCAST_ADMIN_TOKENS", token)
-        .env("ADCAST_SNAPSHOT_DIR", snapshot_dir.path())
-        .env("ADCAST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let writer = adcast_testing::processes::KillOnDrop::new(writer);
-    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(address).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "writer did not start");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let (writer, address) = adcast_testing::processes::start_listening(
+        |port| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_adcast-writer"));
+            command
+                .env("DATABASE_URL", &database_url)
+                .env("REDIS_URL", adcast_testing::redis::redis_url())
+                .env("ADCAST_STREAM_KEY", key.as_str())
+                .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
+                .env("ADCAST_ADMIN_TOKENS", token)
+                .env("ADCAST_SNAPSHOT_DIR", snapshot_dir.path())
+                .env("ADCAST_LOG", "trace")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            command
+        },
+        "adcast-writer",
+    )
+    .await;
     let bearer = format!("Bearer {token}");
     let body = bytes::Bytes::from(ad_body("logged?").to_string());
     let headers = [

@@ -675,31 +675,29 @@ async fn labels_reach_the_logs_and_tokens_do_not() {
     use std::process::{Command, Stdio};
     let database = adcast_testing::databases::TestDatabase::create().await;
     let key = adcast_testing::redis::StreamKey::new();
-    let port = adcast_testing::processes::free_port();
     let snapshot_dir = adcast_testing::TempDir::new("adcast-scopes-logs");
-    let writer = Command::new(env!("CARGO_BIN_EXE_adcast-writer"))
-        .env("DATABASE_URL", database.url())
-        .env("REDIS_URL", adcast_testing::redis::redis_url())
-        .env("ADCAST_STREAM_KEY", key.as_str())
-        .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("ADCAST_ADMIN_TOKENS", "carol:adm-never-logged-1")
-        .env(
-            "ADCAST_READ_TOKENS",
-            "dave:read-never-logged-2,read-never-logged-3",
-        )
-        .env("ADCAST_SNAPSHOT_DIR", snapshot_dir.path())
-        .env("ADCAST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let writer = adcast_testing::processes::KillOnDrop::new(writer);
-    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(address).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "writer did not start");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let (writer, address) = adcast_testing::processes::start_listening(
+        |port| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_adcast-writer"));
+            command
+                .env("DATABASE_URL", database.url())
+                .env("REDIS_URL", adcast_testing::redis::redis_url())
+                .env("ADCAST_STREAM_KEY", key.as_str())
+                .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
+                .env("ADCAST_ADMIN_TOKENS", "carol:adm-never-logged-1")
+                .env(
+                    "ADCAST_READ_TOKENS",
+                    "dave:read-never-logged-2,read-never-logged-3",
+                )
+                .env("ADCAST_SNAPSHOT_DIR", snapshot_dir.path())
+                .env("ADCAST_LOG", "debug")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            command
+        },
+        "adcast-writer",
+    )
+    .await;
     let send = |token: &'static str, method: Method| async move {
         let bearer = format!("Bearer {token}");
         adcast_testing::http::send(
