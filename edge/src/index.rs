@@ -113,16 +113,14 @@ impl AdIndex {
     /// Indexes the ads that have not ended at `now`; ended ones can never be
     /// served again.
     pub fn build<'a>(ads: impl IntoIterator<Item = &'a Ad>, now: Timestamp) -> AdIndex {
-        Self::from_ads(ads.into_iter().cloned(), now)
+        Self::from_ads(ads.into_iter().cloned().collect(), now)
     }
 
-    /// Like [`AdIndex::build`], taking the ads.
-    pub fn from_ads(ads: impl IntoIterator<Item = Ad>, now: Timestamp) -> AdIndex {
+    /// Like [`AdIndex::build`], taking the ads (a boot: large catalogs are
+    /// prepared on two threads).
+    pub fn from_ads(ads: Vec<Ad>, now: Timestamp) -> AdIndex {
         let now = now.as_millis();
-        Self::on_base(
-            Arc::new(Segment::build(ads.into_iter().map(ServedAd::new), now)),
-            now,
-        )
+        Self::on_base(Arc::new(Segment::build_catalog(ads, now)), now)
     }
 
     fn on_base(base: Arc<Segment>, now: i64) -> AdIndex {
@@ -522,5 +520,28 @@ mod tests {
             &*render_item("say \"hi\"", t(0)),
             r#"{"title":"say \"hi\"","endAt":"1970-01-01T00:00:00.000Z"}"#
         );
+        // The fast path (no escaping needed) and the escaping path both
+        // give what serde_json gives for the same object.
+        for title in [
+            "plain",
+            "Grüße, 世界 🎉",
+            "back\\slash",
+            "tab\there",
+            "nul\u{0}",
+            "\u{1f} unit separator",
+            "\u{7f} delete is not escaped",
+            "",
+        ] {
+            let end = t(1_700_000_000_123);
+            let expected = serde_json::json!({"title": title, "endAt": end.to_string()});
+            let rendered: serde_json::Value =
+                serde_json::from_str(&render_item(title, end)).unwrap();
+            assert_eq!(rendered, expected, "{title:?}");
+            let exact = format!(
+                "{{\"title\":{},\"endAt\":\"{end}\"}}",
+                serde_json::to_string(title).unwrap()
+            );
+            assert_eq!(&*render_item(title, end), exact, "{title:?}");
+        }
     }
 }

@@ -40,15 +40,41 @@ pub struct ServedAd {
 
 impl ServedAd {
     pub fn new(ad: Ad) -> Arc<ServedAd> {
-        let item_json = render_item(ad.title.as_str(), ad.window.end()).into();
+        let item_json = render_item(ad.title.as_str(), ad.window.end());
         Arc::new(ServedAd { ad, item_json })
     }
 }
 
-/// `{"title":"…","endAt":"…"}` with the title JSON-escaped.
-pub(crate) fn render_item(title: &str, end: Timestamp) -> Box<str> {
-    let title = serde_json::to_string(title).expect("a string serialises");
-    format!("{{\"title\":{title},\"endAt\":\"{end}\"}}").into_boxed_str()
+/// `{"title":"…","endAt":"…"}` with the title JSON-escaped, rendered in a
+/// buffer kept per thread so that an item costs one allocation.
+pub(crate) fn render_item(title: &str, end: Timestamp) -> Arc<str> {
+    thread_local! {
+        static ITEM: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    ITEM.with_borrow_mut(|item| {
+        item.clear();
+        write_item(item, title, end);
+        Arc::from(item.as_str())
+    })
+}
+
+fn write_item(item: &mut String, title: &str, end: Timestamp) {
+    item.push_str("{\"title\":");
+    // Most titles need no escaping: copy those as they are (a boot renders
+    // one item per ad).
+    if title
+        .bytes()
+        .any(|byte| byte == b'"' || byte == b'\\' || byte < 0x20)
+    {
+        item.push_str(&serde_json::to_string(title).expect("a string serialises"));
+    } else {
+        item.push('"');
+        item.push_str(title);
+        item.push('"');
+    }
+    item.push_str(",\"endAt\":\"");
+    item.push_str(std::str::from_utf8(&end.rfc3339_bytes()).expect("ASCII"));
+    item.push_str("\"}");
 }
 
 /// One ad in a segment, with what the walk reads kept inline.
@@ -59,6 +85,8 @@ pub(crate) struct Slot {
     pub id: i64,
     /// The answer item, inline: the walk copies it without touching the ad.
     pub item: Arc<str>,
+    /// The ad's targeting, inline when it is simple (see [`InlineTargeting`]).
+    targeting: InlineTargeting,
     pub served: Arc<ServedAd>,
 }
 
@@ -69,12 +97,116 @@ impl Slot {
             start: served.ad.window.start().as_millis(),
             id: served.ad.id.get(),
             item: Arc::clone(&served.item_json),
+            targeting: InlineTargeting::of(served.ad.targeting.groups()),
             served,
         }
     }
 
     pub fn key(&self) -> Key {
         (self.end, self.id)
+    }
+
+    /// How many entries (condition groups, or one for everyone) the ad has.
+    fn entries(&self) -> usize {
+        match self.targeting {
+            InlineTargeting::Everyone | InlineTargeting::One(_) => 1,
+            InlineTargeting::InAd => self.served.ad.targeting.groups().len(),
+        }
+    }
+}
+
+/// What an entry allows, in the form the bitsets are built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct GroupBits {
+    /// Bit `Gender::index` set for each allowed gender.
+    genders: u8,
+    /// Bit `Platform::index` set for each allowed platform.
+    platforms: u8,
+    /// Allowed ages, `low..=high` within 1–100 (`low > high`: none).
+    ages: (u8, u8),
+    /// The country indexes when there are at most [`INLINE_COUNTRIES`].
+    countries: [u16; INLINE_COUNTRIES],
+    /// How many countries the group names; 0: no country restriction.
+    country_count: u16,
+}
+
+const INLINE_COUNTRIES: usize = 3;
+
+impl GroupBits {
+    const EVERYONE: GroupBits = GroupBits {
+        genders: 0b11,
+        platforms: 0b111,
+        ages: (1, AGES as u8),
+        countries: [0; INLINE_COUNTRIES],
+        country_count: 0,
+    };
+
+    fn of(group: &ConditionGroup) -> GroupBits {
+        let genders = if group.genders().is_empty() {
+            0b11
+        } else {
+            group
+                .genders()
+                .iter()
+                .fold(0, |mask, gender| mask | 1 << gender.index())
+        };
+        let platforms = if group.platforms().is_empty() {
+            0b111
+        } else {
+            group
+                .platforms()
+                .iter()
+                .fold(0, |mask, platform| mask | 1 << platform.index())
+        };
+        let ages = group.age().map_or((1, AGES as u8), |range| {
+            (range.start().max(1), range.end().min(AGES as u8))
+        });
+        let mut countries = [0; INLINE_COUNTRIES];
+        if group.countries().len() <= INLINE_COUNTRIES {
+            for (index, country) in countries.iter_mut().zip(group.countries()) {
+                *index = country.index() as u16;
+            }
+        }
+        GroupBits {
+            genders,
+            platforms,
+            ages,
+            countries,
+            country_count: group.countries().len() as u16,
+        }
+    }
+
+    /// Whether the countries are held here (otherwise they are in the ad).
+    fn countries_inline(&self) -> bool {
+        usize::from(self.country_count) <= INLINE_COUNTRIES
+    }
+}
+
+/// An ad's targeting kept in its slot when it is one entry that fits: a
+/// build then reads slots in order and never follows a pointer into the ad
+/// (ads sorted by end lie all over memory; those loads dominated a boot).
+#[derive(Clone, Copy, Debug)]
+enum InlineTargeting {
+    Everyone,
+    One(GroupBits),
+    /// Several groups, or more countries than fit: read the ad.
+    InAd,
+}
+
+impl InlineTargeting {
+    fn of(groups: &[ConditionGroup]) -> InlineTargeting {
+        match groups {
+            [] => InlineTargeting::Everyone,
+            [group] => {
+                let bits = GroupBits::of(group);
+                if bits.countries_inline() {
+                    InlineTargeting::One(bits)
+                } else {
+                    InlineTargeting::InAd
+                }
+            }
+            _ => InlineTargeting::InAd,
+        }
     }
 }
 
@@ -87,12 +219,131 @@ impl Bitset {
         Bitset(vec![0; words].into_boxed_slice())
     }
 
-    fn set(&mut self, bit: usize) {
-        self.0[bit / 64] |= 1 << (bit % 64);
-    }
-
     fn bytes(&self) -> usize {
         self.0.len() * 8
+    }
+}
+
+/// Catalogs at least this large are prepared on two threads at boot.
+const PARALLEL_FROM: usize = 20_000;
+
+/// The slots of two runs sorted by key, in one run sorted by key.
+fn merge_sorted(first: Vec<Slot>, second: Vec<Slot>) -> Vec<Slot> {
+    let mut merged = Vec::with_capacity(first.len() + second.len());
+    let mut first = first.into_iter().peekable();
+    let mut second = second.into_iter().peekable();
+    loop {
+        let take_first = match (first.peek(), second.peek()) {
+            (Some(a), Some(b)) => a.key() < b.key(),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return merged,
+        };
+        merged.extend(if take_first {
+            first.next()
+        } else {
+            second.next()
+        });
+    }
+}
+
+/// One 64-entry word of every bitset, filled entry by entry and stored
+/// when the word is full: a build touches each bitset once per word, not
+/// once per entry and value.
+struct WordBits {
+    word: usize,
+    valid: u64,
+    per_bit: u64,
+    gender: [u64; 2],
+    platform: [u64; 3],
+    age: [u64; AGES],
+    any_country: u64,
+    /// `(country index, bits)` for the countries this word's entries name.
+    countries: Vec<(usize, u64)>,
+}
+
+impl WordBits {
+    fn new(word: usize) -> WordBits {
+        WordBits {
+            word,
+            valid: 0,
+            per_bit: 0,
+            gender: [0; 2],
+            platform: [0; 3],
+            age: [0; AGES],
+            any_country: 0,
+            countries: Vec::new(),
+        }
+    }
+
+    /// Adds the entry `bit` of this word, allowing what `bits` allows;
+    /// `countries` are the group's countries when they are not inline.
+    fn add(&mut self, bit: u64, bits: &GroupBits, countries: &[Country], per_bit: bool) {
+        self.valid |= bit;
+        if per_bit {
+            self.per_bit |= bit;
+        }
+        for gender in Gender::ALL {
+            if bits.genders & 1 << gender.index() != 0 {
+                self.gender[gender.index()] |= bit;
+            }
+        }
+        for platform in Platform::ALL {
+            if bits.platforms & 1 << platform.index() != 0 {
+                self.platform[platform.index()] |= bit;
+            }
+        }
+        let (low, high) = bits.ages;
+        if low <= high {
+            self.age[usize::from(low - 1)..usize::from(high)]
+                .iter_mut()
+                .for_each(|ages| *ages |= bit);
+        }
+        if bits.country_count == 0 {
+            self.any_country |= bit;
+        } else if bits.countries_inline() {
+            let inline = &bits.countries[..usize::from(bits.country_count)];
+            inline
+                .iter()
+                .for_each(|&index| self.allow_country(usize::from(index), bit));
+        } else {
+            countries
+                .iter()
+                .for_each(|country| self.allow_country(country.index(), bit));
+        }
+    }
+
+    fn allow_country(&mut self, index: usize, bit: u64) {
+        match self.countries.iter_mut().find(|(have, _)| *have == index) {
+            Some((_, bits)) => *bits |= bit,
+            None => self.countries.push((index, bit)),
+        }
+    }
+
+    /// Writes this word into `segment`'s bitsets.
+    fn store(&self, segment: &mut Segment) {
+        let word = self.word;
+        if word >= segment.valid.0.len() {
+            return; // no entries at all
+        }
+        segment.valid.0[word] = self.valid;
+        segment.per_bit.0[word] = self.per_bit;
+        segment.any_country.0[word] = self.any_country;
+        for (bitset, bits) in segment.gender.iter_mut().zip(self.gender) {
+            bitset.0[word] = bits;
+        }
+        for (bitset, bits) in segment.platform.iter_mut().zip(self.platform) {
+            bitset.0[word] = bits;
+        }
+        for (bitset, bits) in segment.age.iter_mut().zip(self.age) {
+            bitset.0[word] = bits;
+        }
+        let words = segment.valid.0.len();
+        for &(country, bits) in &self.countries {
+            segment.country[country]
+                .get_or_insert_with(|| Bitset::new(words))
+                .0[word] = bits;
+        }
     }
 }
 
@@ -146,14 +397,39 @@ impl Segment {
         Segment::from_sorted(slots, now)
     }
 
+    /// Indexes a whole catalog that has not ended at `now` (a boot). Large
+    /// catalogs are rendered and sorted in two halves on two threads, then
+    /// merged: the work before the bitsets are built is most of a boot.
+    pub fn build_catalog(mut ads: Vec<Ad>, now: i64) -> Segment {
+        let sorted_slots = |ads: Vec<Ad>| {
+            let mut slots: Vec<Slot> = ads
+                .into_iter()
+                .map(|ad| Slot::new(ServedAd::new(ad)))
+                .filter(|slot| slot.end > now)
+                .collect();
+            slots.sort_unstable_by_key(Slot::key);
+            slots
+        };
+        if ads.len() < PARALLEL_FROM {
+            return Segment::from_sorted(sorted_slots(ads), now);
+        }
+        let second_half = ads.split_off(ads.len() / 2);
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| sorted_slots(second_half));
+            let first = sorted_slots(ads);
+            let second = second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (first, second)
+        });
+        Segment::from_sorted(merge_sorted(first, second), now)
+    }
+
     /// Indexes `slots`, which must be sorted by key, distinct by id, and all
     /// end after `now`.
     pub fn from_sorted(slots: Vec<Slot>, now: i64) -> Segment {
         debug_assert!(slots.windows(2).all(|w| w[0].key() < w[1].key()));
-        let entry_count: usize = slots
-            .iter()
-            .map(|slot| slot.served.ad.targeting.groups().len().max(1))
-            .sum();
+        let entry_count: usize = slots.iter().map(Slot::entries).sum();
         let words = entry_count.div_ceil(64);
         let mut by_id: Vec<(i64, u32)> = slots
             .iter()
@@ -177,72 +453,36 @@ impl Segment {
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
             compacted_from: None,
         };
+        let mut word = WordBits::new(0);
+        let mut entry = 0;
         for (position, slot) in slots.iter().enumerate() {
             if slot.start >= now {
                 segment.future_starts.push((slot.start, position as u32));
             }
-            let groups = slot.served.ad.targeting.groups();
-            let needs_per_bit = groups.len() > 1 || slot.start >= now;
-            if groups.is_empty() {
-                let entry = segment.push_entry(position, needs_per_bit);
-                segment.allow_everything(entry);
-                continue;
-            }
-            for group in groups {
-                let entry = segment.push_entry(position, needs_per_bit);
-                segment.allow_group(entry, group);
-            }
-        }
-        segment.future_starts.sort_unstable();
-        segment.slots = slots;
-        segment
-    }
-
-    fn push_entry(&mut self, ad_position: usize, per_bit: bool) -> usize {
-        let entry = self.entry_ad.len();
-        self.entry_ad.push(ad_position as u32);
-        self.valid.set(entry);
-        if per_bit {
-            self.per_bit.set(entry);
-        }
-        entry
-    }
-
-    fn allow_everything(&mut self, entry: usize) {
-        self.gender.iter_mut().for_each(|bits| bits.set(entry));
-        self.platform.iter_mut().for_each(|bits| bits.set(entry));
-        self.age.iter_mut().for_each(|bits| bits.set(entry));
-        self.any_country.set(entry);
-    }
-
-    fn allow_group(&mut self, entry: usize, group: &ConditionGroup) {
-        for gender in Gender::ALL {
-            if group.genders().is_empty() || group.genders().contains(&gender) {
-                self.gender[gender.index()].set(entry);
-            }
-        }
-        for platform in Platform::ALL {
-            if group.platforms().is_empty() || group.platforms().contains(&platform) {
-                self.platform[platform.index()].set(entry);
-            }
-        }
-        match group.age() {
-            None => self.age.iter_mut().for_each(|bits| bits.set(entry)),
-            Some(range) => {
-                for age in range.start().max(1)..=range.end().min(AGES as u8) {
-                    self.age[usize::from(age - 1)].set(entry);
+            let needs_per_bit = slot.entries() > 1 || slot.start >= now;
+            let mut add = |bits: &GroupBits, countries: &[Country]| {
+                if entry / 64 != word.word {
+                    word.store(&mut segment);
+                    word = WordBits::new(entry / 64);
+                }
+                segment.entry_ad.push(position as u32);
+                word.add(1 << (entry % 64), bits, countries, needs_per_bit);
+                entry += 1;
+            };
+            match slot.targeting {
+                InlineTargeting::Everyone => add(&GroupBits::EVERYONE, &[]),
+                InlineTargeting::One(bits) => add(&bits, &[]),
+                InlineTargeting::InAd => {
+                    for group in slot.served.ad.targeting.groups() {
+                        add(&GroupBits::of(group), group.countries());
+                    }
                 }
             }
         }
-        if group.countries().is_empty() {
-            self.any_country.set(entry);
-        }
-        let words = self.valid.0.len();
-        for country in group.countries() {
-            self.country[country.index()]
-                .get_or_insert_with(|| Bitset::new(words))
-                .set(entry);
-        }
+        word.store(&mut segment);
+        segment.future_starts.sort_unstable();
+        segment.slots = slots;
+        segment
     }
 
     /// Marks this segment as the compaction of `generation` through `seq`.
@@ -568,5 +808,79 @@ impl<'a> Cursor<'a> {
             self.per_bit = per_bit;
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adcast_shared::sample::sample_ads;
+
+    fn words(segment: &Segment) -> Vec<&[u64]> {
+        let fixed = [&segment.valid, &segment.any_country, &segment.per_bit]
+            .into_iter()
+            .chain(&segment.gender)
+            .chain(&segment.platform)
+            .chain(&segment.age);
+        let countries = segment
+            .country
+            .iter()
+            .map(|bits| bits.as_ref().map_or(&[][..], |bits| &bits.0[..]));
+        fixed.map(|bits| &bits.0[..]).chain(countries).collect()
+    }
+
+    /// The two-thread boot build is the plain build: same order, entries,
+    /// bits and starts, with ads ended and ads not yet started at the build.
+    #[test]
+    fn a_catalog_built_on_two_threads_equals_the_plain_build() {
+        let now = Timestamp::now().as_millis();
+        let ads = sample_ads(
+            PARALLEL_FROM * 2 + 7,
+            11,
+            Timestamp::from_millis(now).unwrap(),
+        );
+        let day = 86_400_000;
+        // Sample ads started up to 30 days ago and end within 60 days.
+        // 15 days back, about half have not started; 20 days on, about a
+        // third have ended.
+        for (at, some_not_started) in [(now - 15 * day, true), (now + 20 * day, false)] {
+            let parallel = Segment::build_catalog(ads.clone(), at);
+            let plain = Segment::build(ads.iter().cloned().map(ServedAd::new), at);
+            let keys = |segment: &Segment| segment.slots.iter().map(Slot::key).collect::<Vec<_>>();
+            assert!(plain.len() > PARALLEL_FROM);
+            if some_not_started {
+                assert!(plain.future_starts.len() > ads.len() / 4);
+            } else {
+                assert!(plain.len() < ads.len() * 3 / 4);
+            }
+            assert_eq!(keys(&parallel), keys(&plain));
+            assert_eq!(parallel.entry_ad, plain.entry_ad);
+            assert_eq!(parallel.by_id, plain.by_id);
+            assert_eq!(parallel.future_starts, plain.future_starts);
+            assert_eq!(words(&parallel), words(&plain));
+        }
+    }
+
+    #[test]
+    fn merging_keeps_key_order() {
+        let now = Timestamp::now();
+        let slots = |ids: &[i64]| {
+            let mut slots: Vec<Slot> = sample_ads(40, 3, now)
+                .into_iter()
+                .filter(|ad| ids.contains(&ad.id.get()))
+                .map(|ad| Slot::new(ServedAd::new(ad)))
+                .collect();
+            slots.sort_unstable_by_key(Slot::key);
+            slots
+        };
+        let merged = merge_sorted(slots(&[1, 4, 5, 9, 30]), slots(&[2, 3, 17, 40]));
+        let mut expected = slots(&[1, 2, 3, 4, 5, 9, 17, 30, 40]);
+        expected.sort_unstable_by_key(Slot::key);
+        let keys = |slots: &[Slot]| slots.iter().map(Slot::key).collect::<Vec<_>>();
+        assert_eq!(keys(&merged), keys(&expected));
+        assert_eq!(
+            keys(&merge_sorted(Vec::new(), slots(&[7]))),
+            keys(&slots(&[7]))
+        );
     }
 }

@@ -72,14 +72,26 @@ impl Title {
     pub const MAX_CHARS: usize = 256;
 
     pub fn parse(text: String) -> Result<Title, &'static str> {
-        let chars = text.chars().count();
+        // ASCII titles (most of them) are checked byte by byte; a boot
+        // checks one title per ad.
+        let ascii = text.is_ascii();
+        let chars = if ascii {
+            text.len()
+        } else {
+            text.chars().count()
+        };
         if chars == 0 {
             return Err("title must not be empty");
         }
         if chars > Self::MAX_CHARS {
             return Err("title must be at most 256 characters");
         }
-        if text.chars().any(char::is_control) {
+        let control = if ascii {
+            text.bytes().any(|byte| byte.is_ascii_control())
+        } else {
+            text.chars().any(char::is_control)
+        };
+        if control {
             return Err("title must not contain control characters");
         }
         if text.chars().all(char::is_whitespace) {
@@ -432,6 +444,33 @@ impl Ad {
 
 #[cfg(test)]
 mod tests {
+    proptest::proptest! {
+        /// The ASCII fast path decides exactly as the per-char rules do.
+        #[test]
+        fn title_rules_match_the_per_char_definition(text in proptest::prop_oneof![
+            "(\\PC|[\\x00-\\x7f]| ){0,300}",
+            "[\\x00-\\x7f]{0,300}",
+            "[ \\x7fa]{0,4}",
+        ]) {
+            let reference = {
+                let chars = text.chars().count();
+                if chars == 0 {
+                    Err("title must not be empty")
+                } else if chars > super::Title::MAX_CHARS {
+                    Err("title must be at most 256 characters")
+                } else if text.chars().any(char::is_control) {
+                    Err("title must not contain control characters")
+                } else if text.chars().all(char::is_whitespace) {
+                    Err("title must contain a non-whitespace character")
+                } else {
+                    Ok(text.clone())
+                }
+            };
+            let parsed = super::Title::parse(text.clone()).map(|title| title.as_str().to_owned());
+            proptest::prop_assert_eq!(parsed, reference);
+        }
+    }
+
     use super::*;
 
     #[test]

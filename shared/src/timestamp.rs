@@ -81,21 +81,59 @@ impl From<Timestamp> for i64 {
     }
 }
 
+/// The length of the text form, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub const RFC3339_LEN: usize = 24;
+
+impl Timestamp {
+    /// The text form `YYYY-MM-DDTHH:MM:SS.mmmZ` as ASCII bytes, without the
+    /// `time` crate or `fmt` machinery: a boot renders one per ad.
+    pub fn rfc3339_bytes(self) -> [u8; RFC3339_LEN] {
+        let days = self.0.div_euclid(86_400_000);
+        let in_day = self.0.rem_euclid(86_400_000);
+        let (year, month, day) = civil_from_days(days);
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, digits: usize, mut value: i64| {
+            for position in (at..at + digits).rev() {
+                out[position] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, in_day / 3_600_000);
+        put(14, 2, in_day / 60_000 % 60);
+        put(17, 2, in_day / 1_000 % 60);
+        put(20, 3, in_day % 1_000);
+        out
+    }
+}
+
+/// `(year, month, day)` of a day count since 1970-01-01 in the proleptic
+/// Gregorian calendar (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// Writes `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let utc = self.to_offset_date_time();
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            utc.year(),
-            u8::from(utc.month()),
-            utc.day(),
-            utc.hour(),
-            utc.minute(),
-            utc.second(),
-            utc.millisecond()
-        )
+        let bytes = self.rfc3339_bytes();
+        f.write_str(std::str::from_utf8(&bytes).expect("ASCII digits and separators"))
     }
 }
 
@@ -155,6 +193,40 @@ mod tests {
                 Timestamp::parse_rfc3339(text).is_none(),
                 "{text:?} must be rejected"
             );
+        }
+    }
+
+    /// The hand-written formatter against the `time` crate, over the whole
+    /// range (both ends, leap days, and random instants).
+    #[test]
+    fn text_form_matches_the_time_crate() {
+        use rand::{Rng, SeedableRng};
+        let reference = |millis: i64| {
+            let utc = Timestamp(millis).to_offset_date_time();
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                utc.year(),
+                u8::from(utc.month()),
+                utc.day(),
+                utc.hour(),
+                utc.minute(),
+                utc.second(),
+                utc.millisecond()
+            )
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let fixed = [
+            MIN_MILLIS,
+            MAX_MILLIS,
+            -1,
+            0,
+            951_782_400_000,     // 2000-02-29
+            4_107_542_399_999,   // 2100-02-28T23:59:59.999
+            -62_162_035_200_000, // 0000-02-29 (year 0 is a leap year)
+        ];
+        let random = (0..200_000).map(|_| rng.gen_range(MIN_MILLIS..=MAX_MILLIS));
+        for millis in fixed.into_iter().chain(random) {
+            assert_eq!(Timestamp(millis).to_string(), reference(millis), "{millis}");
         }
     }
 
