@@ -142,22 +142,8 @@ impl GroupBits {
     };
 
     fn of(group: &ConditionGroup) -> GroupBits {
-        let genders = if group.genders().is_empty() {
-            0b11
-        } else {
-            group
-                .genders()
-                .iter()
-                .fold(0, |mask, gender| mask | 1 << gender.index())
-        };
-        let platforms = if group.platforms().is_empty() {
-            0b111
-        } else {
-            group
-                .platforms()
-                .iter()
-                .fold(0, |mask, platform| mask | 1 << platform.index())
-        };
+        let genders = mask_of(group.genders().iter().map(|g| g.index()), 0b11);
+        let platforms = mask_of(group.platforms().iter().map(|p| p.index()), 0b111);
         let ages = group.age().map_or((1, AGES as u8), |range| {
             (range.start().max(1), range.end().min(AGES as u8))
         });
@@ -179,6 +165,15 @@ impl GroupBits {
     /// Whether the countries are held here (otherwise they are in the ad).
     fn countries_inline(&self) -> bool {
         usize::from(self.country_count) <= INLINE_COUNTRIES
+    }
+}
+
+/// The bit of each index given, or `all` when none is: an empty list
+/// restricts nothing.
+fn mask_of(indexes: impl Iterator<Item = usize>, all: u8) -> u8 {
+    match indexes.fold(0, |mask, index| mask | 1 << index) {
+        0 => all,
+        mask => mask,
     }
 }
 
