@@ -148,7 +148,7 @@ async fn authentication_is_checked_before_the_body_size() {
 
 #[tokio::test]
 async fn secrets_never_reach_the_logs() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let token = "tok-never-logged-7f3a";
     let password = "pw-never-logged-91c2";
     // Trust authentication ignores the password, but the URL still carries it.
@@ -160,14 +160,15 @@ async fn secrets_never_reach_the_logs() {
     let snapshot_dir = adcast_testing::TempDir::new("adcast-secrets");
     let (writer, address) = adcast_testing::processes::start_listening(
         |port| {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_adcast-writer"));
+            let mut command = crate::writer_command(
+                &database_url,
+                &adcast_testing::redis::redis_url(),
+                key.as_str(),
+                port,
+                snapshot_dir.path(),
+            );
             command
-                .env("DATABASE_URL", &database_url)
-                .env("REDIS_URL", adcast_testing::redis::redis_url())
-                .env("ADCAST_STREAM_KEY", key.as_str())
-                .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
                 .env("ADCAST_ADMIN_TOKENS", token)
-                .env("ADCAST_SNAPSHOT_DIR", snapshot_dir.path())
                 .env("ADCAST_LOG", "trace")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());

@@ -2,7 +2,7 @@
 //! reaches the stream, in order, exactly once.
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -83,14 +83,15 @@ impl WriterProcess {
     async fn start(&self, redis_url: &str) -> (KillOnDrop, SocketAddr) {
         start_listening(
             |port| {
-                let mut command = Command::new(env!("CARGO_BIN_EXE_adcast-writer"));
+                let mut command = crate::writer_command(
+                    &self.database.url(),
+                    redis_url,
+                    self.stream_key(),
+                    port,
+                    self.snapshot_dir.path(),
+                );
                 command
-                    .env("DATABASE_URL", self.database.url())
-                    .env("REDIS_URL", redis_url)
-                    .env("ADCAST_STREAM_KEY", self.stream_key())
-                    .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
                     .env("ADCAST_RELAY_INTERVAL_MS", "100")
-                    .env("ADCAST_SNAPSHOT_DIR", self.snapshot_dir.path())
                     .env("ADCAST_LOG", "warn")
                     .stdout(Stdio::null());
                 command

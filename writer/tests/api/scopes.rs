@@ -672,24 +672,25 @@ async fn invalid_token_configuration_refuses_to_start_without_naming_the_token()
 
 #[tokio::test]
 async fn labels_reach_the_logs_and_tokens_do_not() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let database = adcast_testing::databases::TestDatabase::create().await;
     let key = adcast_testing::redis::StreamKey::new();
     let snapshot_dir = adcast_testing::TempDir::new("adcast-scopes-logs");
     let (writer, address) = adcast_testing::processes::start_listening(
         |port| {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_adcast-writer"));
+            let mut command = crate::writer_command(
+                &database.url(),
+                &adcast_testing::redis::redis_url(),
+                key.as_str(),
+                port,
+                snapshot_dir.path(),
+            );
             command
-                .env("DATABASE_URL", database.url())
-                .env("REDIS_URL", adcast_testing::redis::redis_url())
-                .env("ADCAST_STREAM_KEY", key.as_str())
-                .env("ADCAST_WRITER_LISTEN", format!("127.0.0.1:{port}"))
                 .env("ADCAST_ADMIN_TOKENS", "carol:adm-never-logged-1")
                 .env(
                     "ADCAST_READ_TOKENS",
                     "dave:read-never-logged-2,read-never-logged-3",
                 )
-                .env("ADCAST_SNAPSHOT_DIR", snapshot_dir.path())
                 .env("ADCAST_LOG", "debug")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
