@@ -53,7 +53,7 @@ fn render_matches(index: &AdIndex, audience: &AudienceQuery, page: Page, now: Ti
         if body.len() > OPEN.len() {
             body.push(b',');
         }
-        body.extend_from_slice(item.as_bytes());
+        body.extend_from_slice(item);
     });
     body.extend_from_slice(b"]}");
     Bytes::from(body)

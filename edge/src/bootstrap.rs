@@ -18,13 +18,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use adcast_shared::snapshot::{self, Snapshot, SnapshotHeader};
+use adcast_shared::snapshot::{self, SnapshotHeader};
 use adcast_shared::snapshot_store::{Pointer, SnapshotStore, StoreError};
+use adcast_shared::timestamp::Timestamp;
 use anyhow::Context;
 use bytes::Bytes;
 
 use crate::data_dir::DataDir;
 use crate::mmap::load_snapshot;
+use crate::state::LoadedSnapshot;
 use crate::writer_client::WriterClient;
 
 /// Files this edge could start from, newest first.
@@ -60,14 +62,14 @@ pub fn newest_local(
     snapshot: Option<&Path>,
     data_dir: &Path,
     above: Option<u64>,
-) -> Option<Snapshot> {
+) -> Option<LoadedSnapshot> {
     for (seq, path) in local_candidates(snapshot, data_dir) {
         if above.is_some_and(|above| seq <= above) {
             break;
         }
         match load_snapshot(&path) {
             Ok(snapshot) => {
-                tracing::info!(path = %path.display(), seq = snapshot.seq, ads = snapshot.ads.len(), "loaded snapshot");
+                tracing::info!(path = %path.display(), seq = snapshot.seq, ads = snapshot.ads, "loaded snapshot");
                 return Some(snapshot);
             }
             Err(error) => {
@@ -117,7 +119,7 @@ impl SnapshotSources {
 
     /// The first state: the store's newest valid snapshot, else the newest
     /// valid local file. (The writer comes after, from the sync task.)
-    pub async fn boot(&self) -> Option<Snapshot> {
+    pub async fn boot(&self) -> Option<LoadedSnapshot> {
         if let Some(snapshot) = self.from_store(None).await {
             return Some(snapshot);
         }
@@ -128,7 +130,7 @@ impl SnapshotSources {
     /// configured and reachable: the pointer's object, else the listed
     /// objects newest first. Every object is verified in full; an invalid
     /// one is refused (logged) and the next older one tried.
-    pub async fn from_store(&self, above: Option<u64>) -> Option<Snapshot> {
+    pub async fn from_store(&self, above: Option<u64>) -> Option<LoadedSnapshot> {
         let store = self.store.as_ref()?;
         let started = Instant::now();
         let newer = |seq: u64| above.is_none_or(|above| seq > above);
@@ -181,7 +183,7 @@ impl SnapshotSources {
         store: &SnapshotStore,
         seq: u64,
         pointer: Option<&Pointer>,
-    ) -> anyhow::Result<(Snapshot, Bytes)> {
+    ) -> anyhow::Result<(LoadedSnapshot, Bytes)> {
         let file = store.fetch(seq).await?;
         if pointer.is_some_and(|pointer| !pointer.matches(&file)) {
             anyhow::bail!(
@@ -190,7 +192,7 @@ impl SnapshotSources {
             );
         }
         let (snapshot, file) = tokio::task::spawn_blocking(move || {
-            Snapshot::decode(&file).map(|snapshot| (snapshot, file))
+            LoadedSnapshot::decode(&file, Timestamp::now()).map(|snapshot| (snapshot, file))
         })
         .await?
         .context("not a usable snapshot")?;
@@ -207,10 +209,10 @@ impl SnapshotSources {
     fn keep(
         &self,
         store: &SnapshotStore,
-        (snapshot, file): (Snapshot, Bytes),
+        (snapshot, file): (LoadedSnapshot, Bytes),
         started: Instant,
-    ) -> Snapshot {
-        tracing::info!(store = %store.url(), seq = snapshot.seq, ads = snapshot.ads.len(), bytes = file.len(), elapsed_ms = started.elapsed().as_millis() as u64, "loaded snapshot from the object store");
+    ) -> LoadedSnapshot {
+        tracing::info!(store = %store.url(), seq = snapshot.seq, ads = snapshot.ads, bytes = file.len(), elapsed_ms = started.elapsed().as_millis() as u64, "loaded snapshot from the object store");
         let data_dir = self.data_dir.clone();
         let seq = snapshot.seq;
         tokio::spawn(async move {
@@ -227,7 +229,7 @@ impl SnapshotSources {
     }
 
     /// The newest valid local snapshot above `above` (read off the runtime).
-    pub async fn newest_local(&self, above: Option<u64>) -> Option<Snapshot> {
+    pub async fn newest_local(&self, above: Option<u64>) -> Option<LoadedSnapshot> {
         let snapshot = self.snapshot.clone();
         let data_dir = self.data_dir.path().to_path_buf();
         tokio::task::spawn_blocking(move || newest_local(snapshot.as_deref(), &data_dir, above))
@@ -238,7 +240,7 @@ impl SnapshotSources {
 
     /// The writer's newest snapshot, saved into the data directory, unless
     /// it is not newer than `have`. An error without a writer configured.
-    pub async fn download(&self, have: Option<u64>) -> anyhow::Result<Option<Snapshot>> {
+    pub async fn download(&self, have: Option<u64>) -> anyhow::Result<Option<LoadedSnapshot>> {
         let writer = self
             .writer
             .as_ref()
@@ -253,7 +255,7 @@ impl SnapshotSources {
     /// A snapshot newer than `have`: from the object store when configured,
     /// else (or when it has none) from the writer when configured, else from
     /// the local snapshot locations.
-    pub async fn newer_than(&self, have: u64) -> Option<Snapshot> {
+    pub async fn newer_than(&self, have: u64) -> Option<LoadedSnapshot> {
         if let Some(snapshot) = self.from_store(Some(have)).await {
             return Some(snapshot);
         }

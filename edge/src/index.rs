@@ -19,7 +19,8 @@ use adcast_shared::ad::{Ad, AdId, AudienceQuery};
 use adcast_shared::event::Change;
 use adcast_shared::timestamp::Timestamp;
 
-use crate::segment::{Cursor, Segment, ServedAd};
+use crate::catalog::CatalogBuilder;
+use crate::segment::{Cursor, Segment, Slot};
 
 /// The slice of the results a query asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,7 +36,7 @@ struct Changed {
     /// stream), to tell which a compaction already holds.
     seq: u64,
     /// The new version; `None` when deleted.
-    ad: Option<Arc<ServedAd>>,
+    ad: Option<Slot>,
     /// The base's version of the ad, hidden: its position and entries.
     in_base: Option<BaseAd>,
 }
@@ -119,8 +120,29 @@ impl AdIndex {
     /// Like [`AdIndex::build`], taking the ads (a boot: large catalogs are
     /// prepared on two threads).
     pub fn from_ads(ads: Vec<Ad>, now: Timestamp) -> AdIndex {
-        let now = now.as_millis();
-        Self::on_base(Arc::new(Segment::build_catalog(ads, now)), now)
+        let mut catalog = AdIndex::catalog(ads.len() as u64, now);
+        ads.into_iter().for_each(|ad| catalog.push(ad));
+        AdIndex::from_catalog(catalog)
+    }
+
+    /// A builder for an index over a catalog handed over ad by ad (a boot:
+    /// see [`crate::catalog`]); `expected` ads are announced.
+    pub(crate) fn catalog(expected: u64, now: Timestamp) -> CatalogBuilder {
+        CatalogBuilder::new(now.as_millis(), expected)
+    }
+
+    pub(crate) fn from_catalog(catalog: CatalogBuilder) -> AdIndex {
+        Self::on_new_base(catalog.finish())
+    }
+
+    /// The index of two catalogs' ads (no ad in both).
+    pub(crate) fn from_catalogs(first: CatalogBuilder, second: CatalogBuilder) -> AdIndex {
+        Self::on_new_base(first.finish_with(second))
+    }
+
+    fn on_new_base(base: Segment) -> AdIndex {
+        let now = base.built_at();
+        Self::on_base(Arc::new(base), now)
     }
 
     fn on_base(base: Arc<Segment>, now: i64) -> AdIndex {
@@ -135,7 +157,7 @@ impl AdIndex {
         for (seq, change) in events {
             let id = change.ad_id();
             let ad = match change {
-                Change::Upsert(ad) => Some(ServedAd::new(ad.clone())),
+                Change::Upsert(ad) => Some(Slot::new(ad)),
                 Change::Delete(_) => None,
             };
             let in_base = match changes.get(&id) {
@@ -282,13 +304,31 @@ impl AdIndex {
         self.base.bitset_bytes() + self.overlay.segment.bitset_bytes()
     }
 
-    /// The ads indexed (as for [`AdIndex::len`]), in id order.
-    pub fn ads(&self) -> impl Iterator<Item = &Ad> + '_ {
+    /// The ads indexed (as for [`AdIndex::len`]), in id order, each decoded
+    /// from its compact form.
+    pub fn ads(&self) -> impl Iterator<Item = Ad> + '_ {
+        self.slots_by_id().map(|slot| slot.served.ad())
+    }
+
+    /// How many indexed ads have not ended at `now`, and those ads in id
+    /// order, decoded one at a time (to write a snapshot without holding
+    /// the catalog).
+    pub fn ads_not_ended(&self, now: Timestamp) -> (usize, impl Iterator<Item = Ad> + '_) {
+        let now = now.as_millis();
+        let not_ended = move |slot: &&Slot| slot.end > now;
+        let count = self.slots_by_id().filter(not_ended).count();
+        let ads = self
+            .slots_by_id()
+            .filter(not_ended)
+            .map(|slot| slot.served.ad());
+        (count, ads)
+    }
+
+    fn slots_by_id(&self) -> impl Iterator<Item = &Slot> + '_ {
         let mut base = self
             .base
             .by_id()
-            .filter(|slot| !self.overlay.changes.contains_key(&slot.served.ad.id))
-            .map(|slot| &slot.served.ad)
+            .filter(|slot| !self.overlay.changes.contains_key(&slot.id))
             .peekable();
         let now = self.built_at();
         let mut changed = self
@@ -296,8 +336,7 @@ impl AdIndex {
             .changes
             .values()
             .filter_map(|changed| changed.ad.as_ref())
-            .filter(move |served| served.ad.window.end().as_millis() > now)
-            .map(|served| &served.ad)
+            .filter(move |slot| slot.end > now)
             .peekable();
         std::iter::from_fn(move || match (base.peek(), changed.peek()) {
             (Some(b), Some(c)) if b.id < c.id => base.next(),
@@ -311,7 +350,9 @@ impl AdIndex {
     /// after skipping `page.offset`, at most `page.limit`: their item JSON.
     pub fn query(&self, query: &AudienceQuery, page: Page, now: Timestamp) -> Vec<&str> {
         let mut out = Vec::with_capacity(page.limit.min(self.len()));
-        self.for_each_match(query, page, now, |item| out.push(item));
+        self.for_each_match(query, page, now, |item| {
+            out.push(std::str::from_utf8(item).expect("items are rendered from text"))
+        });
         out
     }
 
@@ -323,7 +364,7 @@ impl AdIndex {
         query: &AudienceQuery,
         page: Page,
         now: Timestamp,
-        mut visit: impl FnMut(&'a str),
+        mut visit: impl FnMut(&'a [u8]),
     ) -> usize {
         let mut visited = 0;
         if page.limit == 0 {

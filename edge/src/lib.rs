@@ -8,11 +8,13 @@
 //!    `--snapshot` and `--data-dir` is memory-mapped, verified and decoded;
 //!    with `--writer-url` and nothing usable, the writer's newest is
 //!    downloaded first. No network is needed to start from a file.
-//! 2. **State** (`state`, `index`, `segment`, `compaction`, `node`): a
-//!    [`state::ServingState`] holds an immutable [`index::AdIndex`]: a base
-//!    [`segment`] (ads sorted by `(endAt, id)`, one bitset per condition
-//!    value, pre-rendered answer items) plus a small overlay of the ads
-//!    changed since, merged at query time. Applying a batch rebuilds only
+//! 2. **State** (`state`, `index`, `segment`, `catalog`, `compaction`,
+//!    `node`): a [`state::ServingState`] holds an immutable
+//!    [`index::AdIndex`]: a base [`segment`] (ads sorted by `(endAt, id)`,
+//!    one bitset per condition value, each ad held once in compact form
+//!    with its answer item pre-rendered) plus a small overlay of the ads
+//!    changed since, merged at query time. A boot builds the base straight
+//!    from the snapshot's bytes (`catalog`). Applying a batch rebuilds only
 //!    the overlay; [`compaction::StateCell`] folds a grown overlay into a
 //!    new base on a background thread. The [`node::Node`] swaps whole
 //!    states atomically (queries never lock), publishes the applied
@@ -46,6 +48,7 @@
 pub mod answer;
 pub mod answer_cache;
 pub mod bootstrap;
+mod catalog;
 pub mod compaction;
 pub mod config;
 pub mod data_dir;

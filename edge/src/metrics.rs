@@ -266,15 +266,17 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::LoadedSnapshot;
     use adcast_shared::snapshot::Snapshot;
 
     fn node_at(seq: u64) -> std::sync::Arc<Node> {
         let node = Node::new(Duration::from_secs(15));
-        node.install_snapshot(Snapshot {
+        let snapshot = Snapshot {
             seq,
             created_at: Timestamp::now(),
             ads: Vec::new(),
-        });
+        };
+        node.install_snapshot(LoadedSnapshot::from_snapshot(snapshot, Timestamp::now()));
         node
     }
 

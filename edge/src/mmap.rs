@@ -3,7 +3,10 @@
 use std::fs::File;
 use std::path::Path;
 
-use adcast_shared::snapshot::{Snapshot, SnapshotError};
+use adcast_shared::snapshot::SnapshotError;
+use adcast_shared::timestamp::Timestamp;
+
+use crate::state::LoadedSnapshot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -16,8 +19,8 @@ pub enum LoadError {
     Invalid { path: String, source: SnapshotError },
 }
 
-/// Maps `path`, verifies and decodes it, and unmaps it again.
-pub fn load_snapshot(path: &Path) -> Result<Snapshot, LoadError> {
+/// Maps `path`, verifies and decodes it into an index, and unmaps it again.
+pub fn load_snapshot(path: &Path) -> Result<LoadedSnapshot, LoadError> {
     let shown = || path.display().to_string();
     let file = File::open(path).map_err(|source| LoadError::Io {
         path: shown(),
@@ -49,7 +52,7 @@ pub fn load_snapshot(path: &Path) -> Result<Snapshot, LoadError> {
         path: shown(),
         source,
     })?;
-    Snapshot::decode(&map).map_err(|source| LoadError::Invalid {
+    LoadedSnapshot::decode(&map, Timestamp::now()).map_err(|source| LoadError::Invalid {
         path: shown(),
         source,
     })

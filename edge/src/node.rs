@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use adcast_shared::snapshot::Snapshot;
 use adcast_shared::timestamp::Timestamp;
 use tokio::sync::watch;
 
 use crate::compaction::{CompactionPolicy, StateCell};
 use crate::freshness::Freshness;
-use crate::state::ServingState;
+use crate::state::{LoadedSnapshot, ServingState};
 
 pub struct Node {
     /// The state queries read; replaced whole, never mutated (its index's
@@ -88,9 +87,9 @@ impl Node {
 
     /// Replaces the serving state with one built from `snapshot`; a gap
     /// waiting for a newer snapshot is resolved by it.
-    pub fn install_snapshot(&self, snapshot: Snapshot) {
-        let (seq, created_at, ads) = (snapshot.seq, snapshot.created_at, snapshot.ads.len());
-        self.install(ServingState::from_snapshot(snapshot, Timestamp::now()));
+    pub fn install_snapshot(&self, snapshot: LoadedSnapshot) {
+        let (seq, created_at, ads) = (snapshot.seq, snapshot.created_at, snapshot.ads);
+        self.install(ServingState::from_loaded(snapshot));
         self.snapshot_created_at
             .store(created_at.as_millis(), Ordering::Relaxed);
         self.resync_pending.store(false, Ordering::Relaxed);
@@ -188,12 +187,13 @@ impl Node {
 mod tests {
     use super::*;
 
-    fn snapshot(seq: u64) -> Snapshot {
-        Snapshot {
+    fn snapshot(seq: u64) -> LoadedSnapshot {
+        let snapshot = adcast_shared::snapshot::Snapshot {
             seq,
             created_at: Timestamp::now(),
             ads: Vec::new(),
-        }
+        };
+        LoadedSnapshot::from_snapshot(snapshot, Timestamp::now())
     }
 
     #[test]

@@ -43,8 +43,7 @@ pub async fn save_if_changed(node: &Node, data_dir: &DataDir, saved: Option<u64>
     let seq = state.seq;
     let result = data_dir
         .write(move |dir| {
-            let bytes = state.to_snapshot(Timestamp::now()).encode();
-            snapshot::write_atomically(&dir.join(snapshot::file_name(seq)), &bytes)?;
+            state.write_snapshot(&dir.join(snapshot::file_name(seq)), Timestamp::now())?;
             snapshot::prune(dir, KEEP)
         })
         .await;

@@ -21,60 +21,117 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use adcast_shared::ad::{Ad, AdId, AudienceQuery, ConditionGroup, Gender, Platform};
+use adcast_shared::ad::{
+    Ad, AdId, AudienceQuery, ConditionGroup, Gender, Platform, Targeting, TimeWindow, Title,
+};
 use adcast_shared::country::Country;
-use adcast_shared::timestamp::Timestamp;
+use adcast_shared::timestamp::{Timestamp, RFC3339_LEN};
 
 pub(crate) const AGES: usize = 100;
 
 /// `(endAt, id)` in milliseconds and id: the serving order.
 pub(crate) type Key = (i64, i64);
 
-/// An ad with its answer item (`{"title":…,"endAt":…}`) rendered once;
-/// shared by every segment that holds the ad.
-#[derive(Debug)]
-pub struct ServedAd {
-    pub ad: Ad,
-    pub item_json: Arc<str>,
+/// An ad as an edge holds it, in one shared allocation: its answer item
+/// (`{"title":…,"endAt":…}`, rendered once, what the walk copies), then the
+/// rest of the ad (id, window, targeting) in bincode. A million ads cost a
+/// million of these and nothing else per ad; the full [`Ad`] is decoded
+/// again only to persist the state or to index an ad whose targeting is
+/// not kept in its slot.
+#[derive(Clone, Debug)]
+pub(crate) struct ServedAd {
+    bytes: Arc<[u8]>,
+    item_len: u32,
 }
+
+/// The item's fixed text around the title and the end time.
+const ITEM_OPEN: &str = "{\"title\":";
+const ITEM_END_AT: &str = ",\"endAt\":\"";
+const ITEM_CLOSE: &str = "\"}";
 
 impl ServedAd {
-    pub fn new(ad: Ad) -> Arc<ServedAd> {
-        let item_json = render_item(ad.title.as_str(), ad.window.end());
-        Arc::new(ServedAd { ad, item_json })
+    pub fn new(ad: &Ad) -> ServedAd {
+        thread_local! {
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUFFER.with_borrow_mut(|buffer| {
+            buffer.clear();
+            write_item(buffer, ad.title.as_str(), ad.window.end());
+            let item_len = buffer.len() as u32;
+            bincode::serde::encode_into_std_write(
+                (ad.id, ad.window, &ad.targeting),
+                buffer,
+                bincode::config::standard(),
+            )
+            .expect("encoding into a Vec cannot fail");
+            ServedAd {
+                bytes: Arc::from(&buffer[..]),
+                item_len,
+            }
+        })
+    }
+
+    /// The answer item: UTF-8 JSON text.
+    pub fn item(&self) -> &[u8] {
+        &self.bytes[..self.item_len as usize]
+    }
+
+    /// The ad, decoded again.
+    pub fn ad(&self) -> Ad {
+        let item = self.item();
+        let quoted_title =
+            &item[ITEM_OPEN.len()..item.len() - ITEM_END_AT.len() - RFC3339_LEN - ITEM_CLOSE.len()];
+        let title: String = serde_json::from_slice(quoted_title)
+            .expect("the item holds the title as a JSON string");
+        let (id, window, targeting) = self.rest();
+        Ad {
+            id,
+            title: Title::parse(title).expect("the title was valid when the item was rendered"),
+            window,
+            targeting,
+        }
+    }
+
+    /// The ad's targeting, decoded again.
+    pub fn targeting(&self) -> Targeting {
+        self.rest().2
+    }
+
+    fn rest(&self) -> (AdId, TimeWindow, Targeting) {
+        let (rest, _) = bincode::serde::decode_from_slice(
+            &self.bytes[self.item_len as usize..],
+            bincode::config::standard(),
+        )
+        .expect("a served ad decodes: it was encoded from a valid ad");
+        rest
     }
 }
 
-/// `{"title":"…","endAt":"…"}` with the title JSON-escaped, rendered in a
-/// buffer kept per thread so that an item costs one allocation.
-pub(crate) fn render_item(title: &str, end: Timestamp) -> Arc<str> {
-    thread_local! {
-        static ITEM: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-    }
-    ITEM.with_borrow_mut(|item| {
-        item.clear();
-        write_item(item, title, end);
-        Arc::from(item.as_str())
-    })
+/// `{"title":"…","endAt":"…"}` with the title JSON-escaped.
+#[cfg(test)]
+pub(crate) fn render_item(title: &str, end: Timestamp) -> String {
+    let mut item = Vec::new();
+    write_item(&mut item, title, end);
+    String::from_utf8(item).expect("items are text")
 }
 
-fn write_item(item: &mut String, title: &str, end: Timestamp) {
-    item.push_str("{\"title\":");
+fn write_item(item: &mut Vec<u8>, title: &str, end: Timestamp) {
+    item.extend_from_slice(ITEM_OPEN.as_bytes());
     // Most titles need no escaping: copy those as they are (a boot renders
     // one item per ad).
     if title
         .bytes()
         .any(|byte| byte == b'"' || byte == b'\\' || byte < 0x20)
     {
-        item.push_str(&serde_json::to_string(title).expect("a string serialises"));
+        serde_json::to_writer(&mut *item, title).expect("a string serialises");
     } else {
-        item.push('"');
-        item.push_str(title);
-        item.push('"');
+        item.push(b'"');
+        item.extend_from_slice(title.as_bytes());
+        item.push(b'"');
     }
-    item.push_str(",\"endAt\":\"");
-    item.push_str(std::str::from_utf8(&end.rfc3339_bytes()).expect("ASCII"));
-    item.push_str("\"}");
+    item.extend_from_slice(ITEM_END_AT.as_bytes());
+    item.extend_from_slice(&end.rfc3339_bytes());
+    item.extend_from_slice(ITEM_CLOSE.as_bytes());
 }
 
 /// One ad in a segment, with what the walk reads kept inline.
@@ -82,35 +139,32 @@ fn write_item(item: &mut String, title: &str, end: Timestamp) {
 pub(crate) struct Slot {
     pub end: i64,
     pub start: i64,
-    pub id: i64,
-    /// The answer item, inline: the walk copies it without touching the ad.
-    pub item: Arc<str>,
+    pub id: AdId,
     /// The ad's targeting, inline when it is simple (see [`InlineTargeting`]).
     targeting: InlineTargeting,
-    pub served: Arc<ServedAd>,
+    pub served: ServedAd,
 }
 
 impl Slot {
-    pub fn new(served: Arc<ServedAd>) -> Slot {
+    pub fn new(ad: &Ad) -> Slot {
         Slot {
-            end: served.ad.window.end().as_millis(),
-            start: served.ad.window.start().as_millis(),
-            id: served.ad.id.get(),
-            item: Arc::clone(&served.item_json),
-            targeting: InlineTargeting::of(served.ad.targeting.groups()),
-            served,
+            end: ad.window.end().as_millis(),
+            start: ad.window.start().as_millis(),
+            id: ad.id,
+            targeting: InlineTargeting::of(ad.targeting.groups()),
+            served: ServedAd::new(ad),
         }
     }
 
     pub fn key(&self) -> Key {
-        (self.end, self.id)
+        (self.end, self.id.get())
     }
 
     /// How many entries (condition groups, or one for everyone) the ad has.
     fn entries(&self) -> usize {
         match self.targeting {
             InlineTargeting::Everyone | InlineTargeting::One(_) => 1,
-            InlineTargeting::InAd => self.served.ad.targeting.groups().len(),
+            InlineTargeting::InAd { groups } => groups as usize,
         }
     }
 }
@@ -184,8 +238,10 @@ fn mask_of(indexes: impl Iterator<Item = usize>, all: u8) -> u8 {
 enum InlineTargeting {
     Everyone,
     One(GroupBits),
-    /// Several groups, or more countries than fit: read the ad.
-    InAd,
+    /// Several groups, or more countries than fit: decode the ad's.
+    InAd {
+        groups: u32,
+    },
 }
 
 impl InlineTargeting {
@@ -197,10 +253,12 @@ impl InlineTargeting {
                 if bits.countries_inline() {
                     InlineTargeting::One(bits)
                 } else {
-                    InlineTargeting::InAd
+                    InlineTargeting::InAd { groups: 1 }
                 }
             }
-            _ => InlineTargeting::InAd,
+            _ => InlineTargeting::InAd {
+                groups: groups.len() as u32,
+            },
         }
     }
 }
@@ -210,35 +268,8 @@ impl InlineTargeting {
 struct Bitset(Box<[u64]>);
 
 impl Bitset {
-    fn new(words: usize) -> Bitset {
-        Bitset(vec![0; words].into_boxed_slice())
-    }
-
     fn bytes(&self) -> usize {
         self.0.len() * 8
-    }
-}
-
-/// Catalogs at least this large are prepared on two threads at boot.
-const PARALLEL_FROM: usize = 20_000;
-
-/// The slots of two runs sorted by key, in one run sorted by key.
-fn merge_sorted(first: Vec<Slot>, second: Vec<Slot>) -> Vec<Slot> {
-    let mut merged = Vec::with_capacity(first.len() + second.len());
-    let mut first = first.into_iter().peekable();
-    let mut second = second.into_iter().peekable();
-    loop {
-        let take_first = match (first.peek(), second.peek()) {
-            (Some(a), Some(b)) => a.key() < b.key(),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return merged,
-        };
-        merged.extend(if take_first {
-            first.next()
-        } else {
-            second.next()
-        });
     }
 }
 
@@ -315,32 +346,164 @@ impl WordBits {
         }
     }
 
-    /// Writes this word into `segment`'s bitsets.
-    fn store(&self, segment: &mut Segment) {
+    /// Writes this word into `part`'s bitsets.
+    fn store(&self, part: &mut Part) {
         let word = self.word;
-        if word >= segment.valid.0.len() {
+        if word >= part.valid.len() {
             return; // no entries at all
         }
-        segment.valid.0[word] = self.valid;
-        segment.per_bit.0[word] = self.per_bit;
-        segment.any_country.0[word] = self.any_country;
-        for (bitset, bits) in segment.gender.iter_mut().zip(self.gender) {
-            bitset.0[word] = bits;
+        part.valid[word] = self.valid;
+        part.per_bit[word] = self.per_bit;
+        part.any_country[word] = self.any_country;
+        for (bitset, bits) in part.gender.iter_mut().zip(self.gender) {
+            bitset[word] = bits;
         }
-        for (bitset, bits) in segment.platform.iter_mut().zip(self.platform) {
-            bitset.0[word] = bits;
+        for (bitset, bits) in part.platform.iter_mut().zip(self.platform) {
+            bitset[word] = bits;
         }
-        for (bitset, bits) in segment.age.iter_mut().zip(self.age) {
-            bitset.0[word] = bits;
+        for (bitset, bits) in part.age.iter_mut().zip(self.age) {
+            bitset[word] = bits;
         }
-        let words = segment.valid.0.len();
+        let words = part.valid.len();
         for &(country, bits) in &self.countries {
-            segment.country[country]
-                .get_or_insert_with(|| Bitset::new(words))
-                .0[word] = bits;
+            part.country[country].get_or_insert_with(|| vec![0; words])[word] = bits;
         }
     }
 }
+
+/// The entries and bitsets of a run of slots, built in one pass; two runs
+/// are built on two threads and appended when a boot builds a catalog.
+struct Part {
+    entry_ad: Vec<u32>,
+    future_starts: Vec<(i64, u32)>,
+    valid: Vec<u64>,
+    per_bit: Vec<u64>,
+    any_country: Vec<u64>,
+    gender: [Vec<u64>; 2],
+    platform: [Vec<u64>; 3],
+    age: Vec<Vec<u64>>,
+    country: Vec<Option<Vec<u64>>>,
+}
+
+impl Part {
+    /// Indexes `slots`, the run starting at `first_position` of a sorted
+    /// segment built at `now`.
+    fn build(slots: &[Slot], first_position: usize, now: i64) -> Part {
+        let entry_count: usize = slots.iter().map(Slot::entries).sum();
+        let words = entry_count.div_ceil(64);
+        let bitset = || vec![0u64; words];
+        let mut part = Part {
+            entry_ad: Vec::with_capacity(entry_count),
+            future_starts: Vec::new(),
+            valid: bitset(),
+            per_bit: bitset(),
+            any_country: bitset(),
+            gender: [bitset(), bitset()],
+            platform: [bitset(), bitset(), bitset()],
+            age: (0..AGES).map(|_| bitset()).collect(),
+            country: vec![None; Country::COUNT],
+        };
+        let mut word = WordBits::new(0);
+        let mut entry = 0;
+        for (position, slot) in (first_position..).zip(slots) {
+            if slot.start >= now {
+                part.future_starts.push((slot.start, position as u32));
+            }
+            let needs_per_bit = slot.entries() > 1 || slot.start >= now;
+            let mut add = |bits: &GroupBits, countries: &[Country]| {
+                if entry / 64 != word.word {
+                    word.store(&mut part);
+                    word = WordBits::new(entry / 64);
+                }
+                part.entry_ad.push(position as u32);
+                word.add(1 << (entry % 64), bits, countries, needs_per_bit);
+                entry += 1;
+            };
+            match slot.targeting {
+                InlineTargeting::Everyone => add(&GroupBits::EVERYONE, &[]),
+                InlineTargeting::One(bits) => add(&bits, &[]),
+                InlineTargeting::InAd { .. } => {
+                    for group in slot.served.targeting().groups() {
+                        add(&GroupBits::of(group), group.countries());
+                    }
+                }
+            }
+        }
+        word.store(&mut part);
+        part
+    }
+
+    /// Appends `next`, the run right after this one; this run's entries
+    /// must fill whole words.
+    fn append(&mut self, next: Part) {
+        debug_assert_eq!(self.entry_ad.len() % 64, 0);
+        let (words, next_words) = (self.valid.len(), next.valid.len());
+        self.entry_ad.extend(next.entry_ad);
+        self.future_starts.extend(next.future_starts);
+        for (bitset, more) in [&mut self.valid, &mut self.per_bit, &mut self.any_country]
+            .into_iter()
+            .chain(&mut self.gender)
+            .chain(&mut self.platform)
+            .chain(&mut self.age)
+            .zip(
+                [next.valid, next.per_bit, next.any_country]
+                    .into_iter()
+                    .chain(next.gender)
+                    .chain(next.platform)
+                    .chain(next.age),
+            )
+        {
+            bitset.extend(more);
+        }
+        for (bitset, more) in self.country.iter_mut().zip(next.country) {
+            match (bitset.as_mut(), more) {
+                (Some(bitset), Some(more)) => bitset.extend(more),
+                (Some(bitset), None) => bitset.resize(words + next_words, 0),
+                (None, Some(more)) => {
+                    let mut joined = vec![0; words];
+                    joined.extend(more);
+                    *bitset = Some(joined);
+                }
+                (None, None) => {}
+            }
+        }
+    }
+}
+
+/// `(id, position)` of every slot, sorted by id.
+fn by_id_of(slots: &[Slot]) -> Vec<(AdId, u32)> {
+    let mut by_id: Vec<(AdId, u32)> = slots
+        .iter()
+        .enumerate()
+        .map(|(position, slot)| (slot.id, position as u32))
+        .collect();
+    by_id.sort_unstable();
+    by_id
+}
+
+/// What a scoped thread returned; its panic goes on in this thread.
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Where a sorted run of slots can be cut in two runs indexed apart: a
+/// position near the middle before which the entries fill whole words.
+fn word_aligned_middle(slots: &[Slot]) -> Option<usize> {
+    let middle = slots.len() / 2;
+    let mut entries: usize = slots[..middle].iter().map(Slot::entries).sum();
+    for (position, slot) in slots.iter().enumerate().skip(middle).take(64 * 64) {
+        if entries.is_multiple_of(64) {
+            return Some(position);
+        }
+        entries += slot.entries();
+    }
+    None
+}
+
+/// Runs at least this long are built with a second thread where allowed.
+pub(crate) const PARALLEL_FROM: usize = 20_000;
 
 /// Identifies a built segment, so that a compaction result is only adopted
 /// by the lineage it was built from.
@@ -354,7 +517,7 @@ pub(crate) struct Segment {
     /// For each entry, its ad's position in `slots` (non-decreasing).
     entry_ad: Vec<u32>,
     /// `(id, position)` sorted by id: where each ad is.
-    by_id: Vec<(i64, u32)>,
+    by_id: Vec<(AdId, u32)>,
     /// Bits of real entries (the tail of the last word stays clear).
     valid: Bitset,
     gender: [Bitset; 2],
@@ -381,103 +544,67 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    /// Indexes the ads that have not ended at `now` (any order).
-    pub fn build(ads: impl IntoIterator<Item = Arc<ServedAd>>, now: i64) -> Segment {
-        let mut slots: Vec<Slot> = ads
-            .into_iter()
-            .map(Slot::new)
-            .filter(|slot| slot.end > now)
-            .collect();
+    /// Indexes the slots of ads that have not ended at `now` (any order).
+    pub fn build(slots: impl IntoIterator<Item = Slot>, now: i64) -> Segment {
+        let mut slots: Vec<Slot> = slots.into_iter().filter(|slot| slot.end > now).collect();
         slots.sort_unstable_by_key(Slot::key);
         Segment::from_sorted(slots, now)
-    }
-
-    /// Indexes a whole catalog that has not ended at `now` (a boot). Large
-    /// catalogs are rendered and sorted in two halves on two threads, then
-    /// merged: the work before the bitsets are built is most of a boot.
-    pub fn build_catalog(mut ads: Vec<Ad>, now: i64) -> Segment {
-        let sorted_slots = |ads: Vec<Ad>| {
-            let mut slots: Vec<Slot> = ads
-                .into_iter()
-                .map(|ad| Slot::new(ServedAd::new(ad)))
-                .filter(|slot| slot.end > now)
-                .collect();
-            slots.sort_unstable_by_key(Slot::key);
-            slots
-        };
-        if ads.len() < PARALLEL_FROM {
-            return Segment::from_sorted(sorted_slots(ads), now);
-        }
-        let second_half = ads.split_off(ads.len() / 2);
-        let (first, second) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| sorted_slots(second_half));
-            let first = sorted_slots(ads);
-            let second = second
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (first, second)
-        });
-        Segment::from_sorted(merge_sorted(first, second), now)
     }
 
     /// Indexes `slots`, which must be sorted by key, distinct by id, and all
     /// end after `now`.
     pub fn from_sorted(slots: Vec<Slot>, now: i64) -> Segment {
+        Segment::from_parts(slots, now, false)
+    }
+
+    /// Like [`Segment::from_sorted`], using both cores for a large run (a
+    /// boot: compactions and overlays leave the other core to queries).
+    pub fn from_sorted_on_two_threads(slots: Vec<Slot>, now: i64) -> Segment {
+        Segment::from_parts(slots, now, true)
+    }
+
+    /// The segment of `slots` (sorted by key, distinct by id, all ending
+    /// after `now`). On `two_threads`, a large run is indexed in two halves
+    /// while its id map is built.
+    fn from_parts(slots: Vec<Slot>, now: i64, two_threads: bool) -> Segment {
         debug_assert!(slots.windows(2).all(|w| w[0].key() < w[1].key()));
-        let entry_count: usize = slots.iter().map(Slot::entries).sum();
-        let words = entry_count.div_ceil(64);
-        let mut by_id: Vec<(i64, u32)> = slots
-            .iter()
-            .enumerate()
-            .map(|(position, slot)| (slot.id, position as u32))
-            .collect();
-        by_id.sort_unstable();
-        let mut segment = Segment {
-            slots: Vec::new(),
-            entry_ad: Vec::with_capacity(entry_count),
+        let middle =
+            word_aligned_middle(&slots).filter(|_| two_threads && slots.len() >= PARALLEL_FROM);
+        let (by_id, part) = match middle {
+            None => (by_id_of(&slots), Part::build(&slots, 0, now)),
+            Some(middle) => std::thread::scope(|scope| {
+                let by_id = scope.spawn(|| by_id_of(&slots));
+                let second = scope.spawn(|| Part::build(&slots[middle..], middle, now));
+                let mut part = Part::build(&slots[..middle], 0, now);
+                part.append(joined(second));
+                (joined(by_id), part)
+            }),
+        };
+        let mut future_starts = part.future_starts;
+        future_starts.sort_unstable();
+        let bitset = |words: Vec<u64>| Bitset(words.into_boxed_slice());
+        let [male, female] = part.gender;
+        let [android, ios, web] = part.platform;
+        Segment {
+            slots,
+            entry_ad: part.entry_ad,
             by_id,
-            valid: Bitset::new(words),
-            gender: [Bitset::new(words), Bitset::new(words)],
-            platform: [Bitset::new(words), Bitset::new(words), Bitset::new(words)],
-            age: (0..AGES).map(|_| Bitset::new(words)).collect(),
-            country: vec![None; Country::COUNT],
-            any_country: Bitset::new(words),
-            per_bit: Bitset::new(words),
-            future_starts: Vec::new(),
+            valid: bitset(part.valid),
+            gender: [bitset(male), bitset(female)],
+            platform: [bitset(android), bitset(ios), bitset(web)],
+            age: part.age.into_iter().map(bitset).collect(),
+            country: part
+                .country
+                .into_iter()
+                .map(|bits| bits.map(bitset))
+                .collect(),
+            any_country: bitset(part.any_country),
+            per_bit: bitset(part.per_bit),
+            future_starts,
             built_at: now,
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
             compacted_from: None,
-        };
-        let mut word = WordBits::new(0);
-        let mut entry = 0;
-        for (position, slot) in slots.iter().enumerate() {
-            if slot.start >= now {
-                segment.future_starts.push((slot.start, position as u32));
-            }
-            let needs_per_bit = slot.entries() > 1 || slot.start >= now;
-            let mut add = |bits: &GroupBits, countries: &[Country]| {
-                if entry / 64 != word.word {
-                    word.store(&mut segment);
-                    word = WordBits::new(entry / 64);
-                }
-                segment.entry_ad.push(position as u32);
-                word.add(1 << (entry % 64), bits, countries, needs_per_bit);
-                entry += 1;
-            };
-            match slot.targeting {
-                InlineTargeting::Everyone => add(&GroupBits::EVERYONE, &[]),
-                InlineTargeting::One(bits) => add(&bits, &[]),
-                InlineTargeting::InAd => {
-                    for group in slot.served.ad.targeting.groups() {
-                        add(&GroupBits::of(group), group.countries());
-                    }
-                }
-            }
         }
-        word.store(&mut segment);
-        segment.future_starts.sort_unstable();
-        segment.slots = slots;
-        segment
     }
 
     /// Marks this segment as the compaction of `generation` through `seq`.
@@ -518,7 +645,6 @@ impl Segment {
 
     /// Where the ad `id` is, if it is here.
     pub fn position_of(&self, id: AdId) -> Option<u32> {
-        let id = id.get();
         self.by_id
             .binary_search_by_key(&id, |&(have, _)| have)
             .ok()
@@ -528,13 +654,7 @@ impl Segment {
     /// The entries of the ad at `position`: a run `first..first + count`.
     pub fn entries_of(&self, position: u32) -> (u32, u32) {
         let first = self.entry_ad.partition_point(|&ad| ad < position);
-        let count = self.slots[position as usize]
-            .served
-            .ad
-            .targeting
-            .groups()
-            .len()
-            .max(1);
+        let count = self.slots[position as usize].entries();
         (first as u32, count as u32)
     }
 
@@ -583,7 +703,7 @@ impl Segment {
         offset: usize,
         limit: usize,
         now: i64,
-        mut visit: impl FnMut(&'a str),
+        mut visit: impl FnMut(&'a [u8]),
     ) -> usize {
         let mut visited = 0;
         let Some(cursor) = Cursor::new(self, query, now, &[]) else {
@@ -624,7 +744,7 @@ impl Segment {
                     skip -= 1;
                     continue;
                 }
-                visit(&self.slots[ad_position as usize].item);
+                visit(self.slots[ad_position as usize].served.item());
                 visited += 1;
                 if visited == limit {
                     return visited;
@@ -767,9 +887,9 @@ impl<'a> Cursor<'a> {
 
     /// Takes the peeked ad (call after a `Some` from [`Cursor::peek`]).
     #[inline]
-    pub fn take(&mut self) -> &'a str {
+    pub fn take(&mut self) -> &'a [u8] {
         let position = self.peeked.take().expect("peeked before taking");
-        &self.segment.slots[position as usize].item
+        self.segment.slots[position as usize].served.item()
     }
 
     /// Skips whole words of exact matches while `skip` covers them and they
@@ -807,11 +927,11 @@ impl<'a> Cursor<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use adcast_shared::sample::sample_ads;
 
-    fn words(segment: &Segment) -> Vec<&[u64]> {
+    /// Every word of every bitset, in a fixed order.
+    pub(crate) fn words(segment: &Segment) -> Vec<&[u64]> {
         let fixed = [&segment.valid, &segment.any_country, &segment.per_bit]
             .into_iter()
             .chain(&segment.gender)
@@ -824,58 +944,117 @@ mod tests {
         fixed.map(|bits| &bits.0[..]).chain(countries).collect()
     }
 
-    /// The two-thread boot build is the plain build: same order, entries,
-    /// bits and starts, with ads ended and ads not yet started at the build.
-    #[test]
-    fn a_catalog_built_on_two_threads_equals_the_plain_build() {
-        let now = Timestamp::now().as_millis();
-        let ads = sample_ads(
-            PARALLEL_FROM * 2 + 7,
-            11,
-            Timestamp::from_millis(now).unwrap(),
-        );
-        let day = 86_400_000;
-        // Sample ads started up to 30 days ago and end within 60 days.
-        // 15 days back, about half have not started; 20 days on, about a
-        // third have ended.
-        for (at, some_not_started) in [(now - 15 * day, true), (now + 20 * day, false)] {
-            let parallel = Segment::build_catalog(ads.clone(), at);
-            let plain = Segment::build(ads.iter().cloned().map(ServedAd::new), at);
-            let keys = |segment: &Segment| segment.slots.iter().map(Slot::key).collect::<Vec<_>>();
-            assert!(plain.len() > PARALLEL_FROM);
-            if some_not_started {
-                assert!(plain.future_starts.len() > ads.len() / 4);
-            } else {
-                assert!(plain.len() < ads.len() * 3 / 4);
-            }
-            assert_eq!(keys(&parallel), keys(&plain));
-            assert_eq!(parallel.entry_ad, plain.entry_ad);
-            assert_eq!(parallel.by_id, plain.by_id);
-            assert_eq!(parallel.future_starts, plain.future_starts);
-            assert_eq!(words(&parallel), words(&plain));
+    /// Everything a segment's answers depend on, to compare two builds.
+    #[derive(Debug, PartialEq, Eq)]
+    pub(crate) struct Layout {
+        pub keys: Vec<Key>,
+        pub entry_ad: Vec<u32>,
+        pub by_id: Vec<(AdId, u32)>,
+        pub future_starts: Vec<(i64, u32)>,
+        pub words: Vec<Vec<u64>>,
+    }
+
+    fn ad(id: i64, end: i64, groups: &[&[&str]]) -> Ad {
+        use adcast_shared::ad::ConditionGroupParts;
+        let groups = groups.iter().map(|countries| {
+            let countries = countries
+                .iter()
+                .map(|c| Country::parse(c).unwrap())
+                .collect();
+            ConditionGroup::try_from(ConditionGroupParts {
+                countries,
+                ..ConditionGroupParts::default()
+            })
+            .unwrap()
+        });
+        Ad {
+            id: AdId::new(id).unwrap(),
+            title: Title::parse(format!("ad {id}")).unwrap(),
+            window: TimeWindow::new(
+                Timestamp::from_millis(0).unwrap(),
+                Timestamp::from_millis(end).unwrap(),
+            )
+            .unwrap(),
+            targeting: Targeting::any_of(groups.collect()),
         }
     }
 
+    /// An ad held in compact form decodes back to itself, and its item is
+    /// the JSON a client reads, whatever its title and targeting.
     #[test]
-    fn merging_keeps_key_order() {
+    fn a_served_ad_decodes_to_the_ad_it_was_made_from() {
+        let tricky = [
+            "plain",
+            "say \"hi\" \\ back",
+            "émoji 🎉 and ß",
+            "tab\u{a0}less \u{2028} separators",
+            "x",
+        ];
+        let long = "é".repeat(256);
         let now = Timestamp::now();
-        let slots = |ids: &[i64]| {
-            let mut slots: Vec<Slot> = sample_ads(40, 3, now)
-                .into_iter()
-                .filter(|ad| ids.contains(&ad.id.get()))
-                .map(|ad| Slot::new(ServedAd::new(ad)))
-                .collect();
-            slots.sort_unstable_by_key(Slot::key);
-            slots
+        let ads = adcast_shared::sample::sample_ads(400, 9, now);
+        for (n, mut ad) in ads.into_iter().enumerate() {
+            let title = if n == 7 {
+                long.as_str()
+            } else {
+                tricky[n % tricky.len()]
+            };
+            ad.title = Title::parse(title.to_owned()).unwrap();
+            let slot = Slot::new(&ad);
+            assert_eq!(slot.served.ad(), ad);
+            assert_eq!(slot.served.targeting(), ad.targeting);
+            let item: serde_json::Value = serde_json::from_slice(slot.served.item()).unwrap();
+            assert_eq!(item["title"], title);
+            assert_eq!(item["endAt"], ad.window.end().to_string());
+            assert_eq!(slot.entries(), ad.targeting.groups().len().max(1));
+        }
+    }
+
+    /// Built in two halves (a boot) or in one pass, a segment is the same,
+    /// also when a country is named only before or only after the cut, and
+    /// when ads of several entries move the cut off the middle.
+    #[test]
+    fn two_halves_index_as_one_pass_does() {
+        let n = PARALLEL_FROM as i64 * 2;
+        let ads: Vec<Ad> = (1..=n)
+            .map(|id| match id {
+                _ if id % 7 == 0 => ad(id, 1_000 + id, &[&["DE"], &["GB", "US"]]),
+                _ if id < n / 2 => ad(id, 1_000 + id, &[&["JP"]]),
+                _ if id % 3 == 0 => ad(id, 1_000 + id, &[]),
+                _ => ad(id, 1_000 + id, &[&["FR", "BR", "IN", "TW"]]),
+            })
+            .collect();
+        let slots: Vec<Slot> = ads.iter().map(Slot::new).collect();
+        let halves = Segment::from_sorted_on_two_threads(slots.clone(), 500);
+        let one_pass = Segment::from_sorted(slots.clone(), 500);
+        assert!(word_aligned_middle(&slots).is_some());
+        assert_eq!(layout(&halves), layout(&one_pass));
+        let query = |segment: &Segment, country: &str| {
+            let query = AudienceQuery {
+                country: Country::parse(country),
+                ..AudienceQuery::default()
+            };
+            let mut items = 0;
+            segment.for_each_match_alone(&query, 0, usize::MAX, 600, |_| items += 1);
+            items
         };
-        let merged = merge_sorted(slots(&[1, 4, 5, 9, 30]), slots(&[2, 3, 17, 40]));
-        let mut expected = slots(&[1, 2, 3, 4, 5, 9, 17, 30, 40]);
-        expected.sort_unstable_by_key(Slot::key);
-        let keys = |slots: &[Slot]| slots.iter().map(Slot::key).collect::<Vec<_>>();
-        assert_eq!(keys(&merged), keys(&expected));
-        assert_eq!(
-            keys(&merge_sorted(Vec::new(), slots(&[7]))),
-            keys(&slots(&[7]))
-        );
+        for country in ["JP", "FR", "DE", "US"] {
+            assert!(query(&halves, country) > 0, "{country}");
+            assert_eq!(
+                query(&halves, country),
+                query(&one_pass, country),
+                "{country}"
+            );
+        }
+    }
+
+    pub(crate) fn layout(segment: &Segment) -> Layout {
+        Layout {
+            keys: segment.slots.iter().map(Slot::key).collect(),
+            entry_ad: segment.entry_ad.clone(),
+            by_id: segment.by_id.clone(),
+            future_starts: segment.future_starts.clone(),
+            words: words(segment).into_iter().map(<[u64]>::to_vec).collect(),
+        }
     }
 }

@@ -7,11 +7,12 @@
 //! an `Arc` to whichever state was current when they started and never
 //! wait for the tailer.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use adcast_shared::ad::Ad;
 use adcast_shared::event::Change;
-use adcast_shared::snapshot::Snapshot;
+use adcast_shared::snapshot::{Snapshot, SnapshotError, SnapshotHeader, SnapshotWriter};
 use adcast_shared::timestamp::Timestamp;
 
 use crate::index::AdIndex;
@@ -26,6 +27,42 @@ pub struct ServingState {
     pub index: AdIndex,
     /// False until a snapshot (or an explicit empty start) was loaded.
     pub loaded: bool,
+}
+
+/// A snapshot decoded straight into an index: what a boot or a resync
+/// installs.
+pub struct LoadedSnapshot {
+    pub seq: u64,
+    pub created_at: Timestamp,
+    /// Ads the snapshot holds (ended ones included).
+    pub ads: u64,
+    pub index: AdIndex,
+}
+
+impl LoadedSnapshot {
+    /// Verifies a snapshot file's bytes and indexes each ad as it is
+    /// decoded, never holding the catalog as [`Ad`] values (see
+    /// [`crate::catalog`]). Checks and errors are [`Snapshot::decode`]'s.
+    pub fn decode(bytes: &[u8], now: Timestamp) -> Result<LoadedSnapshot, SnapshotError> {
+        let half = SnapshotHeader::decode(bytes)?.ad_count / 2;
+        let (mut first, mut second) = (AdIndex::catalog(half, now), AdIndex::catalog(half, now));
+        let header = Snapshot::decode_in_two(bytes, |ad| first.push(ad), |ad| second.push(ad))?;
+        Ok(LoadedSnapshot {
+            seq: header.seq,
+            created_at: header.created_at,
+            ads: header.ad_count,
+            index: AdIndex::from_catalogs(first, second),
+        })
+    }
+
+    pub fn from_snapshot(snapshot: Snapshot, now: Timestamp) -> LoadedSnapshot {
+        LoadedSnapshot {
+            seq: snapshot.seq,
+            created_at: snapshot.created_at,
+            ads: snapshot.ads.len() as u64,
+            index: AdIndex::from_ads(snapshot.ads, now),
+        }
+    }
 }
 
 /// The events do not continue this state: something between was skipped.
@@ -58,9 +95,13 @@ impl ServingState {
     }
 
     pub fn from_snapshot(snapshot: Snapshot, now: Timestamp) -> ServingState {
+        ServingState::from_loaded(LoadedSnapshot::from_snapshot(snapshot, now))
+    }
+
+    pub fn from_loaded(loaded: LoadedSnapshot) -> ServingState {
         ServingState {
-            seq: snapshot.seq,
-            index: AdIndex::from_ads(snapshot.ads, now),
+            seq: loaded.seq,
+            index: loaded.index,
             loaded: true,
         }
     }
@@ -96,7 +137,7 @@ impl ServingState {
     }
 
     /// The ads this state holds (not ended when it was built), by id.
-    pub fn ads(&self) -> impl Iterator<Item = &Ad> + '_ {
+    pub fn ads(&self) -> impl Iterator<Item = Ad> + '_ {
         self.index.ads()
     }
 
@@ -105,12 +146,20 @@ impl ServingState {
         Snapshot {
             seq: self.seq,
             created_at: now,
-            ads: self
-                .ads()
-                .filter(|ad| ad.window.end() > now)
-                .cloned()
-                .collect(),
+            ads: self.index.ads_not_ended(now).1.collect(),
         }
+    }
+
+    /// Writes this state as the snapshot file `path` (ads not ended at
+    /// `now`), an ad at a time: the catalog is never held decoded. Returns
+    /// the file's size.
+    pub fn write_snapshot(&self, path: &Path, now: Timestamp) -> std::io::Result<u64> {
+        let (count, ads) = self.index.ads_not_ended(now);
+        let mut file = SnapshotWriter::create(path, self.seq, now, count as u64)?;
+        for ad in ads {
+            file.push(&ad)?;
+        }
+        file.finish()
     }
 }
 

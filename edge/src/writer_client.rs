@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use adcast_shared::protocol::{routes, snapshot_etag};
-use adcast_shared::snapshot::{self, Snapshot};
+use adcast_shared::snapshot;
+use adcast_shared::timestamp::Timestamp;
 use anyhow::Context;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, ETAG, HOST, IF_NONE_MATCH};
@@ -23,6 +24,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::data_dir::DataDir;
+use crate::state::LoadedSnapshot;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type HttpClient = Client<HttpConnector, UnsyncBoxBody<Bytes, BoxError>>;
@@ -163,7 +165,7 @@ impl WriterClient {
         &self,
         have: Option<u64>,
         data_dir: &DataDir,
-    ) -> anyhow::Result<Option<Snapshot>> {
+    ) -> anyhow::Result<Option<LoadedSnapshot>> {
         let uri = self.uri(routes::SNAPSHOT_LATEST)?;
         let mut request = Request::get(uri.clone());
         if let Some(authorization) = &self.authorization {
@@ -187,7 +189,13 @@ impl WriterClient {
         }
         let etag = response.headers().get(ETAG).cloned();
         let bytes = response.into_body().collect().await?.to_bytes();
-        let snapshot = Snapshot::decode(&bytes).map_err(|error| {
+        // Decoding a large catalog takes a while: off the runtime's threads.
+        let decoded = {
+            let bytes = bytes.clone();
+            tokio::task::spawn_blocking(move || LoadedSnapshot::decode(&bytes, Timestamp::now()))
+                .await?
+        };
+        let snapshot = decoded.map_err(|error| {
             anyhow::anyhow!("downloaded snapshot (ETag {etag:?}) is invalid: {error}")
         })?;
         if have.is_some_and(|have| snapshot.seq <= have) {
@@ -202,7 +210,7 @@ impl WriterClient {
             .context("saving the downloaded snapshot")?;
         tracing::info!(
             seq = snapshot.seq,
-            ads = snapshot.ads.len(),
+            ads = snapshot.ads,
             bytes = bytes.len(),
             "downloaded snapshot from the writer"
         );

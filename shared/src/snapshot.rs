@@ -33,7 +33,7 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ad::Ad;
+use crate::ad::{Ad, AdId};
 use crate::timestamp::Timestamp;
 
 pub const MAGIC: [u8; 8] = *b"ADCSNAP\0";
@@ -123,47 +123,249 @@ impl Snapshot {
 
     /// Decodes and verifies a whole file held in memory (or mapped).
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
-        let header = SnapshotHeader::decode(bytes)?;
-        let body = &bytes[HEADER_LEN..];
-        if body.len() as u64 != header.body_len {
-            return Err(SnapshotError::BodyLength {
-                expected: header.body_len,
-                actual: body.len() as u64,
-            });
-        }
-        if crc32c::crc32c(body) != header.body_crc {
-            return Err(SnapshotError::BodyChecksum);
-        }
-        let mut raw = Vec::new();
-        zstd::stream::read::Decoder::new(body)
-            .map_err(|error| SnapshotError::BadBody(error.to_string()))?
-            .take(MAX_BODY_DECOMPRESSED)
-            .read_to_end(&mut raw)
-            .map_err(|error| SnapshotError::BadBody(error.to_string()))?;
-        let config = bincode::config::standard().with_limit::<{ MAX_BODY_DECOMPRESSED as usize }>();
-        let (ads, used): (Vec<Ad>, usize) = bincode::serde::decode_from_slice(&raw, config)
-            .map_err(|error| SnapshotError::BadBody(error.to_string()))?;
-        if used != raw.len() {
-            return Err(SnapshotError::BadBody(format!(
-                "{} trailing bytes",
-                raw.len() - used
-            )));
-        }
-        if ads.len() as u64 != header.ad_count {
-            return Err(SnapshotError::AdCount {
-                expected: header.ad_count,
-                actual: ads.len() as u64,
-            });
-        }
-        if ads.windows(2).any(|pair| pair[0].id >= pair[1].id) {
-            return Err(SnapshotError::IdOrder);
-        }
+        let mut ads = Vec::new();
+        let header = Snapshot::decode_each(bytes, |ad| ads.push(ad))?;
         Ok(Snapshot {
             seq: header.seq,
             created_at: header.created_at,
             ads,
         })
     }
+
+    /// Verifies a whole file and hands its ads to `visit` one at a time, in
+    /// id order, without holding them all (an edge boot turns each into its
+    /// own compact form at once). The checks are [`Snapshot::decode`]'s; on
+    /// an error, ads already visited must be thrown away.
+    pub fn decode_each(
+        bytes: &[u8],
+        mut visit: impl FnMut(Ad),
+    ) -> Result<SnapshotHeader, SnapshotError> {
+        let (header, raw, first) = open_body(bytes)?;
+        let run = decode_run(&raw, first, header.ad_count, &mut visit);
+        run.outcome?;
+        finish_body(&raw, run.at)?;
+        Ok(header)
+    }
+
+    /// Like [`Snapshot::decode_each`], decoding the ads on two threads:
+    /// the first half goes to `first`, the rest to `second`, each in id
+    /// order. Small files, and files whose structure does not split, are
+    /// decoded on one thread, all to `first`; a file is accepted or refused
+    /// exactly as [`Snapshot::decode`] would, with the same error.
+    pub fn decode_in_two(
+        bytes: &[u8],
+        first: impl FnMut(Ad) + Send,
+        second: impl FnMut(Ad) + Send,
+    ) -> Result<SnapshotHeader, SnapshotError> {
+        Snapshot::decode_in_two_from(bytes, SPLIT_FROM, first, second)
+    }
+
+    /// [`Snapshot::decode_in_two`], splitting files of at least
+    /// `split_from` ads (for tests and fuzzing, which use small files).
+    #[doc(hidden)]
+    pub fn decode_in_two_from(
+        bytes: &[u8],
+        split_from: u64,
+        mut first: impl FnMut(Ad) + Send,
+        mut second: impl FnMut(Ad) + Send,
+    ) -> Result<SnapshotHeader, SnapshotError> {
+        let (header, raw, start) = open_body(bytes)?;
+        let count = header.ad_count;
+        let half = count / 2;
+        let middle = if count >= split_from.max(2) {
+            (0..half).try_fold(start, |at, _| Some(at + encoded_ad_len(&raw[at..])?))
+        } else {
+            None
+        };
+        let Some(middle) = middle else {
+            let run = decode_run(&raw, start, count, &mut first);
+            run.outcome?;
+            finish_body(&raw, run.at)?;
+            return Ok(header);
+        };
+        let (head, tail) = std::thread::scope(|scope| {
+            let tail = scope.spawn(|| decode_run(&raw, middle, count - half, &mut second));
+            let head = decode_run(&raw, start, half, &mut first);
+            let tail = tail
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (head, tail)
+        });
+        // Errors in the order decoding the ads in order would meet them.
+        head.outcome?;
+        if head.at != middle {
+            return Err(SnapshotError::BadBody(
+                "an ad's encoding does not have the expected structure".into(),
+            ));
+        }
+        if head.last_id.is_some() && tail.first_id.is_some() && head.last_id >= tail.first_id {
+            return Err(SnapshotError::IdOrder);
+        }
+        tail.outcome?;
+        finish_body(&raw, tail.at)?;
+        Ok(header)
+    }
+}
+
+/// Files with at least this many ads are decoded on two threads.
+const SPLIT_FROM: u64 = 16_384;
+
+/// Verifies the header and body checksum, decompresses the body, and reads
+/// the ad count: the header, the raw body, and where the first ad starts.
+fn open_body(bytes: &[u8]) -> Result<(SnapshotHeader, Vec<u8>, usize), SnapshotError> {
+    let header = SnapshotHeader::decode(bytes)?;
+    let body = &bytes[HEADER_LEN..];
+    if body.len() as u64 != header.body_len {
+        return Err(SnapshotError::BodyLength {
+            expected: header.body_len,
+            actual: body.len() as u64,
+        });
+    }
+    if crc32c::crc32c(body) != header.body_crc {
+        return Err(SnapshotError::BodyChecksum);
+    }
+    let raw = decompress(body)?;
+    // bincode's sequence form: the length as a varint `u64`, then the ads.
+    let (count, first): (u64, usize) =
+        bincode::serde::decode_from_slice(&raw, decode_config()).map_err(bad_body)?;
+    if count != header.ad_count {
+        return Err(SnapshotError::AdCount {
+            expected: header.ad_count,
+            actual: count,
+        });
+    }
+    Ok((header, raw, first))
+}
+
+fn decode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<{ MAX_BODY_DECOMPRESSED as usize }>()
+}
+
+fn bad_body(error: bincode::error::DecodeError) -> SnapshotError {
+    SnapshotError::BadBody(error.to_string())
+}
+
+/// What decoding a run of ads saw, up to its end or its first error.
+struct Run {
+    /// Where the ads decoded end.
+    at: usize,
+    first_id: Option<AdId>,
+    last_id: Option<AdId>,
+    outcome: Result<(), SnapshotError>,
+}
+
+/// Decodes `count` ads starting at `at`, checking their id order.
+fn decode_run(raw: &[u8], at: usize, count: u64, visit: &mut impl FnMut(Ad)) -> Run {
+    let mut run = Run {
+        at,
+        first_id: None,
+        last_id: None,
+        outcome: Ok(()),
+    };
+    for _ in 0..count {
+        let (ad, used): (Ad, usize) =
+            match bincode::serde::decode_from_slice(&raw[run.at..], decode_config()) {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    run.outcome = Err(bad_body(error));
+                    return run;
+                }
+            };
+        if run.last_id.is_some_and(|last| last >= ad.id) {
+            run.outcome = Err(SnapshotError::IdOrder);
+            return run;
+        }
+        run.at += used;
+        run.first_id = run.first_id.or(Some(ad.id));
+        run.last_id = Some(ad.id);
+        visit(ad);
+    }
+    run
+}
+
+/// Refuses bytes after the last ad.
+fn finish_body(raw: &[u8], end: usize) -> Result<(), SnapshotError> {
+    if end != raw.len() {
+        return Err(SnapshotError::BadBody(format!(
+            "{} trailing bytes",
+            raw.len() - end
+        )));
+    }
+    Ok(())
+}
+
+/// The length of the ad encoded at the start of `raw`, read from its
+/// structure alone (lengths and tags; nothing is validated): where the next
+/// ad starts. `None` when the bytes end early or a tag is not one bincode
+/// writes. Must agree with bincode's serde form of [`Ad`] (the tests check
+/// it against the encoder); a decoder that trusted a wrong answer would
+/// still refuse the file, as every ad is then decoded in full.
+fn encoded_ad_len(raw: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    varint(raw, &mut at)?; // id
+    let title = varint(raw, &mut at)?;
+    at = at.checked_add(usize::try_from(title).ok()?)?;
+    varint(raw, &mut at)?; // start
+    varint(raw, &mut at)?; // end
+    for _ in 0..varint(raw, &mut at)? {
+        // A group: age (an optional pair of `u8`s), genders, countries (two
+        // bytes each), platforms; enum tags are varints.
+        match raw.get(at)? {
+            0 => at += 1,
+            1 => at += 3,
+            _ => return None,
+        }
+        for _ in 0..varint(raw, &mut at)? {
+            varint(raw, &mut at)?;
+        }
+        let countries = varint(raw, &mut at)?;
+        at = at.checked_add(usize::try_from(countries.checked_mul(2)?).ok()?)?;
+        for _ in 0..varint(raw, &mut at)? {
+            varint(raw, &mut at)?;
+        }
+    }
+    (at <= raw.len()).then_some(at)
+}
+
+/// Reads the bincode varint at `at` and moves past it: below 251 a value
+/// is its own byte; 251, 252 and 253 announce 2, 4 and 8 little-endian
+/// bytes. (Signed values are zigzag-encoded the same way; only their
+/// length matters here.) `None` past the end or on a 16-byte form, which
+/// no field of an ad uses.
+fn varint(raw: &[u8], at: &mut usize) -> Option<u64> {
+    let first = *raw.get(*at)?;
+    let width = match first {
+        0..=250 => {
+            *at += 1;
+            return Some(u64::from(first));
+        }
+        251 => 2,
+        252 => 4,
+        253 => 8,
+        _ => return None,
+    };
+    let bytes = raw.get(*at + 1..*at + 1 + width)?;
+    *at += 1 + width;
+    let mut value = [0u8; 8];
+    value[..width].copy_from_slice(bytes);
+    Some(u64::from_le_bytes(value))
+}
+
+/// The decompressed body, at most [`MAX_BODY_DECOMPRESSED`] bytes, read
+/// into a buffer sized from the frame's declared content size when it has
+/// one (a hint only: a wrong one costs a reallocation, nothing more).
+fn decompress(body: &[u8]) -> Result<Vec<u8>, SnapshotError> {
+    let declared = zstd::zstd_safe::get_frame_content_size(body)
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    let mut raw = Vec::with_capacity(declared.min(MAX_BODY_DECOMPRESSED) as usize);
+    zstd::stream::read::Decoder::new(body)
+        .map_err(|error| SnapshotError::BadBody(error.to_string()))?
+        .take(MAX_BODY_DECOMPRESSED)
+        .read_to_end(&mut raw)
+        .map_err(|error| SnapshotError::BadBody(error.to_string()))?;
+    Ok(raw)
 }
 
 /// The 56-byte header of a body of `body_len` bytes with checksum `body_crc`.

@@ -313,3 +313,137 @@ fn a_streamed_file_with_the_wrong_count_or_order_is_never_written() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Ads enough to be decoded on two threads, with ids from one-byte to
+/// eight-byte varints and the strategies' titles and groups.
+fn many_ads() -> Vec<Ad> {
+    let base = sample_ads(300);
+    let count = 20_000;
+    let step = i64::MAX / count as i64;
+    (0..count)
+        .map(|i| Ad {
+            id: AdId::new(1 + i as i64 * step).unwrap(),
+            ..base[i % base.len()].clone()
+        })
+        .collect()
+}
+
+/// The file of `file` with its body replaced by `raw`, compressed, with a
+/// header that verifies: damage only the decoder can see.
+fn reframed(file: &[u8], raw: &[u8]) -> Vec<u8> {
+    let body = zstd::bulk::compress(raw, 3).unwrap();
+    let mut out = file[..HEADER_LEN].to_vec();
+    out[12..16].copy_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    out[40..48].copy_from_slice(&(body.len() as u64).to_le_bytes());
+    let header_crc = crc32c::crc32c(&out[..48]);
+    out[48..52].copy_from_slice(&header_crc.to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+fn raw_body(file: &[u8]) -> Vec<u8> {
+    let mut raw = Vec::new();
+    zstd::stream::read::Decoder::new(&file[HEADER_LEN..])
+        .unwrap()
+        .read_to_end(&mut raw)
+        .unwrap();
+    raw
+}
+
+/// `decode_in_two`'s halves, joined, or its error.
+fn decoded_in_two(file: &[u8]) -> Result<(Vec<Ad>, usize), SnapshotError> {
+    split_in_two(file, 16_384)
+}
+
+fn split_in_two(file: &[u8], split_from: u64) -> Result<(Vec<Ad>, usize), SnapshotError> {
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    Snapshot::decode_in_two_from(file, split_from, |ad| first.push(ad), |ad| second.push(ad))?;
+    let split = first.len();
+    first.extend(second);
+    Ok((first, split))
+}
+
+#[test]
+fn a_large_file_decodes_in_two_halves_to_the_same_ads() {
+    let snapshot = Snapshot {
+        seq: 3,
+        created_at: Timestamp::from_millis(1_700_000_000_000).unwrap(),
+        ads: many_ads(),
+    };
+    let (ads, split) = decoded_in_two(&snapshot.encode()).unwrap();
+    assert_eq!(split, snapshot.ads.len() / 2, "decoded in two halves");
+    assert!(ads == snapshot.ads);
+    let small = small_file();
+    let (ads, split) = decoded_in_two(&small).unwrap();
+    assert_eq!((ads, split), (Snapshot::decode(&small).unwrap().ads, 2));
+    let (ads, split) = split_in_two(&small, 2).unwrap();
+    assert_eq!((ads, split), (Snapshot::decode(&small).unwrap().ads, 1));
+}
+
+proptest! {
+    /// Any file, split at any size: the two decoders agree.
+    #[test]
+    fn small_files_split_in_two_decode_as_in_order(ads in common::ads_by_id(12), cut in 0usize..400, byte in any::<u8>()) {
+        let file = Snapshot { seq: 1, created_at: Timestamp::now(), ads }.encode();
+        let mut raw = raw_body(&file);
+        if !raw.is_empty() {
+            let at = cut % raw.len();
+            raw[at] = byte;
+        }
+        let damaged = reframed(&file, &raw);
+        let in_order = Snapshot::decode(&damaged).map(|snapshot| snapshot.ads);
+        let in_two = split_in_two(&damaged, 2).map(|(ads, _)| ads);
+        prop_assert_eq!(in_order, in_two);
+    }
+}
+
+/// Damage past the header's checks gets the same answer from both
+/// decoders: the same error, or (when it happens to leave a valid file)
+/// the same ads.
+#[test]
+fn a_damaged_large_file_is_refused_in_two_halves_as_in_order() {
+    let ads = many_ads();
+    let file = Snapshot {
+        seq: 3,
+        created_at: Timestamp::from_millis(1_700_000_000_000).unwrap(),
+        ads: ads.clone(),
+    }
+    .encode();
+    let raw = raw_body(&file);
+    let same = |damaged: &[u8], what: &str| {
+        let in_order = Snapshot::decode(damaged).map(|snapshot| snapshot.ads);
+        let in_two = decoded_in_two(damaged).map(|(ads, _)| ads);
+        assert!(in_order == in_two, "{what}: {in_order:?} / {in_two:?}");
+        in_two
+    };
+    // Out of order exactly at the cut, and further on.
+    for at in [ads.len() / 2, ads.len() / 2 + 1, ads.len() - 1] {
+        let mut swapped = ads.clone();
+        swapped.swap(at - 1, at);
+        let damaged = Snapshot {
+            seq: 3,
+            created_at: Timestamp::now(),
+            ads: swapped,
+        }
+        .encode();
+        assert_eq!(same(&damaged, "swap"), Err(SnapshotError::IdOrder));
+    }
+    let mut longer = raw.clone();
+    longer.extend_from_slice(&[0, 0]);
+    assert!(same(&reframed(&file, &longer), "trailing").is_err());
+    for cut in [1, raw.len() / 4, raw.len() / 2, raw.len() - 3] {
+        let damaged = reframed(&file, &raw[..raw.len() - cut]);
+        assert!(same(&damaged, "truncated").is_err(), "cut {cut}");
+    }
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..16 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let mut damaged = raw.clone();
+        let at = 1 + (rng as usize % (damaged.len() - 1));
+        damaged[at] = (rng >> 32) as u8;
+        // Accepted or refused: `same` checks that both decoders agree.
+        let _ = same(&reframed(&file, &damaged), &format!("byte {at}"));
+    }
+}

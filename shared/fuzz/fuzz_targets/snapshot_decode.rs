@@ -1,4 +1,5 @@
-//! `Snapshot::decode` on arbitrary bytes: it must return, never panic (nor
+//! `Snapshot::decode` (and `decode_in_two`, which must agree with it) on
+//! arbitrary bytes: it must return, never panic (nor
 //! abort, hang or exhaust memory), and whatever it accepts must survive
 //! `encode` then `decode` unchanged.
 //!
@@ -35,7 +36,18 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check(bytes: &[u8]) {
-    if let Ok(snapshot) = Snapshot::decode(bytes) {
+    // Decoding in two halves (split at any size here) accepts and refuses
+    // exactly what decoding in order does.
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    let in_two = Snapshot::decode_in_two_from(bytes, 2, |ad| first.push(ad), |ad| second.push(ad));
+    first.extend(second);
+    let in_order = Snapshot::decode(bytes);
+    match (&in_order, in_two) {
+        (Ok(snapshot), Ok(_)) => assert_eq!(snapshot.ads, first, "halves decode other ads"),
+        (Err(error), Err(other)) => assert_eq!(error, &other, "halves fail otherwise"),
+        (in_order, in_two) => panic!("in order: {in_order:?}, in halves: {in_two:?}"),
+    }
+    if let Ok(snapshot) = in_order {
         let again = Snapshot::decode(&snapshot.encode());
         assert_eq!(
             again.as_ref(),

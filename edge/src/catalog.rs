@@ -1,0 +1,176 @@
+//! Building a boot's base segment from a catalog handed over one ad at a
+//! time, as a snapshot decodes: each ad becomes its compact [`Slot`] at
+//! once, so a boot never holds the whole catalog as [`Ad`] values (a
+//! million of those weigh about as much again as the index itself).
+//!
+//! Large catalogs use both cores: a snapshot's ads are decoded in two
+//! halves on two threads ([`Snapshot::decode_in_two`]), each half into its
+//! own builder (so each ad is freed by the thread that allocated it: frees
+//! across threads contend for the allocator's lock), then the two runs of
+//! slots are sorted on two threads and merged.
+//!
+//! [`Snapshot::decode_in_two`]: adcast_shared::snapshot::Snapshot::decode_in_two
+
+use adcast_shared::ad::Ad;
+
+use crate::segment::{Segment, Slot, PARALLEL_FROM};
+
+/// Slots reserved up front at most, whatever a file announces.
+const RESERVE_AT_MOST: u64 = 1 << 21;
+
+/// Collects a catalog's ads and indexes those not ended at `now`.
+pub(crate) struct CatalogBuilder {
+    now: i64,
+    slots: Vec<Slot>,
+}
+
+impl CatalogBuilder {
+    /// `expected` is how many ads are announced: a hint for sizing, never
+    /// trusted for more.
+    pub fn new(now: i64, expected: u64) -> CatalogBuilder {
+        CatalogBuilder {
+            now,
+            slots: Vec::with_capacity(expected.min(RESERVE_AT_MOST) as usize),
+        }
+    }
+
+    /// Turns `ad` into its slot at once, on the calling thread: the ad is
+    /// freed where it was allocated (frees across threads contend for the
+    /// allocator's lock).
+    pub fn push(&mut self, ad: Ad) {
+        if ad.window.end().as_millis() > self.now {
+            self.slots.push(Slot::new(&ad));
+        }
+    }
+
+    /// The segment of every ad pushed that has not ended at `now`.
+    pub fn finish(self) -> Segment {
+        let CatalogBuilder { now, mut slots } = self;
+        if slots.len() < PARALLEL_FROM {
+            slots.sort_unstable_by_key(Slot::key);
+            return Segment::from_sorted_on_two_threads(slots, now);
+        }
+        let second = slots.split_off(slots.len() / 2);
+        sorted_pair(slots, second, now)
+    }
+
+    /// The segment of every ad pushed to either builder (both built for
+    /// the same `now`; no ad in both) that has not ended at `now`.
+    pub fn finish_with(self, other: CatalogBuilder) -> Segment {
+        debug_assert_eq!(self.now, other.now);
+        sorted_pair(self.slots, other.slots, self.now)
+    }
+}
+
+/// The segment of two runs of slots: each sorted on its own thread, then
+/// merged.
+fn sorted_pair(mut first: Vec<Slot>, mut second: Vec<Slot>, now: i64) -> Segment {
+    std::thread::scope(|scope| {
+        scope.spawn(|| second.sort_unstable_by_key(Slot::key));
+        first.sort_unstable_by_key(Slot::key);
+    });
+    Segment::from_sorted_on_two_threads(merge_sorted(first, second), now)
+}
+
+/// The slots of two runs sorted by key, in one run sorted by key.
+fn merge_sorted(first: Vec<Slot>, second: Vec<Slot>) -> Vec<Slot> {
+    let mut merged = Vec::with_capacity(first.len() + second.len());
+    let mut first = first.into_iter().peekable();
+    let mut second = second.into_iter().peekable();
+    loop {
+        let take_first = match (first.peek(), second.peek()) {
+            (Some(a), Some(b)) => a.key() < b.key(),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return merged,
+        };
+        merged.extend(if take_first {
+            first.next()
+        } else {
+            second.next()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::tests::layout;
+    use adcast_shared::sample::sample_ads;
+    use adcast_shared::timestamp::Timestamp;
+
+    fn built(ads: &[Ad], now: i64, expected: u64) -> Segment {
+        let mut builder = CatalogBuilder::new(now, expected);
+        ads.iter().cloned().for_each(|ad| builder.push(ad));
+        builder.finish()
+    }
+
+    /// The two-thread boot build is the plain build: same order, entries,
+    /// bits and starts, with ads ended and ads not yet started at the build.
+    #[test]
+    fn a_catalog_built_on_two_threads_equals_the_plain_build() {
+        let now = Timestamp::now().as_millis();
+        let ads = sample_ads(
+            PARALLEL_FROM * 2 + 7,
+            11,
+            Timestamp::from_millis(now).unwrap(),
+        );
+        let day = 86_400_000;
+        // Sample ads started up to 30 days ago and end within 60 days.
+        // 15 days back, about half have not started; 20 days on, about a
+        // third have ended.
+        for (at, some_not_started) in [(now - 15 * day, true), (now + 20 * day, false)] {
+            let parallel = layout(&built(&ads, at, ads.len() as u64));
+            let on_one_thread = layout(&built(&ads, at, 0));
+            let plain = layout(&Segment::build(ads.iter().map(Slot::new), at));
+            assert!(plain.keys.len() > PARALLEL_FROM);
+            if some_not_started {
+                assert!(plain.future_starts.len() > ads.len() / 4);
+            } else {
+                assert!(plain.keys.len() < ads.len() * 3 / 4);
+            }
+            assert_eq!(parallel, plain);
+            assert_eq!(on_one_thread, plain);
+        }
+    }
+
+    /// A count announced wrongly changes nothing but the threads used.
+    #[test]
+    fn the_announced_count_is_only_a_hint() {
+        let now = Timestamp::now();
+        let ads = sample_ads(3000, 5, now);
+        let now = now.as_millis();
+        let expected = layout(&Segment::build(ads.iter().map(Slot::new), now));
+        for announced in [0, 1, PARALLEL_FROM as u64, u64::MAX] {
+            assert_eq!(
+                layout(&built(&ads, now, announced)),
+                expected,
+                "{announced}"
+            );
+        }
+        assert!(layout(&built(&[], now, u64::MAX)).keys.is_empty());
+    }
+
+    #[test]
+    fn merging_keeps_key_order() {
+        let now = Timestamp::now();
+        let slots = |ids: &[i64]| {
+            let mut slots: Vec<Slot> = sample_ads(40, 3, now)
+                .iter()
+                .filter(|ad| ids.contains(&ad.id.get()))
+                .map(Slot::new)
+                .collect();
+            slots.sort_unstable_by_key(Slot::key);
+            slots
+        };
+        let merged = merge_sorted(slots(&[1, 4, 5, 9, 30]), slots(&[2, 3, 17, 40]));
+        let mut expected = slots(&[1, 2, 3, 4, 5, 9, 17, 30, 40]);
+        expected.sort_unstable_by_key(Slot::key);
+        let keys = |slots: &[Slot]| slots.iter().map(Slot::key).collect::<Vec<_>>();
+        assert_eq!(keys(&merged), keys(&expected));
+        assert_eq!(
+            keys(&merge_sorted(Vec::new(), slots(&[7]))),
+            keys(&slots(&[7]))
+        );
+    }
+}
