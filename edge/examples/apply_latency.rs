@@ -1,13 +1,14 @@
 //! Applies single-event batches one after another to an edge's state
-//! holding N sample ads, as the tailer does (with background compaction),
-//! and prints the apply latency percentiles and the compactions done.
+//! booted from a snapshot of N sample ads, as the tailer does (with
+//! background compaction), and prints the apply latency percentiles and
+//! the compactions done.
 //!
 //! `cargo run --release -p adcast-edge --example apply_latency -- 1000000 1000`
 
 use std::time::{Duration, Instant};
 
 use adcast_edge::compaction::{CompactionPolicy, StateCell};
-use adcast_edge::state::ServingState;
+use adcast_edge::state::{LoadedSnapshot, ServingState};
 use adcast_shared::ad::{AdId, Title};
 use adcast_shared::event::Change;
 use adcast_shared::sample::{sample_ads, SampleRng};
@@ -32,16 +33,17 @@ fn main() {
             .map(|_| ads[rng.below(count as u64) as usize].clone())
             .collect()
     };
+    // Booted as an edge boots: from a snapshot file's bytes.
+    let file = Snapshot {
+        seq: 1,
+        created_at: now,
+        ads,
+    }
+    .encode();
     let started = Instant::now();
-    let state = ServingState::from_snapshot(
-        Snapshot {
-            seq: 1,
-            created_at: now,
-            ads,
-        },
-        now,
-    );
-    eprintln!("{count} ads indexed in {:?}", started.elapsed());
+    let state = ServingState::from_loaded(LoadedSnapshot::decode(&file, now).expect("valid"));
+    eprintln!("{count} ads decoded and indexed in {:?}", started.elapsed());
+    drop(file);
     let cell = StateCell::new(state, CompactionPolicy::default());
     let mut took = Vec::with_capacity(events);
     for i in 0..events {

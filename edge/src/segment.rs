@@ -42,6 +42,8 @@ pub(crate) type Key = (i64, i64);
 pub(crate) struct ServedAd {
     bytes: Arc<[u8]>,
     item_len: u32,
+    /// Where the group records start (see [`ServedAd::groups`]).
+    groups_at: u32,
 }
 
 /// The item's fixed text around the title and the end time.
@@ -50,7 +52,9 @@ const ITEM_END_AT: &str = ",\"endAt\":\"";
 const ITEM_CLOSE: &str = "\"}";
 
 impl ServedAd {
-    pub fn new(ad: &Ad) -> ServedAd {
+    /// With `groups`, the ad's condition groups are also kept in the form
+    /// the bitsets are built from, for ads whose slot cannot hold them.
+    pub fn new(ad: &Ad, groups: bool) -> ServedAd {
         thread_local! {
             static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
@@ -64,9 +68,16 @@ impl ServedAd {
                 bincode::config::standard(),
             )
             .expect("encoding into a Vec cannot fail");
+            let groups_at = buffer.len() as u32;
+            if groups {
+                for group in ad.targeting.groups() {
+                    GroupBits::of(group).write_record(group, buffer);
+                }
+            }
             ServedAd {
                 bytes: Arc::from(&buffer[..]),
                 item_len,
+                groups_at,
             }
         })
     }
@@ -92,14 +103,20 @@ impl ServedAd {
         }
     }
 
-    /// The ad's targeting, decoded again.
-    pub fn targeting(&self) -> Targeting {
-        self.rest().2
+    /// The group records kept with `groups`: each group's bits, and its
+    /// countries (two bytes each) when they are not inline.
+    fn groups(&self) -> impl Iterator<Item = (GroupBits, &[u8])> + '_ {
+        let mut records = &self.bytes[self.groups_at as usize..];
+        std::iter::from_fn(move || {
+            let (bits, countries, rest) = GroupBits::read_record(records)?;
+            records = rest;
+            Some((bits, countries))
+        })
     }
 
     fn rest(&self) -> (AdId, TimeWindow, Targeting) {
         let (rest, _) = bincode::serde::decode_from_slice(
-            &self.bytes[self.item_len as usize..],
+            &self.bytes[self.item_len as usize..self.groups_at as usize],
             bincode::config::standard(),
         )
         .expect("a served ad decodes: it was encoded from a valid ad");
@@ -147,12 +164,13 @@ pub(crate) struct Slot {
 
 impl Slot {
     pub fn new(ad: &Ad) -> Slot {
+        let targeting = InlineTargeting::of(ad.targeting.groups());
         Slot {
             end: ad.window.end().as_millis(),
             start: ad.window.start().as_millis(),
             id: ad.id,
-            targeting: InlineTargeting::of(ad.targeting.groups()),
-            served: ServedAd::new(ad),
+            targeting,
+            served: ServedAd::new(ad, matches!(targeting, InlineTargeting::InAd { .. })),
         }
     }
 
@@ -219,6 +237,37 @@ impl GroupBits {
     /// Whether the countries are held here (otherwise they are in the ad).
     fn countries_inline(&self) -> bool {
         usize::from(self.country_count) <= INLINE_COUNTRIES
+    }
+
+    /// Appends `group`'s record (these bits, then every country index as
+    /// two bytes) to `out`.
+    fn write_record(&self, group: &ConditionGroup, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[self.genders, self.platforms, self.ages.0, self.ages.1]);
+        out.extend_from_slice(&self.country_count.to_le_bytes());
+        for country in group.countries() {
+            out.extend_from_slice(&(country.index() as u16).to_le_bytes());
+        }
+    }
+
+    /// The record at the start of `records`: the bits, the countries' bytes,
+    /// and the records after it; `None` when there are none left.
+    fn read_record(records: &[u8]) -> Option<(GroupBits, &[u8], &[u8])> {
+        let (head, rest) = records.split_at_checked(6)?;
+        let country_count = u16::from_le_bytes([head[4], head[5]]);
+        let (countries, rest) = rest.split_at(2 * usize::from(country_count));
+        let mut bits = GroupBits {
+            genders: head[0],
+            platforms: head[1],
+            ages: (head[2], head[3]),
+            countries: [0; INLINE_COUNTRIES],
+            country_count,
+        };
+        if bits.countries_inline() {
+            for (index, pair) in bits.countries.iter_mut().zip(countries.chunks_exact(2)) {
+                *index = u16::from_le_bytes([pair[0], pair[1]]);
+            }
+        }
+        Some((bits, countries, rest))
     }
 }
 
@@ -303,8 +352,9 @@ impl WordBits {
     }
 
     /// Adds the entry `bit` of this word, allowing what `bits` allows;
-    /// `countries` are the group's countries when they are not inline.
-    fn add(&mut self, bit: u64, bits: &GroupBits, countries: &[Country], per_bit: bool) {
+    /// `countries` are the group's country indexes (two bytes each) when
+    /// they are not inline.
+    fn add(&mut self, bit: u64, bits: &GroupBits, countries: &[u8], per_bit: bool) {
         self.valid |= bit;
         if per_bit {
             self.per_bit |= bit;
@@ -333,9 +383,9 @@ impl WordBits {
                 .iter()
                 .for_each(|&index| self.allow_country(usize::from(index), bit));
         } else {
-            countries
-                .iter()
-                .for_each(|country| self.allow_country(country.index(), bit));
+            countries.chunks_exact(2).for_each(|pair| {
+                self.allow_country(usize::from(u16::from_le_bytes([pair[0], pair[1]])), bit)
+            });
         }
     }
 
@@ -410,7 +460,7 @@ impl Part {
                 part.future_starts.push((slot.start, position as u32));
             }
             let needs_per_bit = slot.entries() > 1 || slot.start >= now;
-            let mut add = |bits: &GroupBits, countries: &[Country]| {
+            let mut add = |bits: &GroupBits, countries: &[u8]| {
                 if entry / 64 != word.word {
                     word.store(&mut part);
                     word = WordBits::new(entry / 64);
@@ -423,8 +473,8 @@ impl Part {
                 InlineTargeting::Everyone => add(&GroupBits::EVERYONE, &[]),
                 InlineTargeting::One(bits) => add(&bits, &[]),
                 InlineTargeting::InAd { .. } => {
-                    for group in slot.served.targeting().groups() {
-                        add(&GroupBits::of(group), group.countries());
+                    for (bits, countries) in slot.served.groups() {
+                        add(&bits, countries);
                     }
                 }
             }
@@ -568,8 +618,8 @@ impl Segment {
     /// while its id map is built.
     fn from_parts(slots: Vec<Slot>, now: i64, two_threads: bool) -> Segment {
         debug_assert!(slots.windows(2).all(|w| w[0].key() < w[1].key()));
-        let middle =
-            word_aligned_middle(&slots).filter(|_| two_threads && slots.len() >= PARALLEL_FROM);
+        let two_threads = two_threads && slots.len() >= PARALLEL_FROM;
+        let middle = two_threads.then(|| word_aligned_middle(&slots)).flatten();
         let (by_id, part) = match middle {
             None => (by_id_of(&slots), Part::build(&slots, 0, now)),
             Some(middle) => std::thread::scope(|scope| {
@@ -1002,7 +1052,25 @@ pub(crate) mod tests {
             ad.title = Title::parse(title.to_owned()).unwrap();
             let slot = Slot::new(&ad);
             assert_eq!(slot.served.ad(), ad);
-            assert_eq!(slot.served.targeting(), ad.targeting);
+            let records: Vec<_> = slot.served.groups().collect();
+            if matches!(slot.targeting, InlineTargeting::InAd { .. }) {
+                assert_eq!(records.len(), ad.targeting.groups().len());
+                for ((bits, countries), group) in records.iter().zip(ad.targeting.groups()) {
+                    assert_eq!(*bits, GroupBits::of(group));
+                    let indexes: Vec<usize> = countries
+                        .chunks_exact(2)
+                        .map(|pair| usize::from(u16::from_le_bytes([pair[0], pair[1]])))
+                        .collect();
+                    let expected: Vec<usize> =
+                        group.countries().iter().map(|c| c.index()).collect();
+                    assert_eq!(indexes, expected);
+                }
+            } else {
+                assert!(
+                    records.is_empty(),
+                    "simple targeting is kept in the slot alone"
+                );
+            }
             let item: serde_json::Value = serde_json::from_slice(slot.served.item()).unwrap();
             assert_eq!(item["title"], title);
             assert_eq!(item["endAt"], ad.window.end().to_string());
