@@ -34,10 +34,11 @@ pub(crate) type Key = (i64, i64);
 
 /// An ad as an edge holds it, in one shared allocation: its answer item
 /// (`{"title":…,"endAt":…}`, rendered once, what the walk copies), then the
-/// rest of the ad (id, window, targeting) in bincode. A million ads cost a
-/// million of these and nothing else per ad; the full [`Ad`] is decoded
-/// again only to persist the state or to index an ad whose targeting is
-/// not kept in its slot.
+/// rest of the ad (id, window, targeting) in bincode, then, for an ad
+/// whose targeting its slot cannot hold, one record per condition group
+/// ([`ServedAd::groups`]). A million ads cost a million of these and
+/// nothing else per ad; the full [`Ad`] is decoded again only to write a
+/// snapshot.
 #[derive(Clone, Debug)]
 pub(crate) struct ServedAd {
     bytes: Arc<[u8]>,
