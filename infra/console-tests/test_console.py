@@ -392,6 +392,26 @@ def test_at_375_px_the_list_and_the_form_are_usable(page: Page, api, marker):
     assert api.titled(f"Small {marker}")[0]["conditions"] == [{"country": ["TW"]}]
 
 
+def test_a_control_focused_while_the_list_loads_keeps_the_focus(page: Page, api, marker):
+    sign_in(page)
+    held = []
+    # The list's request is held until the user has moved focus into the
+    # screen: the heading must not take it back when the rows arrive.
+    page.route(re.compile(r".*/api/v1/admin/ad\?.*"),
+               lambda route: route.continue_() if held else held.append(route))
+    page.goto(f"{URL}/admin/#/ads?q={marker}")
+    expect(page.locator("#list-summary")).to_have_text("Loading…")
+    button = page.get_by_role("button", name="New ad", exact=True)
+    button.focus()
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(20)
+    assert held, "the list asked for its rows"
+    held[0].continue_()
+    expect(page.locator("#list-summary")).not_to_have_text("Loading…")
+    expect(button).to_be_focused()
+
+
 def test_the_form_can_be_filled_and_saved_with_the_keyboard_alone(page: Page, api, marker):
     sign_in(page)
     page.get_by_role("button", name="New ad", exact=True).focus()

@@ -166,9 +166,12 @@ async function route() {
   if (stillCurrent()) focusHeading();
 }
 
+// Moves focus to the new screen's heading, unless the user already moved
+// it into the screen while it was loading (a list is drawn before its rows
+// arrive: a control focused meanwhile keeps the focus).
 function focusHeading() {
   const heading = main.querySelector("h1");
-  if (heading) {
+  if (heading && !main.contains(document.activeElement)) {
     heading.setAttribute("tabindex", "-1");
     heading.focus();
   }
