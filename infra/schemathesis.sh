@@ -203,7 +203,7 @@ run_service() {
     124 | 137) log "$name: FAILED: time budget of ${TIME_BUDGET}s exceeded"; status=1 ;;
     *) log "$name: FAILED (exit $status) after ${elapsed}s; repeat with SEED=$SEED" ;;
   esac
-  return $status
+  return "$status"
 }
 
 install_tools
