@@ -120,15 +120,9 @@ impl AdIndex {
     /// Like [`AdIndex::build`], taking the ads (a boot: large catalogs are
     /// prepared on two threads).
     pub fn from_ads(ads: Vec<Ad>, now: Timestamp) -> AdIndex {
-        let mut catalog = AdIndex::catalog(ads.len() as u64, now);
+        let mut catalog = CatalogBuilder::new(now.as_millis(), ads.len() as u64);
         ads.into_iter().for_each(|ad| catalog.push(ad));
         AdIndex::from_catalog(catalog)
-    }
-
-    /// A builder for an index over a catalog handed over ad by ad (a boot:
-    /// see [`crate::catalog`]); `expected` ads are announced.
-    pub(crate) fn catalog(expected: u64, now: Timestamp) -> CatalogBuilder {
-        CatalogBuilder::new(now.as_millis(), expected)
     }
 
     pub(crate) fn from_catalog(catalog: CatalogBuilder) -> AdIndex {

@@ -72,7 +72,7 @@ impl ServedAd {
             let groups_at = buffer.len() as u32;
             if groups {
                 for group in ad.targeting.groups() {
-                    GroupBits::of(group).write_record(group, buffer);
+                    GroupBits::write_record(group, buffer);
                 }
             }
             ServedAd {
@@ -240,11 +240,12 @@ impl GroupBits {
         usize::from(self.country_count) <= INLINE_COUNTRIES
     }
 
-    /// Appends `group`'s record (these bits, then every country index as
-    /// two bytes) to `out`.
-    fn write_record(&self, group: &ConditionGroup, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[self.genders, self.platforms, self.ages.0, self.ages.1]);
-        out.extend_from_slice(&self.country_count.to_le_bytes());
+    /// Appends `group`'s record (its bits, then every country index as two
+    /// bytes) to `out`.
+    fn write_record(group: &ConditionGroup, out: &mut Vec<u8>) {
+        let bits = GroupBits::of(group);
+        out.extend_from_slice(&[bits.genders, bits.platforms, bits.ages.0, bits.ages.1]);
+        out.extend_from_slice(&bits.country_count.to_le_bytes());
         for country in group.countries() {
             out.extend_from_slice(&(country.index() as u16).to_le_bytes());
         }

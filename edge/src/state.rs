@@ -15,6 +15,7 @@ use adcast_shared::event::Change;
 use adcast_shared::snapshot::{Snapshot, SnapshotError, SnapshotHeader, SnapshotWriter};
 use adcast_shared::timestamp::Timestamp;
 
+use crate::catalog::CatalogBuilder;
 use crate::index::AdIndex;
 use crate::segment::Segment;
 
@@ -45,7 +46,8 @@ impl LoadedSnapshot {
     /// [`crate::catalog`]). Checks and errors are [`Snapshot::decode`]'s.
     pub fn decode(bytes: &[u8], now: Timestamp) -> Result<LoadedSnapshot, SnapshotError> {
         let half = SnapshotHeader::decode(bytes)?.ad_count / 2;
-        let (mut first, mut second) = (AdIndex::catalog(half, now), AdIndex::catalog(half, now));
+        let catalog = || CatalogBuilder::new(now.as_millis(), half);
+        let (mut first, mut second) = (catalog(), catalog());
         let header = Snapshot::decode_in_two(bytes, |ad| first.push(ad), |ad| second.push(ad))?;
         Ok(LoadedSnapshot {
             seq: header.seq,
