@@ -64,40 +64,60 @@ impl fmt::Display for AdId {
 }
 
 /// 1–256 Unicode scalar values, at least one not whitespace, no control characters.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Title(String);
 
 impl Title {
     pub const MAX_CHARS: usize = 256;
 
     pub fn parse(text: String) -> Result<Title, &'static str> {
-        // ASCII titles (most of them) are checked byte by byte; a boot
-        // checks one title per ad.
-        let ascii = text.is_ascii();
-        let chars = if ascii {
-            text.len()
-        } else {
-            text.chars().count()
-        };
+        Title::check(&text)?;
+        Ok(Title(text))
+    }
+
+    /// The rules, on borrowed text: a decoder checks before it allocates.
+    fn check(text: &str) -> Result<(), &'static str> {
+        const EMPTY: &str = "title must not be empty";
+        const TOO_LONG: &str = "title must be at most 256 characters";
+        const CONTROL: &str = "title must not contain control characters";
+        const BLANK: &str = "title must contain a non-whitespace character";
+        if text.is_ascii() {
+            // Most titles, checked bytewise (a boot checks one title per
+            // ad): the printable test has no early exit, so it compiles to
+            // vector instructions. An ASCII whitespace character other than
+            // the space is a control character, refused first.
+            let bytes = text.as_bytes();
+            if bytes.is_empty() {
+                return Err(EMPTY);
+            }
+            if bytes.len() > Self::MAX_CHARS {
+                return Err(TOO_LONG);
+            }
+            let printable = bytes
+                .iter()
+                .fold(true, |all, byte| all & (0x20..0x7f).contains(byte));
+            if !printable {
+                return Err(CONTROL);
+            }
+            if bytes.iter().all(|&byte| byte == b' ') {
+                return Err(BLANK);
+            }
+            return Ok(());
+        }
+        let chars = text.chars().count();
         if chars == 0 {
-            return Err("title must not be empty");
+            return Err(EMPTY);
         }
         if chars > Self::MAX_CHARS {
-            return Err("title must be at most 256 characters");
+            return Err(TOO_LONG);
         }
-        let control = if ascii {
-            text.bytes().any(|byte| byte.is_ascii_control())
-        } else {
-            text.chars().any(char::is_control)
-        };
-        if control {
-            return Err("title must not contain control characters");
+        if text.chars().any(char::is_control) {
+            return Err(CONTROL);
         }
         if text.chars().all(char::is_whitespace) {
-            return Err("title must contain a non-whitespace character");
+            return Err(BLANK);
         }
-        Ok(Title(text))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -116,6 +136,41 @@ impl TryFrom<String> for Title {
 impl From<Title> for String {
     fn from(title: Title) -> Self {
         title.0
+    }
+}
+
+/// A string, like `String`'s own form, written without a copy.
+impl Serialize for Title {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// A string, checked before it is copied: from a borrowing decoder (a
+/// snapshot's bytes) the title is allocated once, at its exact size, and
+/// only when valid.
+impl<'de> Deserialize<'de> for Title {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TitleVisitor;
+
+        impl serde::de::Visitor<'_> for TitleVisitor {
+            type Value = Title;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a title string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Title, E> {
+                Title::check(text).map_err(E::custom)?;
+                Ok(Title(text.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Title, E> {
+                Title::parse(text).map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_str(TitleVisitor)
     }
 }
 
@@ -274,8 +329,8 @@ impl Platform {
 /// duplicates and keep the order they were given in. A group always restricts
 /// at least one dimension: an unrestricted group would target everyone, which
 /// [`Targeting`] represents as having no groups at all.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "ConditionGroupParts", into = "ConditionGroupParts")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "ConditionGroupParts")]
 pub struct ConditionGroup {
     age: Option<AgeRange>,
     genders: Vec<Gender>,
@@ -357,6 +412,29 @@ impl From<ConditionGroup> for ConditionGroupParts {
             countries: group.countries,
             platforms: group.platforms,
         }
+    }
+}
+
+/// The form of [`ConditionGroupParts`], written from borrowed fields: no
+/// copy of the lists per group written (a snapshot writes every ad's, an
+/// edge every ad it indexes).
+impl Serialize for ConditionGroup {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename = "ConditionGroupParts")]
+        struct Parts<'a> {
+            age: &'a Option<AgeRange>,
+            genders: &'a [Gender],
+            countries: &'a [Country],
+            platforms: &'a [Platform],
+        }
+        Parts {
+            age: &self.age,
+            genders: &self.genders,
+            countries: &self.countries,
+            platforms: &self.platforms,
+        }
+        .serialize(serializer)
     }
 }
 
@@ -504,6 +582,57 @@ mod tests {
         assert!(Title::parse("a\nb".into()).is_err());
         assert!(Title::parse("a\u{7f}".into()).is_err());
         assert!(Title::parse("  padded  ".into()).is_ok());
+    }
+
+    /// The hand-written serde forms are the derived ones they replaced: a
+    /// title is its string, a group its parts, in bincode and in JSON; and
+    /// a title is checked whether the decoder borrows or owns its text.
+    #[test]
+    fn titles_and_groups_keep_their_serde_forms() {
+        let config = bincode::config::standard();
+        fn bincode_of<T: Serialize>(value: &T) -> Vec<u8> {
+            bincode::serde::encode_to_vec(value, bincode::config::standard()).unwrap()
+        }
+        let title = Title::parse("Sale \"now\" é".into()).unwrap();
+        assert_eq!(bincode_of(&title), bincode_of(&title.as_str().to_owned()));
+        assert_eq!(
+            serde_json::to_string(&title).unwrap(),
+            serde_json::to_string(title.as_str()).unwrap()
+        );
+        let parts = ConditionGroupParts {
+            age: AgeRange::new(18, 30),
+            genders: vec![Gender::F],
+            countries: vec![Country::parse("TW").unwrap(), Country::parse("JP").unwrap()],
+            platforms: vec![Platform::Web, Platform::Ios],
+        };
+        let group = ConditionGroup::try_from(parts.clone()).unwrap();
+        assert_eq!(bincode_of(&group), bincode_of(&parts));
+        assert_eq!(
+            serde_json::to_string(&group).unwrap(),
+            serde_json::to_string(&parts).unwrap()
+        );
+
+        let borrowed = |bytes: &[u8]| {
+            bincode::serde::decode_from_slice::<Title, _>(bytes, config).map(|(title, _)| title)
+        };
+        let owned = |bytes: &[u8]| {
+            bincode::serde::decode_from_std_read::<Title, _, _>(&mut &bytes[..], config)
+        };
+        assert_eq!(borrowed(&bincode_of(&title)).unwrap(), title);
+        assert_eq!(owned(&bincode_of(&title)).unwrap(), title);
+        for invalid in ["", "   ", "a\u{7}b"] {
+            let bytes = bincode_of(&invalid.to_owned());
+            assert!(borrowed(&bytes).is_err(), "{invalid:?}");
+            assert!(owned(&bytes).is_err(), "{invalid:?}");
+            let json = serde_json::to_string(invalid).unwrap();
+            assert!(serde_json::from_str::<Title>(&json).is_err(), "{invalid:?}");
+        }
+        assert_eq!(
+            serde_json::from_str::<Title>(r#""a \u00e9\"""#)
+                .unwrap()
+                .as_str(),
+            "a é\""
+        );
     }
 
     #[test]
