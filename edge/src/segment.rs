@@ -446,75 +446,164 @@ impl WordBits {
     }
 
     /// Writes this word into `part`'s bitsets.
-    fn store(&self, part: &mut Part) {
+    fn store(&self, part: &mut Part<'_>) {
         let word = self.word;
-        if word >= part.valid.len() {
+        let words = part.words();
+        if word >= words {
             return; // no entries at all
         }
-        part.valid[word] = self.valid;
-        part.per_bit[word] = self.per_bit;
-        part.any_country[word] = self.any_country;
-        for (bitset, bits) in part.gender.iter_mut().zip(self.gender) {
+        let fixed = [self.valid, self.per_bit, self.any_country]
+            .into_iter()
+            .chain(self.gender)
+            .chain(self.platform)
+            .chain(self.age);
+        for (bitset, bits) in part.fixed.iter_mut().zip(fixed) {
             bitset[word] = bits;
         }
-        for (bitset, bits) in part.platform.iter_mut().zip(self.platform) {
-            bitset[word] = bits;
-        }
-        for (bitset, bits) in part.age.iter_mut().zip(self.age) {
-            bitset[word] = bits;
-        }
-        let words = part.valid.len();
         for &(country, bits) in &self.countries {
-            part.country[country].get_or_insert_with(|| vec![0; words])[word] = bits;
+            part.country[country]
+                .as_mut()
+                .expect("every country named has a bitset")[word] = bits;
         }
     }
 }
 
-/// The entries and bitsets of a run of slots, built in one pass; two runs
-/// are built on two threads and appended when a boot builds a catalog.
-struct Part {
-    entry_ad: Vec<u32>,
-    future_starts: Vec<(i64, u32)>,
-    valid: Vec<u64>,
-    per_bit: Vec<u64>,
-    any_country: Vec<u64>,
-    gender: [Vec<u64>; 2],
-    platform: [Vec<u64>; 3],
-    age: Vec<Vec<u64>>,
+/// Bitsets every segment has, in this order: valid, per-bit, any country,
+/// the genders, the platforms, the ages.
+const FIXED_BITSETS: usize = 3 + 2 + 3 + AGES;
+
+/// A segment's bitsets (zeroed) and entry map, allocated once at their
+/// final size: the fixed bitsets, and one per country that an entry names.
+/// Two threads index two halves in place; nothing is copied or
+/// reallocated after (a boot's temporary copies stayed in the allocator,
+/// tens of MiB at a million ads).
+struct Bits {
+    fixed: Vec<Vec<u64>>,
     country: Vec<Option<Vec<u64>>>,
+    entry_ad: Vec<u32>,
 }
 
-impl Part {
-    /// Indexes `slots`, the run starting at `first_position` of a sorted
-    /// segment built at `now`.
-    fn build(slots: &[Slot], first_position: usize, now: i64) -> Part {
-        let entry_count: usize = slots.iter().map(Slot::entries).sum();
-        let words = entry_count.div_ceil(64);
-        let bitset = || vec![0u64; words];
-        let mut part = Part {
-            entry_ad: Vec::with_capacity(entry_count),
+impl Bits {
+    fn for_slots(slots: &[Slot]) -> Bits {
+        let entries: usize = slots.iter().map(Slot::entries).sum();
+        let bitset = || vec![0; entries.div_ceil(64)];
+        Bits {
+            fixed: (0..FIXED_BITSETS).map(|_| bitset()).collect(),
+            country: countries_named(slots)
+                .iter()
+                .map(|&named| named.then(bitset))
+                .collect(),
+            entry_ad: vec![0; entries],
+        }
+    }
+
+    /// The whole of it, as one part.
+    fn whole(&mut self) -> Part<'_> {
+        Part {
+            fixed: self.fixed.iter_mut().map(|words| &mut words[..]).collect(),
+            country: self
+                .country
+                .iter_mut()
+                .map(|words| words.as_deref_mut())
+                .collect(),
+            entry_ad: &mut self.entry_ad,
             future_starts: Vec::new(),
-            valid: bitset(),
-            per_bit: bitset(),
-            any_country: bitset(),
-            gender: [bitset(), bitset()],
-            platform: [bitset(), bitset(), bitset()],
-            age: (0..AGES).map(|_| bitset()).collect(),
-            country: vec![None; Country::COUNT],
+        }
+    }
+
+    /// Two parts: the entries before `first_entries` (a multiple of 64),
+    /// and the rest.
+    fn halves(&mut self, first_entries: usize) -> (Part<'_>, Part<'_>) {
+        debug_assert_eq!(first_entries % 64, 0);
+        let words = first_entries / 64;
+        let (first_fixed, second_fixed) = self
+            .fixed
+            .iter_mut()
+            .map(|bits| bits.split_at_mut(words))
+            .unzip();
+        let (first_country, second_country) = self
+            .country
+            .iter_mut()
+            .map(|bits| match bits {
+                Some(bits) => {
+                    let (first, second) = bits.split_at_mut(words);
+                    (Some(first), Some(second))
+                }
+                None => (None, None),
+            })
+            .unzip();
+        let (first_ads, second_ads) = self.entry_ad.split_at_mut(first_entries);
+        let part = |fixed, country, entry_ad| Part {
+            fixed,
+            country,
+            entry_ad,
+            future_starts: Vec::new(),
         };
+        (
+            part(first_fixed, first_country, first_ads),
+            part(second_fixed, second_country, second_ads),
+        )
+    }
+}
+
+/// Which countries the entries of `slots` name.
+fn countries_named(slots: &[Slot]) -> [bool; Country::COUNT] {
+    let mut named = [false; Country::COUNT];
+    let mut name = |bits: &GroupBits, countries: &[u8]| {
+        if bits.countries_inline() {
+            for &index in &bits.countries[..usize::from(bits.country_count)] {
+                named[usize::from(index)] = true;
+            }
+        } else {
+            for pair in countries.chunks_exact(2) {
+                named[usize::from(u16::from_le_bytes([pair[0], pair[1]]))] = true;
+            }
+        }
+    };
+    for slot in slots {
+        match slot.targeting {
+            InlineTargeting::Everyone => {}
+            InlineTargeting::One(bits) => name(&bits, &[]),
+            InlineTargeting::InAd { .. } => {
+                for (bits, countries) in slot.served.groups() {
+                    name(&bits, countries);
+                }
+            }
+        }
+    }
+    named
+}
+
+/// The entries and bitsets of a run of slots, indexed in one pass into
+/// its window of the segment's [`Bits`].
+struct Part<'a> {
+    fixed: Vec<&'a mut [u64]>,
+    country: Vec<Option<&'a mut [u64]>>,
+    entry_ad: &'a mut [u32],
+    future_starts: Vec<(i64, u32)>,
+}
+
+impl<'a> Part<'a> {
+    fn words(&self) -> usize {
+        self.entry_ad.len().div_ceil(64)
+    }
+
+    /// Indexes `slots`, the run starting at `first_position` of a sorted
+    /// segment built at `now`, whose entries this part's window holds.
+    fn build(mut self, slots: &[Slot], first_position: usize, now: i64) -> Part<'a> {
         let mut word = WordBits::new(0);
         let mut entry = 0;
         for (position, slot) in (first_position..).zip(slots) {
             if slot.start >= now {
-                part.future_starts.push((slot.start, position as u32));
+                self.future_starts.push((slot.start, position as u32));
             }
             let needs_per_bit = slot.entries() > 1 || slot.start >= now;
             let mut add = |bits: &GroupBits, countries: &[u8]| {
                 if entry / 64 != word.word {
-                    word.store(&mut part);
+                    word.store(&mut self);
                     word = WordBits::new(entry / 64);
                 }
-                part.entry_ad.push(position as u32);
+                self.entry_ad[entry] = position as u32;
                 word.add(1 << (entry % 64), bits, countries, needs_per_bit);
                 entry += 1;
             };
@@ -528,44 +617,9 @@ impl Part {
                 }
             }
         }
-        word.store(&mut part);
-        part
-    }
-
-    /// Appends `next`, the run right after this one; this run's entries
-    /// must fill whole words.
-    fn append(&mut self, next: Part) {
-        debug_assert_eq!(self.entry_ad.len() % 64, 0);
-        let (words, next_words) = (self.valid.len(), next.valid.len());
-        self.entry_ad.extend(next.entry_ad);
-        self.future_starts.extend(next.future_starts);
-        for (bitset, more) in [&mut self.valid, &mut self.per_bit, &mut self.any_country]
-            .into_iter()
-            .chain(&mut self.gender)
-            .chain(&mut self.platform)
-            .chain(&mut self.age)
-            .zip(
-                [next.valid, next.per_bit, next.any_country]
-                    .into_iter()
-                    .chain(next.gender)
-                    .chain(next.platform)
-                    .chain(next.age),
-            )
-        {
-            bitset.extend(more);
-        }
-        for (bitset, more) in self.country.iter_mut().zip(next.country) {
-            match (bitset.as_mut(), more) {
-                (Some(bitset), Some(more)) => bitset.extend(more),
-                (Some(bitset), None) => bitset.resize(words + next_words, 0),
-                (None, Some(more)) => {
-                    let mut joined = vec![0; words];
-                    joined.extend(more);
-                    *bitset = Some(joined);
-                }
-                (None, None) => {}
-            }
-        }
+        debug_assert_eq!(entry, self.entry_ad.len());
+        word.store(&mut self);
+        self
     }
 }
 
@@ -589,12 +643,13 @@ fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
 
 /// Where a sorted run of slots can be cut in two runs indexed apart: a
 /// position near the middle before which the entries fill whole words.
-fn word_aligned_middle(slots: &[Slot]) -> Option<usize> {
+/// Returns the position and the entries before it.
+fn word_aligned_middle(slots: &[Slot]) -> Option<(usize, usize)> {
     let middle = slots.len() / 2;
     let mut entries: usize = slots[..middle].iter().map(Slot::entries).sum();
     for (position, slot) in slots.iter().enumerate().skip(middle).take(64 * 64) {
         if entries.is_multiple_of(64) {
-            return Some(position);
+            return Some((position, entries));
         }
         entries += slot.entries();
     }
@@ -669,36 +724,45 @@ impl Segment {
         debug_assert!(slots.windows(2).all(|w| w[0].key() < w[1].key()));
         let two_threads = two_threads && slots.len() >= PARALLEL_FROM;
         let middle = two_threads.then(|| word_aligned_middle(&slots)).flatten();
-        let (by_id, part) = match middle {
-            None => (by_id_of(&slots), Part::build(&slots, 0, now)),
-            Some(middle) => std::thread::scope(|scope| {
+        let mut bits = Bits::for_slots(&slots);
+        let (by_id, mut future_starts) = match middle {
+            None => {
+                let part = bits.whole().build(&slots, 0, now);
+                (by_id_of(&slots), part.future_starts)
+            }
+            Some((middle, first_entries)) => std::thread::scope(|scope| {
+                let (first, second) = bits.halves(first_entries);
                 let by_id = scope.spawn(|| by_id_of(&slots));
-                let second = scope.spawn(|| Part::build(&slots[middle..], middle, now));
-                let mut part = Part::build(&slots[..middle], 0, now);
-                part.append(joined(second));
-                (joined(by_id), part)
+                let second = scope.spawn(|| second.build(&slots[middle..], middle, now));
+                let mut future_starts = first.build(&slots[..middle], 0, now).future_starts;
+                future_starts.extend(joined(second).future_starts);
+                (joined(by_id), future_starts)
             }),
         };
-        let mut future_starts = part.future_starts;
         future_starts.sort_unstable();
         let bitset = |words: Vec<u64>| Bitset(words.into_boxed_slice());
-        let [male, female] = part.gender;
-        let [android, ios, web] = part.platform;
+        let Bits {
+            fixed,
+            country,
+            entry_ad,
+        } = bits;
+        let mut fixed = fixed.into_iter().map(bitset);
+        let mut next = || fixed.next().expect("FIXED_BITSETS bitsets");
+        let (valid, per_bit, any_country) = (next(), next(), next());
+        let gender = [next(), next()];
+        let platform = [next(), next(), next()];
+        let age = (0..AGES).map(|_| next()).collect();
         Segment {
             slots,
-            entry_ad: part.entry_ad,
+            entry_ad,
             by_id,
-            valid: bitset(part.valid),
-            gender: [bitset(male), bitset(female)],
-            platform: [bitset(android), bitset(ios), bitset(web)],
-            age: part.age.into_iter().map(bitset).collect(),
-            country: part
-                .country
-                .into_iter()
-                .map(|bits| bits.map(bitset))
-                .collect(),
-            any_country: bitset(part.any_country),
-            per_bit: bitset(part.per_bit),
+            valid,
+            gender,
+            platform,
+            age,
+            country: country.into_iter().map(|bits| bits.map(bitset)).collect(),
+            any_country,
+            per_bit,
             future_starts,
             built_at: now,
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
