@@ -231,7 +231,14 @@ impl Server {
                 return with_status(StatusCode::BAD_REQUEST, validation_error_body(&invalid))
             }
         };
-        if let Some(value) = request.headers().get(ADCAST_MIN_SEQ) {
+        // A scan, not `HeaderMap::get`: hashing the name cost more than
+        // comparing it with the few headers a request carries (at most
+        // MAX_HEADERS); the first one found, as `get` would.
+        let min_seq = request
+            .headers()
+            .iter()
+            .find_map(|(name, value)| (*name == ADCAST_MIN_SEQ).then_some(value));
+        if let Some(value) = min_seq {
             let min_seq = value
                 .to_str()
                 .ok()
@@ -354,8 +361,9 @@ impl Server {
 }
 
 fn cache_control(max_age: u64) -> HeaderValue {
-    // Built at compile time: `from_static` checks its text when it runs.
-    const PRE_RENDERED: [HeaderValue; 6] = [
+    // Built at compile time (`from_static` checks its text then), and a
+    // static, so a call clones one value instead of building the array.
+    static PRE_RENDERED: [HeaderValue; 6] = [
         HeaderValue::from_static("public, max-age=0"),
         HeaderValue::from_static("public, max-age=1"),
         HeaderValue::from_static("public, max-age=2"),
