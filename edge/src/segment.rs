@@ -583,14 +583,15 @@ struct Part<'a> {
     future_starts: Vec<(i64, u32)>,
 }
 
-impl<'a> Part<'a> {
+impl Part<'_> {
     fn words(&self) -> usize {
         self.entry_ad.len().div_ceil(64)
     }
 
     /// Indexes `slots`, the run starting at `first_position` of a sorted
-    /// segment built at `now`, whose entries this part's window holds.
-    fn build(mut self, slots: &[Slot], first_position: usize, now: i64) -> Part<'a> {
+    /// segment built at `now`, whose entries this part's window holds;
+    /// returns the `(startAt, position)` of those not started at `now`.
+    fn build(mut self, slots: &[Slot], first_position: usize, now: i64) -> Vec<(i64, u32)> {
         let mut word = WordBits::new(0);
         let mut entry = 0;
         for (position, slot) in (first_position..).zip(slots) {
@@ -619,7 +620,7 @@ impl<'a> Part<'a> {
         }
         debug_assert_eq!(entry, self.entry_ad.len());
         word.store(&mut self);
-        self
+        self.future_starts
     }
 }
 
@@ -726,16 +727,13 @@ impl Segment {
         let middle = two_threads.then(|| word_aligned_middle(&slots)).flatten();
         let mut bits = Bits::for_slots(&slots);
         let (by_id, mut future_starts) = match middle {
-            None => {
-                let part = bits.whole().build(&slots, 0, now);
-                (by_id_of(&slots), part.future_starts)
-            }
+            None => (by_id_of(&slots), bits.whole().build(&slots, 0, now)),
             Some((middle, first_entries)) => std::thread::scope(|scope| {
                 let (first, second) = bits.halves(first_entries);
                 let by_id = scope.spawn(|| by_id_of(&slots));
                 let second = scope.spawn(|| second.build(&slots[middle..], middle, now));
-                let mut future_starts = first.build(&slots[..middle], 0, now).future_starts;
-                future_starts.extend(joined(second).future_starts);
+                let mut future_starts = first.build(&slots[..middle], 0, now);
+                future_starts.extend(joined(second));
                 (joined(by_id), future_starts)
             }),
         };
