@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use adcast_shared::background;
 use arc_swap::ArcSwap;
 
 use crate::state::ServingState;
@@ -140,7 +141,9 @@ impl StateCell {
         let spawned = std::thread::Builder::new()
             .name("index-compaction".into())
             .spawn(move || {
-                lower_this_threads_priority();
+                if let Err(error) = background::lower_this_threads_priority() {
+                    tracing::debug!(%error, "cannot lower the compaction thread's priority");
+                }
                 cell.compact_in_background(state)
             });
         if let Err(error) = spawned {
@@ -193,54 +196,5 @@ impl StateCell {
             .last_compaction
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// Nice 10 for the calling thread (Linux priorities are per thread): a
-/// tenth of the CPU share of a normal thread when both want a core, all of
-/// it when the core is otherwise idle. Refused (it never is, for a lower
-/// priority), the thread keeps its priority.
-fn lower_this_threads_priority() {
-    use thread_priority::{set_current_thread_priority, ThreadPriority, ThreadPriorityValue};
-    // The crate maps 0–99 onto nice 19…−20; 22 is nice 10.
-    let lowered = ThreadPriorityValue::try_from(22u8)
-        .map_err(|error| format!("{error:?}"))
-        .and_then(|value| {
-            set_current_thread_priority(ThreadPriority::Crossplatform(value))
-                .map_err(|error| format!("{error:?}"))
-        });
-    if let Err(error) = lowered {
-        tracing::debug!(%error, "cannot lower the compaction thread's priority");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// The compaction thread's priority is lowered to nice 10, and only
-    /// that thread's.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn the_compaction_thread_runs_at_nice_10() {
-        fn nice_of_this_thread() -> i32 {
-            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-            // Fields after the command name (in parentheses) start at the
-            // third; the nice value is the nineteenth.
-            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-            after_name.split(' ').nth(19 - 3).unwrap().parse().unwrap()
-        }
-        let before = nice_of_this_thread();
-        let lowered = std::thread::spawn(|| {
-            super::lower_this_threads_priority();
-            nice_of_this_thread()
-        })
-        .join()
-        .unwrap();
-        // Already nicer than 10 (without the right to raise it back), the
-        // thread keeps what it inherited.
-        assert!(
-            lowered == 10 || (before > 10 && lowered == before),
-            "nice {lowered}, caller's {before}"
-        );
-        assert_eq!(nice_of_this_thread(), before, "the caller's is unchanged");
     }
 }

@@ -17,6 +17,7 @@
 //!   errors ([`error::ValidationError`]) and rendered in canonical form.
 //! - [`api_error`]: the JSON error body and codes both services answer with.
 //! - [`backoff`]: jittered exponential retry delays for reconnect loops.
+//! - [`background`]: a lower CPU priority for background threads.
 //! - [`event`]: the change event the writer publishes to the stream.
 //! - [`snapshot`]: the snapshot file format, and atomic writing of files.
 //! - `snapshot_store` (feature `snapshot-store`): snapshot files and their
@@ -30,6 +31,7 @@
 
 pub mod ad;
 pub mod api_error;
+pub mod background;
 pub mod backoff;
 pub mod country;
 pub mod error;

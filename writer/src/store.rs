@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use adcast_shared::ad::{Ad, AdDraft, AdId, TimeWindow, Title};
+use adcast_shared::background;
 use adcast_shared::event::Change;
 use adcast_shared::json::Json;
 use adcast_shared::snapshot::SnapshotWriter;
@@ -337,23 +338,35 @@ impl Store {
 
         // A bounded hand-over of raw rows, a batch at a time: this task only
         // receives them; parsing (`ad_from_row`, conditions JSON included)
-        // and encoding run on the blocking thread, so the two overlap. The
-        // database side waits when that thread lags.
+        // and encoding run on a thread of their own, so the two overlap.
+        // The database side waits when that thread lags. The thread runs
+        // at a lower priority: on busy cores a snapshot takes longer, and
+        // the writes the writer acknowledges meanwhile do not wait for it.
         let (batches_out, mut batches_in) =
             tokio::sync::mpsc::channel::<Vec<PgRow>>(SNAPSHOT_BATCHES_IN_FLIGHT);
         let target = path.clone();
-        let encoder = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-            let writing = || format!("writing snapshot {}", target.display());
-            let mut writer =
-                SnapshotWriter::create(&target, seq, created_at, count).with_context(writing)?;
-            while let Some(batch) = batches_in.blocking_recv() {
-                for row in &batch {
-                    let ad = ad_from_row(row).context("reading the ads")?;
-                    writer.push(&ad).with_context(writing)?;
+        let (encoded, encoder) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("snapshot-encoder".into())
+            .spawn(move || {
+                if let Err(error) = background::lower_this_threads_priority() {
+                    tracing::debug!(%error, "cannot lower the snapshot encoder's priority");
                 }
-            }
-            writer.finish().with_context(writing)
-        });
+                let mut encode = || -> anyhow::Result<u64> {
+                    let writing = || format!("writing snapshot {}", target.display());
+                    let mut writer = SnapshotWriter::create(&target, seq, created_at, count)
+                        .with_context(writing)?;
+                    while let Some(batch) = batches_in.blocking_recv() {
+                        for row in &batch {
+                            let ad = ad_from_row(row).context("reading the ads")?;
+                            writer.push(&ad).with_context(writing)?;
+                        }
+                    }
+                    writer.finish().with_context(writing)
+                };
+                let _ = encoded.send(encode());
+            })
+            .context("starting the snapshot encoder")?;
         let mut rows = sqlx::query(
             "SELECT id, title, start_at, end_at, conditions::text AS conditions
              FROM ads WHERE deleted_at IS NULL AND end_at > $1 ORDER BY id",
