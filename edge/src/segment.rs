@@ -226,6 +226,20 @@ impl Slot {
         (self.end, self.id.get())
     }
 
+    /// What each of the ad's entries allows, with its group record's
+    /// country bytes (empty for targeting held in the slot).
+    fn for_each_entry(&self, mut visit: impl FnMut(&GroupBits, &[u8])) {
+        match self.targeting {
+            InlineTargeting::Everyone => visit(&GroupBits::EVERYONE, &[]),
+            InlineTargeting::One(bits) => visit(&bits, &[]),
+            InlineTargeting::InAd { .. } => {
+                for (bits, countries) in self.served.groups() {
+                    visit(&bits, countries);
+                }
+            }
+        }
+    }
+
     /// How many entries (condition groups, or one for everyone) the ad has.
     fn entries(&self) -> usize {
         match self.targeting {
@@ -285,6 +299,19 @@ impl GroupBits {
     /// Whether the countries are held here (otherwise they are in the ad).
     fn countries_inline(&self) -> bool {
         usize::from(self.country_count) <= INLINE_COUNTRIES
+    }
+
+    /// Each country index the group names: inline, or else from
+    /// `countries`, its record's two bytes per country.
+    fn for_each_country(&self, countries: &[u8], mut visit: impl FnMut(usize)) {
+        if self.countries_inline() {
+            let inline = &self.countries[..usize::from(self.country_count)];
+            inline.iter().for_each(|&index| visit(usize::from(index)));
+        } else {
+            countries
+                .chunks_exact(2)
+                .for_each(|pair| visit(usize::from(u16::from_le_bytes([pair[0], pair[1]]))));
+        }
     }
 
     /// Appends `group`'s record (its bits, then every country index as two
@@ -426,15 +453,8 @@ impl WordBits {
         }
         if bits.country_count == 0 {
             self.any_country |= bit;
-        } else if bits.countries_inline() {
-            let inline = &bits.countries[..usize::from(bits.country_count)];
-            inline
-                .iter()
-                .for_each(|&index| self.allow_country(usize::from(index), bit));
         } else {
-            countries.chunks_exact(2).for_each(|pair| {
-                self.allow_country(usize::from(u16::from_le_bytes([pair[0], pair[1]])), bit)
-            });
+            bits.for_each_country(countries, |index| self.allow_country(index, bit));
         }
     }
 
@@ -549,27 +569,10 @@ impl Bits {
 /// Which countries the entries of `slots` name.
 fn countries_named(slots: &[Slot]) -> [bool; Country::COUNT] {
     let mut named = [false; Country::COUNT];
-    let mut name = |bits: &GroupBits, countries: &[u8]| {
-        if bits.countries_inline() {
-            for &index in &bits.countries[..usize::from(bits.country_count)] {
-                named[usize::from(index)] = true;
-            }
-        } else {
-            for pair in countries.chunks_exact(2) {
-                named[usize::from(u16::from_le_bytes([pair[0], pair[1]]))] = true;
-            }
-        }
-    };
     for slot in slots {
-        match slot.targeting {
-            InlineTargeting::Everyone => {}
-            InlineTargeting::One(bits) => name(&bits, &[]),
-            InlineTargeting::InAd { .. } => {
-                for (bits, countries) in slot.served.groups() {
-                    name(&bits, countries);
-                }
-            }
-        }
+        slot.for_each_entry(|bits, countries| {
+            bits.for_each_country(countries, |index| named[index] = true)
+        });
     }
     named
 }
@@ -599,7 +602,7 @@ impl Part<'_> {
                 self.future_starts.push((slot.start, position as u32));
             }
             let needs_per_bit = slot.entries() > 1 || slot.start >= now;
-            let mut add = |bits: &GroupBits, countries: &[u8]| {
+            slot.for_each_entry(|bits, countries| {
                 if entry / 64 != word.word {
                     word.store(&mut self);
                     word = WordBits::new(entry / 64);
@@ -607,16 +610,7 @@ impl Part<'_> {
                 self.entry_ad[entry] = position as u32;
                 word.add(1 << (entry % 64), bits, countries, needs_per_bit);
                 entry += 1;
-            };
-            match slot.targeting {
-                InlineTargeting::Everyone => add(&GroupBits::EVERYONE, &[]),
-                InlineTargeting::One(bits) => add(&bits, &[]),
-                InlineTargeting::InAd { .. } => {
-                    for (bits, countries) in slot.served.groups() {
-                        add(&bits, countries);
-                    }
-                }
-            }
+            });
         }
         debug_assert_eq!(entry, self.entry_ad.len());
         word.store(&mut self);
