@@ -138,14 +138,9 @@ impl StateCell {
         self.0.current.store(Arc::clone(&state));
         *compacting = true;
         let cell = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("index-compaction".into())
-            .spawn(move || {
-                if let Err(error) = background::lower_this_threads_priority() {
-                    tracing::debug!(%error, "cannot lower the compaction thread's priority");
-                }
-                cell.compact_in_background(state)
-            });
+        let spawned = background::spawn("index-compaction", move || {
+            cell.compact_in_background(state)
+        });
         if let Err(error) = spawned {
             *compacting = false;
             tracing::warn!(%error, "cannot start an index compaction; serving from the overlay");

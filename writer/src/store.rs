@@ -346,27 +346,22 @@ impl Store {
             tokio::sync::mpsc::channel::<Vec<PgRow>>(SNAPSHOT_BATCHES_IN_FLIGHT);
         let target = path.clone();
         let (encoded, encoder) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name("snapshot-encoder".into())
-            .spawn(move || {
-                if let Err(error) = background::lower_this_threads_priority() {
-                    tracing::debug!(%error, "cannot lower the snapshot encoder's priority");
-                }
-                let mut encode = || -> anyhow::Result<u64> {
-                    let writing = || format!("writing snapshot {}", target.display());
-                    let mut writer = SnapshotWriter::create(&target, seq, created_at, count)
-                        .with_context(writing)?;
-                    while let Some(batch) = batches_in.blocking_recv() {
-                        for row in &batch {
-                            let ad = ad_from_row(row).context("reading the ads")?;
-                            writer.push(&ad).with_context(writing)?;
-                        }
+        background::spawn("snapshot-encoder", move || {
+            let mut encode = || -> anyhow::Result<u64> {
+                let writing = || format!("writing snapshot {}", target.display());
+                let mut writer = SnapshotWriter::create(&target, seq, created_at, count)
+                    .with_context(writing)?;
+                while let Some(batch) = batches_in.blocking_recv() {
+                    for row in &batch {
+                        let ad = ad_from_row(row).context("reading the ads")?;
+                        writer.push(&ad).with_context(writing)?;
                     }
-                    writer.finish().with_context(writing)
-                };
-                let _ = encoded.send(encode());
-            })
-            .context("starting the snapshot encoder")?;
+                }
+                writer.finish().with_context(writing)
+            };
+            let _ = encoded.send(encode());
+        })
+        .context("starting the snapshot encoder")?;
         let mut rows = sqlx::query(
             "SELECT id, title, start_at, end_at, conditions::text AS conditions
              FROM ads WHERE deleted_at IS NULL AND end_at > $1 ORDER BY id",
