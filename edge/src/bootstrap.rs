@@ -6,10 +6,11 @@
 //! first. A snapshot from the store is verified in full before use and saved
 //! into `--data-dir`.
 //!
-//! Then the local files: every snapshot file given with `--snapshot` (a
-//! file, or every snapshot file of a directory) plus the edge's own files in
-//! `--data-dir`, tried from the highest sequence number down; a corrupt file
-//! is logged and skipped. With `--writer-url`, the writer's newest snapshot
+//! Then the local files: the edge's index image in `--data-dir` when it is
+//! at least as new as every snapshot file ([`crate::image`]), then every
+//! snapshot file given with `--snapshot` (a file, or every snapshot file of
+//! a directory) plus the edge's own files in `--data-dir`, tried from the
+//! highest sequence number down; a corrupt file is logged and skipped. With `--writer-url`, the writer's newest snapshot
 //! is downloaded into `--data-dir` when nothing else is usable (at boot), or
 //! after the store when it is newer than what the edge has (after a gap).
 
@@ -25,6 +26,7 @@ use anyhow::Context;
 use bytes::Bytes;
 
 use crate::data_dir::DataDir;
+use crate::image;
 use crate::mmap::load_snapshot;
 use crate::state::LoadedSnapshot;
 use crate::writer_client::WriterClient;
@@ -57,13 +59,32 @@ fn read_header(path: &Path) -> Option<SnapshotHeader> {
     SnapshotHeader::decode(&header).ok()
 }
 
-/// The newest valid local snapshot with a sequence number above `above`.
+/// The newest valid local state with a sequence number above `above`: the
+/// index image `image` when it is at least as new as every snapshot file
+/// and valid, else the newest valid snapshot file.
 pub fn newest_local(
     snapshot: Option<&Path>,
     data_dir: &Path,
+    image: Option<&Path>,
     above: Option<u64>,
 ) -> Option<LoadedSnapshot> {
-    for (seq, path) in local_candidates(snapshot, data_dir) {
+    let candidates = local_candidates(snapshot, data_dir);
+    let newest_file = candidates.first().map(|(seq, _)| *seq);
+    let image = image.and_then(|path| Some((image::seq_of(path)?, path)));
+    if let Some((seq, path)) = image {
+        if above.is_none_or(|above| seq > above) && newest_file.is_none_or(|file| seq >= file) {
+            match image::load(path) {
+                Ok(state) => {
+                    tracing::info!(path = %path.display(), seq = state.seq, ads = state.ads, "loaded index image");
+                    return Some(state);
+                }
+                Err(error) => {
+                    tracing::error!(path = %path.display(), error = %error, "refusing the index image; trying the snapshot files")
+                }
+            }
+        }
+    }
+    for (seq, path) in candidates {
         if above.is_some_and(|above| seq <= above) {
             break;
         }
@@ -232,7 +253,10 @@ impl SnapshotSources {
     pub async fn newest_local(&self, above: Option<u64>) -> Option<LoadedSnapshot> {
         let snapshot = self.snapshot.clone();
         let data_dir = self.data_dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || newest_local(snapshot.as_deref(), &data_dir, above))
+        let image = self.data_dir.index_image();
+        tokio::task::spawn_blocking(move || {
+            newest_local(snapshot.as_deref(), &data_dir, image.as_deref(), above)
+        })
             .await
             .ok()
             .flatten()

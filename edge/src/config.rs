@@ -73,6 +73,13 @@ pub struct Settings {
     #[arg(long, env = "ADCAST_DATA_DIR", default_value = "./data/edge")]
     pub data_dir: PathBuf,
 
+    /// Keep an index image in --data-dir beside the snapshot files (the
+    /// state in the form queries read it, saved with each snapshot), so
+    /// that a restart maps it instead of decoding and indexing every ad.
+    /// About twice the size of the ads' text; `false` keeps none.
+    #[arg(long, env = "ADCAST_INDEX_IMAGE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub index_image: bool,
+
     /// Tokio worker threads serving requests (default: number of CPUs).
     #[arg(long, env = "ADCAST_WORKER_THREADS")]
     pub worker_threads: Option<usize>,

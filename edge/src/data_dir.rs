@@ -14,6 +14,8 @@ use tokio::sync::RwLock;
 
 pub struct DataDir {
     path: PathBuf,
+    /// Whether this edge keeps an index image here (`--index-image`).
+    index_image: bool,
     /// `true` while writes are allowed. Each write holds a read guard for as
     /// long as its blocking work runs; `close` takes the write guard, which
     /// waits for all of them, and flips it.
@@ -26,12 +28,25 @@ impl DataDir {
         std::fs::create_dir_all(&path)?;
         Ok(DataDir {
             path,
+            index_image: true,
             open: Arc::new(RwLock::new(true)),
         })
     }
 
+    /// Keeps an index image here (the default) or not.
+    pub fn with_index_image(mut self, index_image: bool) -> DataDir {
+        self.index_image = index_image;
+        self
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the index image is read from and saved to, unless this edge
+    /// keeps none (see [`crate::image`]).
+    pub fn index_image(&self) -> Option<PathBuf> {
+        self.index_image.then(|| crate::image::path_in(&self.path))
     }
 
     /// Runs `work` (given the directory) on the blocking pool; an error once

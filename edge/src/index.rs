@@ -20,7 +20,7 @@ use adcast_shared::event::Change;
 use adcast_shared::timestamp::Timestamp;
 
 use crate::catalog::CatalogBuilder;
-use crate::segment::{Cursor, Segment, Slot};
+use crate::segment::{Cursor, Segment, Slot, UndecodableAd};
 
 /// The slice of the results a query asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -249,6 +249,46 @@ impl AdIndex {
         &self.base
     }
 
+    /// The changes since the base, by id: each one's sequence number and
+    /// new version (`None`: deleted). With the base and
+    /// [`AdIndex::built_at`], what [`AdIndex::from_image`] takes back.
+    pub(crate) fn changes(&self) -> impl ExactSizeIterator<Item = (AdId, u64, Option<&Slot>)> + '_ {
+        self.overlay
+            .changes
+            .iter()
+            .map(|(&id, changed)| (id, changed.seq, changed.ad.as_ref()))
+    }
+
+    /// The index of `base` and `changes` (as [`AdIndex::changes`] gave
+    /// them) built at `built_at`; `None` unless the changes are in id order,
+    /// each new version has its change's id, and `built_at` is not before
+    /// the base's build.
+    pub(crate) fn from_image(
+        base: Segment,
+        changes: Vec<(AdId, u64, Option<Slot>)>,
+        built_at: i64,
+    ) -> Option<AdIndex> {
+        let in_order = changes.windows(2).all(|pair| pair[0].0 < pair[1].0);
+        let ids_match = changes
+            .iter()
+            .all(|(id, _, ad)| ad.as_ref().is_none_or(|slot| slot.id == *id));
+        if !in_order || !ids_match || built_at < base.built_at() {
+            return None;
+        }
+        let changes = changes
+            .into_iter()
+            .map(|(id, seq, ad)| {
+                let in_base = base_ad(&base, id);
+                (id, Changed { seq, ad, in_base })
+            })
+            .collect();
+        let overlay = Overlay::new(&base, changes, built_at);
+        Some(AdIndex {
+            base: Arc::new(base),
+            overlay,
+        })
+    }
+
     /// This index's content on `base`, a compaction through `seq` of this
     /// index's base and changes up to `seq`: only later changes stay in the
     /// overlay.
@@ -300,21 +340,24 @@ impl AdIndex {
 
     /// The ads indexed (as for [`AdIndex::len`]), in id order, each decoded
     /// from its compact form.
-    pub fn ads(&self) -> impl Iterator<Item = Ad> + '_ {
-        self.slots_by_id().map(|slot| slot.served.ad())
+    pub fn ads(&self) -> impl Iterator<Item = Result<Ad, UndecodableAd>> + '_ {
+        self.slots_by_id().map(Slot::ad)
     }
 
     /// How many indexed ads have not ended at `now`, and those ads in id
     /// order, decoded one at a time (to write a snapshot without holding
     /// the catalog).
-    pub fn ads_not_ended(&self, now: Timestamp) -> (usize, impl Iterator<Item = Ad> + '_) {
+    pub fn ads_not_ended(
+        &self,
+        now: Timestamp,
+    ) -> (usize, impl Iterator<Item = Result<Ad, UndecodableAd>> + '_) {
         let now = now.as_millis();
         let not_ended = move |slot: &&Slot| slot.end > now;
         let count = self.slots_by_id().filter(not_ended).count();
         let ads = self
             .slots_by_id()
             .filter(not_ended)
-            .map(|slot| slot.served.ad());
+            .map(Slot::ad);
         (count, ads)
     }
 
@@ -341,7 +384,10 @@ impl AdIndex {
     }
 
     /// The active ads matching `query` at `now`, in `(endAt, id)` order,
-    /// after skipping `page.offset`, at most `page.limit`: their item JSON.
+    /// after skipping `page.offset`, at most `page.limit`: their item JSON
+    /// (for tests and tools: it panics on an item that is not UTF-8, which
+    /// only an index image altered on purpose can hold; the server uses
+    /// [`AdIndex::for_each_match`]).
     pub fn query(&self, query: &AudienceQuery, page: Page, now: Timestamp) -> Vec<&str> {
         let mut out = Vec::with_capacity(page.limit.min(self.len()));
         self.for_each_match(query, page, now, |item| {

@@ -54,6 +54,7 @@ pub mod config;
 pub mod data_dir;
 pub mod forward;
 pub mod freshness;
+pub mod image;
 pub mod index;
 pub mod metrics;
 pub mod mmap;
@@ -123,12 +124,13 @@ impl Application {
             )?)),
             None => None,
         };
-        let data_dir = Arc::new(DataDir::open(settings.data_dir.clone()).with_context(|| {
+        let data_dir = DataDir::open(settings.data_dir.clone()).with_context(|| {
             format!(
                 "creating the data directory {}",
                 settings.data_dir.display()
             )
-        })?);
+        })?;
+        let data_dir = Arc::new(data_dir.with_index_image(settings.index_image));
         let (snapshot_path, store) = match settings.snapshot_location()? {
             Some(SnapshotLocation::Path(path)) => (Some(path), None),
             Some(SnapshotLocation::Store(url)) => (None, Some(SnapshotStore::from_env(&url)?)),

@@ -1,4 +1,6 @@
-//! Reading a snapshot file through a memory map: the edge's only `unsafe`.
+//! Reading files through a memory map: the edge's only `unsafe`. A
+//! snapshot file is mapped while it is decoded; the edge's index image
+//! ([`crate::image`]) stays mapped for as long as ads read from it live.
 
 use std::fs::File;
 use std::path::Path;
@@ -19,39 +21,72 @@ pub enum LoadError {
     Invalid { path: String, source: SnapshotError },
 }
 
+/// The bytes of a file: mapped, or (in tests and fuzzing) read into memory.
+pub struct FileBytes(Backing);
+
+enum Backing {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Backing::Mapped(map) => map,
+            Backing::Read(bytes) => bytes,
+        }
+    }
+}
+
+impl From<Vec<u8>> for FileBytes {
+    fn from(bytes: Vec<u8>) -> FileBytes {
+        FileBytes(Backing::Read(bytes))
+    }
+}
+
+impl std::fmt::Debug for FileBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FileBytes({} bytes)", self.len())
+    }
+}
+
+/// Maps the file `path` read-only. An empty file (which cannot be mapped)
+/// gives no bytes.
+pub fn map_file(path: &Path) -> std::io::Result<FileBytes> {
+    let file = File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(FileBytes::from(Vec::new()));
+    }
+    // SAFETY: the map is read-only, and the files mapped are never modified
+    // in place: their writers (the writer's snapshot producer, this edge's
+    // persister, the downloader) write a temporary file and rename it over
+    // the old name, and old files are removed by unlinking them. Either
+    // leaves an existing mapping on the old, unchanged inode, which lives
+    // until the map is dropped. Only an outside process truncating or
+    // rewriting such a file in place could break that (SIGBUS, or bytes
+    // changing under a reader); operators must not edit these files in
+    // place, which docs/operations.md states.
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::Mmap::map(&file) }?;
+    Ok(FileBytes(Backing::Mapped(map)))
+}
+
 /// Maps `path`, verifies and decodes it into an index, and unmaps it again.
 pub fn load_snapshot(path: &Path) -> Result<LoadedSnapshot, LoadError> {
     let shown = || path.display().to_string();
-    let file = File::open(path).map_err(|source| LoadError::Io {
+    let map = map_file(path).map_err(|source| LoadError::Io {
         path: shown(),
         source,
     })?;
-    let length = file
-        .metadata()
-        .map_err(|source| LoadError::Io {
-            path: shown(),
-            source,
-        })?
-        .len();
-    if length == 0 {
-        // An empty file cannot be mapped; report it as the truncation it is.
+    if map.is_empty() {
+        // Report an empty file as the truncation it is.
         return Err(LoadError::Invalid {
             path: shown(),
             source: SnapshotError::TruncatedHeader(0),
         });
     }
-    // SAFETY: the map is read-only and lives only for this function. Snapshot
-    // files are never modified in place: writers (the writer's producer, this
-    // edge's persister, the downloader) write a temporary file and rename it
-    // over the old name, which leaves an existing mapping pointing at the old,
-    // unchanged inode. Only an outside process truncating the file while we
-    // read could break that (SIGBUS); operators must not edit these files in
-    // place, which docs/operations.md states.
-    #[allow(unsafe_code)]
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| LoadError::Io {
-        path: shown(),
-        source,
-    })?;
     LoadedSnapshot::decode(&map, Timestamp::now()).map_err(|source| LoadError::Invalid {
         path: shown(),
         source,

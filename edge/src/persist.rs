@@ -1,5 +1,7 @@
 //! Saving the current state as a snapshot file in `--data-dir`, so that a
-//! restart is a cold start from a recent file even with the writer down.
+//! restart is a cold start from a recent file even with the writer down,
+//! and as the index image beside it ([`crate::image`]), which makes that
+//! restart a mapping instead of a decode.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use adcast_shared::timestamp::Timestamp;
 use tokio::sync::watch;
 
 use crate::data_dir::DataDir;
+use crate::image;
 use crate::node::Node;
 
 /// Own snapshot files kept in the data directory.
@@ -41,10 +44,18 @@ pub async fn save_if_changed(node: &Node, data_dir: &DataDir, saved: Option<u64>
         return saved;
     }
     let seq = state.seq;
+    let image = data_dir.index_image();
     let result = data_dir
         .write(move |dir| {
-            state.write_snapshot(&dir.join(snapshot::file_name(seq)), Timestamp::now())?;
-            snapshot::prune(dir, KEEP)
+            let now = Timestamp::now();
+            state.write_snapshot(&dir.join(snapshot::file_name(seq)), now)?;
+            snapshot::prune(dir, KEEP)?;
+            if let Some(image) = image {
+                image::write(&image, seq, &state.index, now).map_err(|error| {
+                    std::io::Error::new(error.kind(), format!("writing the index image: {error}"))
+                })?;
+            }
+            Ok(())
         })
         .await;
     match result {

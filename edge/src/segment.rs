@@ -27,6 +27,8 @@ use adcast_shared::ad::{
 use adcast_shared::country::Country;
 use adcast_shared::timestamp::{Timestamp, RFC3339_LEN};
 
+use crate::mmap::FileBytes;
+
 pub(crate) const AGES: usize = 100;
 
 /// `(endAt, id)` in milliseconds and id: the serving order.
@@ -41,10 +43,43 @@ pub(crate) type Key = (i64, i64);
 /// snapshot.
 #[derive(Clone, Debug)]
 pub(crate) struct ServedAd {
-    bytes: Arc<[u8]>,
+    bytes: AdBytes,
     item_len: u32,
     /// Where the group records start (see [`ServedAd::groups`]).
     groups_at: u32,
+}
+
+/// Where a served ad's bytes are.
+#[derive(Clone, Debug)]
+enum AdBytes {
+    /// An allocation of its own (an ad decoded from a snapshot or an event).
+    Own(Arc<[u8]>),
+    /// A range of the mapped index image it was loaded from, checked to lie
+    /// inside it when the image was loaded ([`ServedAd::in_image`]).
+    InImage {
+        file: Arc<FileBytes>,
+        at: u32,
+        len: u32,
+    },
+}
+
+impl AdBytes {
+    #[inline]
+    fn get(&self) -> &[u8] {
+        match self {
+            AdBytes::Own(bytes) => bytes,
+            AdBytes::InImage { file, at, len } => &file[*at as usize..][..*len as usize],
+        }
+    }
+}
+
+/// An ad whose bytes do not decode: only possible for an ad read from an
+/// index image that was altered and its checksum forged to match (see
+/// [`crate::image`]).
+#[derive(Debug, thiserror::Error)]
+#[error("ad {id} cannot be decoded from its compact form")]
+pub struct UndecodableAd {
+    pub id: i64,
 }
 
 /// The item's fixed text around the title and the end time.
@@ -71,38 +106,69 @@ impl ServedAd {
                 }
             }
             ServedAd {
-                bytes: Arc::from(&buffer[..]),
+                bytes: AdBytes::Own(Arc::from(&buffer[..])),
                 item_len,
                 groups_at,
             }
         })
     }
 
-    /// The answer item: UTF-8 JSON text.
-    pub fn item(&self) -> &[u8] {
-        &self.bytes[..self.item_len as usize]
+    /// The served ad whose bytes are `file[at..at + len]`, laid out as
+    /// [`ServedAd::parts`] gave them; `None` unless the range lies in
+    /// `file` and the parts in the range.
+    pub fn in_image(
+        file: &Arc<FileBytes>,
+        at: u32,
+        len: u32,
+        item_len: u32,
+        groups_at: u32,
+    ) -> Option<ServedAd> {
+        let fits = (at as usize)
+            .checked_add(len as usize)
+            .is_some_and(|end| end <= file.len());
+        (fits && item_len <= groups_at && groups_at <= len).then(|| ServedAd {
+            bytes: AdBytes::InImage {
+                file: Arc::clone(file),
+                at,
+                len,
+            },
+            item_len,
+            groups_at,
+        })
     }
 
-    /// The ad, decoded again.
-    pub fn ad(&self) -> Ad {
+    /// All of its bytes, the item's length, and where the group records
+    /// start: what [`ServedAd::in_image`] takes back.
+    pub fn parts(&self) -> (&[u8], u32, u32) {
+        (self.bytes.get(), self.item_len, self.groups_at)
+    }
+
+    /// The answer item: UTF-8 JSON text.
+    #[inline]
+    pub fn item(&self) -> &[u8] {
+        &self.bytes.get()[..self.item_len as usize]
+    }
+
+    /// The ad, decoded again; `None` when its bytes do not decode (see
+    /// [`UndecodableAd`]).
+    pub fn ad(&self) -> Option<Ad> {
+        let (id, window, targeting) = self.rest()?;
+        let framing = ITEM_END_AT.len() + RFC3339_LEN + ITEM_CLOSE.len();
         let item = self.item();
-        let quoted_title =
-            &item[ITEM_OPEN.len()..item.len() - ITEM_END_AT.len() - RFC3339_LEN - ITEM_CLOSE.len()];
-        let title: String = serde_json::from_slice(quoted_title)
-            .expect("the item holds the title as a JSON string");
-        let (id, window, targeting) = self.rest();
-        Ad {
+        let quoted_title = item.get(ITEM_OPEN.len()..item.len().saturating_sub(framing))?;
+        let title: String = serde_json::from_slice(quoted_title).ok()?;
+        Some(Ad {
             id,
-            title: Title::parse(title).expect("the title was valid when the item was rendered"),
+            title: Title::parse(title).ok()?,
             window,
             targeting,
-        }
+        })
     }
 
     /// The group records kept with `groups`: each group's bits, and its
     /// countries (two bytes each) when they are not inline.
     fn groups(&self) -> impl Iterator<Item = (GroupBits, &[u8])> + '_ {
-        let mut records = &self.bytes[self.groups_at as usize..];
+        let mut records = &self.bytes.get()[self.groups_at as usize..];
         std::iter::from_fn(move || {
             let (bits, countries, rest) = GroupBits::read_record(records)?;
             records = rest;
@@ -110,13 +176,11 @@ impl ServedAd {
         })
     }
 
-    fn rest(&self) -> (AdId, TimeWindow, Targeting) {
-        let (rest, _) = bincode::serde::decode_from_slice(
-            &self.bytes[self.item_len as usize..self.groups_at as usize],
-            bincode::config::standard(),
-        )
-        .expect("a served ad decodes: it was encoded from a valid ad");
-        rest
+    fn rest(&self) -> Option<(AdId, TimeWindow, Targeting)> {
+        let bytes = &self.bytes.get()[self.item_len as usize..self.groups_at as usize];
+        bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+            .ok()
+            .map(|(rest, _)| rest)
     }
 }
 
@@ -226,6 +290,13 @@ impl Slot {
         (self.end, self.id.get())
     }
 
+    /// The ad, decoded again from its compact form.
+    pub fn ad(&self) -> Result<Ad, UndecodableAd> {
+        self.served
+            .ad()
+            .ok_or(UndecodableAd { id: self.id.get() })
+    }
+
     /// What each of the ad's entries allows, with its group record's
     /// country bytes (empty for targeting held in the slot).
     fn for_each_entry(&self, mut visit: impl FnMut(&GroupBits, &[u8])) {
@@ -246,6 +317,100 @@ impl Slot {
             InlineTargeting::Everyone | InlineTargeting::One(_) => 1,
             InlineTargeting::InAd { groups } => groups as usize,
         }
+    }
+}
+
+/// Bytes of a slot's record in an index image ([`Slot::write_record`]).
+pub(crate) const SLOT_RECORD: usize = 56;
+
+impl Slot {
+    /// Appends this slot's record to `out`: its key and start, where its
+    /// bytes are (`at` in the image, their length and parts), and its
+    /// inline targeting.
+    pub fn write_record(&self, at: u32, out: &mut Vec<u8>) {
+        let (bytes, item_len, groups_at) = self.served.parts();
+        out.extend_from_slice(&self.end.to_le_bytes());
+        out.extend_from_slice(&self.start.to_le_bytes());
+        out.extend_from_slice(&self.id.get().to_le_bytes());
+        for field in [at, bytes.len() as u32, item_len, groups_at] {
+            out.extend_from_slice(&field.to_le_bytes());
+        }
+        let mut targeting = [0u8; 16];
+        match self.targeting {
+            InlineTargeting::Everyone => {}
+            InlineTargeting::One(bits) => {
+                targeting[0] = 1;
+                targeting[1..5].copy_from_slice(&[
+                    bits.genders,
+                    bits.platforms,
+                    bits.ages.0,
+                    bits.ages.1,
+                ]);
+                targeting[6..8].copy_from_slice(&bits.country_count.to_le_bytes());
+                for (pair, index) in targeting[8..14].chunks_exact_mut(2).zip(bits.countries) {
+                    pair.copy_from_slice(&index.to_le_bytes());
+                }
+            }
+            InlineTargeting::InAd { groups } => {
+                targeting[0] = 2;
+                targeting[4..8].copy_from_slice(&groups.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&targeting);
+    }
+
+    /// The slot of a record [`Slot::write_record`] wrote, its bytes in
+    /// `file`; `None` unless every field is one a slot can hold (a valid
+    /// id, bytes inside the file, targeting the bitsets can be built from).
+    pub fn read_record(record: &[u8; SLOT_RECORD], file: &Arc<FileBytes>) -> Option<Slot> {
+        let i64_at = |at: usize| i64::from_le_bytes(record[at..at + 8].try_into().expect("8 bytes"));
+        let u32_at = |at: usize| u32::from_le_bytes(record[at..at + 4].try_into().expect("4 bytes"));
+        let u16_at = |at: usize| u16::from_le_bytes([record[at], record[at + 1]]);
+        let served = ServedAd::in_image(file, u32_at(24), u32_at(28), u32_at(32), u32_at(36))?;
+        let t = &record[40..];
+        let targeting = match t[0] {
+            0 => InlineTargeting::Everyone,
+            1 => {
+                let mut bits = GroupBits {
+                    genders: t[1],
+                    platforms: t[2],
+                    ages: (t[3], t[4]),
+                    countries: [0; INLINE_COUNTRIES],
+                    country_count: u16_at(46),
+                };
+                for (n, index) in bits.countries.iter_mut().enumerate() {
+                    *index = u16_at(48 + 2 * n);
+                }
+                if !bits.countries_inline() || !bits.is_buildable(&[]) {
+                    return None;
+                }
+                InlineTargeting::One(bits)
+            }
+            2 => {
+                let groups = u32_at(44);
+                let mut records = 0u32;
+                let mut rest = &served.bytes.get()[served.groups_at as usize..];
+                while let Some((bits, countries, after)) = GroupBits::read_record(rest) {
+                    if !bits.is_buildable(countries) {
+                        return None;
+                    }
+                    records += 1;
+                    rest = after;
+                }
+                if groups == 0 || records != groups || !rest.is_empty() {
+                    return None;
+                }
+                InlineTargeting::InAd { groups }
+            }
+            _ => return None,
+        };
+        Some(Slot {
+            end: i64_at(0),
+            start: i64_at(8),
+            id: AdId::new(i64_at(16))?,
+            targeting,
+            served,
+        })
     }
 }
 
@@ -296,6 +461,22 @@ impl GroupBits {
         }
     }
 
+    /// Whether a build can index what this allows: known genders and
+    /// platforms, ages within 1–100, known countries (inline, and in
+    /// `countries`, a record's two bytes per country).
+    fn is_buildable(&self, countries: &[u8]) -> bool {
+        let known = |index: u16| usize::from(index) < Country::COUNT;
+        let inline = &self.countries[..usize::from(self.country_count).min(INLINE_COUNTRIES)];
+        (1..=0b11).contains(&self.genders)
+            && (1..=0b111).contains(&self.platforms)
+            && self.ages.0 >= 1
+            && usize::from(self.ages.1) <= AGES
+            && inline.iter().all(|&index| known(index))
+            && countries
+                .chunks_exact(2)
+                .all(|pair| known(u16::from_le_bytes([pair[0], pair[1]])))
+    }
+
     /// Whether the countries are held here (otherwise they are in the ad).
     fn countries_inline(&self) -> bool {
         usize::from(self.country_count) <= INLINE_COUNTRIES
@@ -330,7 +511,7 @@ impl GroupBits {
     fn read_record(records: &[u8]) -> Option<(GroupBits, &[u8], &[u8])> {
         let (head, rest) = records.split_at_checked(6)?;
         let country_count = u16::from_le_bytes([head[4], head[5]]);
-        let (countries, rest) = rest.split_at(2 * usize::from(country_count));
+        let (countries, rest) = rest.split_at_checked(2 * usize::from(country_count))?;
         let mut bits = GroupBits {
             genders: head[0],
             platforms: head[1],
@@ -391,12 +572,6 @@ impl InlineTargeting {
 /// A fixed-size set of entry positions.
 #[derive(Clone, Debug)]
 struct Bitset(Box<[u64]>);
-
-impl Bitset {
-    fn bytes(&self) -> usize {
-        self.0.len() * 8
-    }
-}
 
 /// One 64-entry word of every bitset, filled entry by entry and stored
 /// when the word is full: a build touches each bitset once per word, not
@@ -490,7 +665,7 @@ impl WordBits {
 
 /// Bitsets every segment has, in this order: valid, per-bit, any country,
 /// the genders, the platforms, the ages.
-const FIXED_BITSETS: usize = 3 + 2 + 3 + AGES;
+pub(crate) const FIXED_BITSETS: usize = 3 + 2 + 3 + AGES;
 
 /// A segment's bitsets (zeroed) and entry map, allocated once at their
 /// final size: the fixed bitsets, and one per country that an entry names.
@@ -720,7 +895,7 @@ impl Segment {
         let two_threads = two_threads && slots.len() >= PARALLEL_FROM;
         let middle = two_threads.then(|| word_aligned_middle(&slots)).flatten();
         let mut bits = Bits::for_slots(&slots);
-        let (by_id, mut future_starts) = match middle {
+        let (by_id, future_starts) = match middle {
             None => (by_id_of(&slots), bits.whole().build(&slots, 0, now)),
             Some((middle, first_entries)) => std::thread::scope(|scope| {
                 let (first, second) = bits.halves(first_entries);
@@ -731,13 +906,26 @@ impl Segment {
                 (joined(by_id), future_starts)
             }),
         };
-        future_starts.sort_unstable();
-        let bitset = |words: Vec<u64>| Bitset(words.into_boxed_slice());
         let Bits {
             fixed,
             country,
             entry_ad,
         } = bits;
+        Segment::assemble(slots, by_id, fixed, country, entry_ad, future_starts, now)
+    }
+
+    /// The segment of its parts, the fixed bitsets in [`Bits`]'s order.
+    fn assemble(
+        slots: Vec<Slot>,
+        by_id: Vec<(AdId, u32)>,
+        fixed: Vec<Vec<u64>>,
+        country: Vec<Option<Vec<u64>>>,
+        entry_ad: Vec<u32>,
+        mut future_starts: Vec<(i64, u32)>,
+        now: i64,
+    ) -> Segment {
+        future_starts.sort_unstable();
+        let bitset = |words: Vec<u64>| Bitset(words.into_boxed_slice());
         let mut fixed = fixed.into_iter().map(bitset);
         let mut next = || fixed.next().expect("FIXED_BITSETS bitsets");
         let (valid, per_bit, any_country) = (next(), next(), next());
@@ -760,6 +948,89 @@ impl Segment {
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
             compacted_from: None,
         }
+    }
+
+    /// The segment an index image holds ([`crate::image`]): `slots` and
+    /// `by_id` as [`Segment::slots`] and [`Segment::by_id_positions`] gave
+    /// them, the bitsets as [`Segment::fixed_bitsets`] and
+    /// [`Segment::country_bitsets`] did, built at `built_at`. Checks every
+    /// property the walk and later builds rely on not to fail (order,
+    /// positions, lengths, clear tails); the entry map and the future
+    /// starts are derived again from the slots.
+    pub fn from_image(
+        slots: Vec<Slot>,
+        by_id: Vec<(AdId, u32)>,
+        fixed: Vec<Vec<u64>>,
+        country: Vec<Option<Vec<u64>>>,
+        built_at: i64,
+    ) -> Result<Segment, &'static str> {
+        if !slots.windows(2).all(|pair| pair[0].key() < pair[1].key()) {
+            return Err("ads out of serving order");
+        }
+        if slots.first().is_some_and(|slot| slot.end <= built_at) {
+            return Err("an ad that ended before the segment was built");
+        }
+        let entries: usize = slots.iter().map(Slot::entries).sum();
+        if u32::try_from(entries).is_err() {
+            return Err("too many entries");
+        }
+        let words = entries.div_ceil(64);
+        let tail_clear = |bits: &[u64]| {
+            bits.len() == words
+                && (entries % 64 == 0 || bits[words - 1] >> (entries % 64) == 0)
+        };
+        if fixed.len() != FIXED_BITSETS || !fixed.iter().all(|bits| tail_clear(bits)) {
+            return Err("a bitset of the wrong length, or with bits past the last entry");
+        }
+        if country.len() != Country::COUNT || !country.iter().flatten().all(|bits| tail_clear(bits)) {
+            return Err("a country bitset of the wrong length, or with bits past the last entry");
+        }
+        let in_order = by_id.windows(2).all(|pair| pair[0].0 < pair[1].0);
+        let positions_right = by_id.iter().all(|&(id, position)| {
+            slots
+                .get(position as usize)
+                .is_some_and(|slot| slot.id == id)
+        });
+        if by_id.len() != slots.len() || !in_order || !positions_right {
+            return Err("an id map that does not match the ads");
+        }
+        let mut entry_ad = Vec::with_capacity(entries);
+        let mut future_starts = Vec::new();
+        for (position, slot) in (0..).zip(&slots) {
+            entry_ad.extend(std::iter::repeat_n(position, slot.entries()));
+            if slot.start >= built_at {
+                future_starts.push((slot.start, position));
+            }
+        }
+        Ok(Segment::assemble(
+            slots,
+            by_id,
+            fixed,
+            country,
+            entry_ad,
+            future_starts,
+            built_at,
+        ))
+    }
+
+    /// `(id, position)` of every ad, sorted by id.
+    pub fn by_id_positions(&self) -> &[(AdId, u32)] {
+        &self.by_id
+    }
+
+    /// The bitsets every segment has, in [`Bits`]'s order.
+    pub fn fixed_bitsets(&self) -> impl Iterator<Item = &[u64]> + '_ {
+        [&self.valid, &self.per_bit, &self.any_country]
+            .into_iter()
+            .chain(&self.gender)
+            .chain(&self.platform)
+            .chain(&self.age)
+            .map(|bitset| &bitset.0[..])
+    }
+
+    /// The bitset of each country (by index), where an entry names it.
+    pub fn country_bitsets(&self) -> impl Iterator<Item = Option<&[u64]>> + '_ {
+        self.country.iter().map(|bits| bits.as_ref().map(|bits| &bits.0[..]))
     }
 
     /// Marks this segment as the compaction of `generation` through `seq`.
@@ -815,18 +1086,9 @@ impl Segment {
 
     /// Approximate heap bytes held by the bitsets.
     pub fn bitset_bytes(&self) -> usize {
-        let fixed = [&self.valid, &self.any_country, &self.per_bit]
-            .into_iter()
-            .chain(&self.gender)
-            .chain(&self.platform)
-            .chain(&self.age);
-        fixed.map(Bitset::bytes).sum::<usize>()
-            + self
-                .country
-                .iter()
-                .flatten()
-                .map(Bitset::bytes)
-                .sum::<usize>()
+        let words = self.fixed_bitsets().map(<[u64]>::len).sum::<usize>()
+            + self.country_bitsets().flatten().map(<[u64]>::len).sum::<usize>();
+        words * 8
     }
 
     /// The first end after `now` of an ad not `hidden` (sorted positions).
@@ -1205,7 +1467,7 @@ pub(crate) mod tests {
             };
             ad.title = Title::parse(title.to_owned()).unwrap();
             let slot = Slot::new(&ad);
-            assert_eq!(slot.served.ad(), ad);
+            assert_eq!(slot.served.ad(), Some(ad.clone()));
             let records: Vec<_> = slot.served.groups().collect();
             if matches!(slot.targeting, InlineTargeting::InAd { .. }) {
                 assert_eq!(records.len(), ad.targeting.groups().len());

@@ -17,7 +17,7 @@ use adcast_shared::timestamp::Timestamp;
 
 use crate::catalog::CatalogBuilder;
 use crate::index::AdIndex;
-use crate::segment::Segment;
+use crate::segment::{Segment, UndecodableAd};
 
 pub struct ServingState {
     /// The last change applied: this state is the writer's state after it.
@@ -139,17 +139,17 @@ impl ServingState {
     }
 
     /// The ads this state holds (not ended when it was built), by id.
-    pub fn ads(&self) -> impl Iterator<Item = Ad> + '_ {
+    pub fn ads(&self) -> impl Iterator<Item = Result<Ad, UndecodableAd>> + '_ {
         self.index.ads()
     }
 
     /// This state as a snapshot file's content (ads not ended at `now`).
-    pub fn to_snapshot(&self, now: Timestamp) -> Snapshot {
-        Snapshot {
+    pub fn to_snapshot(&self, now: Timestamp) -> Result<Snapshot, UndecodableAd> {
+        Ok(Snapshot {
             seq: self.seq,
             created_at: now,
-            ads: self.index.ads_not_ended(now).1.collect(),
-        }
+            ads: self.index.ads_not_ended(now).1.collect::<Result<_, _>>()?,
+        })
     }
 
     /// Writes this state as the snapshot file `path` (ads not ended at
@@ -159,7 +159,7 @@ impl ServingState {
         let (count, ads) = self.index.ads_not_ended(now);
         let mut file = SnapshotWriter::create(path, self.seq, now, count as u64)?;
         for ad in ads {
-            file.push(&ad)?;
+            file.push(&ad.map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?)?;
         }
         file.finish()
     }
@@ -203,7 +203,7 @@ mod tests {
         ];
         let next = state.apply(&events, now()).unwrap();
         assert_eq!(next.seq, 7);
-        assert_eq!(next.ads().map(|ad| ad.id.get()).collect::<Vec<_>>(), [2]);
+        assert_eq!(next.ads().map(|ad| ad.unwrap().id.get()).collect::<Vec<_>>(), [2]);
         assert_eq!(state.seq, 5, "the old state is untouched");
     }
 
@@ -249,6 +249,6 @@ mod tests {
             now(),
         );
         assert_eq!(state.ads().count(), 1);
-        assert_eq!(state.to_snapshot(now()).ads, vec![ad(2, 1000)]);
+        assert_eq!(state.to_snapshot(now()).unwrap().ads, vec![ad(2, 1000)]);
     }
 }

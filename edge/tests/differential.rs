@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use adcast_edge::compaction::{CompactionPolicy, StateCell};
+use adcast_edge::image;
 use adcast_edge::index::{AdIndex, Page};
 use adcast_edge::state::ServingState;
 use adcast_shared::ad::{
@@ -316,6 +317,19 @@ fn check_state(
 /// moving forward, each installed in a [`StateCell`] under `policy` and
 /// checked against the brute-force model; returns the compactions done.
 fn check_sequence(seed: u64, ad_count: usize, steps: usize, policy: CompactionPolicy) -> u64 {
+    check_sequence_with_restarts(seed, ad_count, steps, policy, None)
+}
+
+/// [`check_sequence`], where every `restart_every` steps the state is
+/// saved as an index image, and the sequence goes on from the state loaded
+/// back from it (as a restarted edge does), in a new cell.
+fn check_sequence_with_restarts(
+    seed: u64,
+    ad_count: usize,
+    steps: usize,
+    policy: CompactionPolicy,
+    restart_every: Option<usize>,
+) -> u64 {
     let mut rng = Rng(seed);
     let mut now = 1_700_000_000_000i64;
     let initial = ads(&mut rng, ad_count, now);
@@ -326,12 +340,32 @@ fn check_sequence(seed: u64, ad_count: usize, steps: usize, policy: CompactionPo
         created_at: Timestamp::from_millis(now).unwrap(),
         ads: initial,
     };
-    let cell = StateCell::new(
+    let mut cell = StateCell::new(
         ServingState::from_snapshot(snapshot, Timestamp::from_millis(now).unwrap()),
         policy,
     );
+    let mut compactions = 0;
     let mut next_id = ad_count as i64;
     for step in 0..steps {
+        if restart_every.is_some_and(|every| step > 0 && step % every == 0) {
+            wait_for_compaction(&cell);
+            compactions += cell.compactions();
+            let state = cell.load();
+            let path = std::env::temp_dir().join(format!(
+                "adcast-differential-{seed}-{step}-{}.adimage",
+                std::process::id()
+            ));
+            let at = Timestamp::from_millis(now).unwrap();
+            image::write(&path, state.seq, &state.index, at).unwrap();
+            let loaded = image::load(&path).unwrap();
+            // The mapping outlives the name, as when the persister replaces
+            // the image while its ads are served.
+            std::fs::remove_file(&path).unwrap();
+            assert_eq!(loaded.seq, seq);
+            cell = StateCell::new(ServingState::from_loaded(loaded), policy);
+            let context = format!("seed {seed}, {ad_count} ads, restarted at step {step}");
+            check_state(&cell.load(), &model, &mut rng, now, &context);
+        }
         now += rng.below(3_000) as i64;
         let batch = random_batch(&mut rng, &mut model, &mut next_id, &mut seq, now);
         let current = cell.load();
@@ -358,7 +392,7 @@ fn check_sequence(seed: u64, ad_count: usize, steps: usize, policy: CompactionPo
                 .collect();
             expected.sort_by_key(|ad| ad.id);
             assert_eq!(
-                state.to_snapshot(at).ads,
+                state.to_snapshot(at).unwrap().ads,
                 expected,
                 "{context}: persisted ads"
             );
@@ -372,7 +406,7 @@ fn check_sequence(seed: u64, ad_count: usize, steps: usize, policy: CompactionPo
         now,
         "after the last compaction",
     );
-    cell.compactions()
+    compactions + cell.compactions()
 }
 
 fn wait_for_compaction(cell: &StateCell) {
@@ -432,5 +466,19 @@ fn sequences_match_brute_force_across_background_compactions() {
             compactions >= 5,
             "seed {seed}: only {compactions} compactions"
         );
+    }
+}
+
+#[test]
+fn sequences_match_brute_force_across_restarts_from_the_index_image() {
+    for (seed, ads, steps, policy, restart_every) in [
+        (31, 10, 300, inline(3), 7),
+        (32, 1_000, 300, inline(20), 13),
+        (33, 1_000, 300, background(5), 11),
+        (34, 20_000, 100, inline(15), 9),
+    ] {
+        let compactions =
+            check_sequence_with_restarts(seed, ads, steps, policy, Some(restart_every));
+        assert!(compactions >= 3, "seed {seed}: only {compactions} compactions");
     }
 }

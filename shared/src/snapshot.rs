@@ -540,8 +540,8 @@ impl Drop for SnapshotWriter {
 }
 
 /// The directory of `path` (created if missing) and a temporary file name
-/// in it, unique per call.
-fn temp_path(path: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+/// in it, unique per call (hidden: [`list_files`] never lists it).
+pub fn temp_path(path: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),

@@ -33,6 +33,7 @@ pub fn edge_settings(redis_url: &str, stream_key: &str) -> Settings {
         writer_token_file: None,
         snapshot: None,
         data_dir: std::env::temp_dir().join(crate::unique("adcast-test-edge")),
+        index_image: true,
         worker_threads: None,
         min_seq_wait_ms: 3_000,
         cache_max_age_secs: 5,
