@@ -365,11 +365,13 @@ fn write_body<W: Write + Seek>(
 
 /// Maps the image at `path` and loads it (see [`decode`]).
 pub fn load(path: &Path) -> Result<LoadedSnapshot, ImageError> {
-    let file = map_file(path).map_err(|source| ImageError::Io {
+    let file = Arc::new(map_file(path).map_err(|source| ImageError::Io {
         path: path.display().to_string(),
         source,
-    })?;
-    decode(Arc::new(file))
+    })?);
+    let loaded = decode(Arc::clone(&file))?;
+    file.release_resident_pages();
+    Ok(loaded)
 }
 
 /// Checks an image's bytes (see the module's documentation) and loads the

@@ -40,6 +40,32 @@ impl std::ops::Deref for FileBytes {
     }
 }
 
+impl FileBytes {
+    /// Drops this process's page mappings of a mapped file, so that its
+    /// pages count in the resident set again only once read again (a load
+    /// reads every page once, to check it; most are not read after). The
+    /// page cache keeps them; the kernel can evict them under memory
+    /// pressure as it can any clean file page. A no-op for bytes read into
+    /// memory, or where the kernel refuses the advice.
+    pub fn release_resident_pages(&self) {
+        if let Backing::Mapped(map) = &self.0 {
+            // SAFETY: `map` is a read-only MAP_SHARED mapping of a file that
+            // is never modified in place (see `map_file`). For such a
+            // mapping MADV_DONTNEED only removes page table entries: a later
+            // read faults the page back from the page cache (or the file),
+            // with the same bytes, so data borrowed from the map never
+            // changes. (The hazard the advice carries, pages reading back
+            // as zeros, applies to private and anonymous mappings, which
+            // this is not.)
+            #[allow(unsafe_code)]
+            let result = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+            if let Err(error) = result {
+                tracing::debug!(error = %error, "the kernel refused MADV_DONTNEED");
+            }
+        }
+    }
+}
+
 impl From<Vec<u8>> for FileBytes {
     fn from(bytes: Vec<u8>) -> FileBytes {
         FileBytes(Backing::Read(bytes))

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Cold-start benchmark: time from starting adcast-edge to its first correct
-# answer, and its RSS once loaded, starting from a snapshot file, or from an
+# answer, and its RSS once loaded, starting from a snapshot file, from an
 # S3-compatible object store (moto on loopback, as a function edge would
-# start from S3 with an empty data directory). Redis is deliberately
-# unreachable: a cold start needs only the snapshot.
+# start from S3 with an empty data directory), or from the edge's own index
+# image (a restart: the data directory of an edge that booted from the
+# snapshot file and stopped). Redis is deliberately unreachable: a cold
+# start needs only the snapshot.
 #
 #   bash infra/bench/cold-start.sh                           # ADS=100000 RUNS=5 SOURCES=file
-#   ADS=1000 RUNS=30 SOURCES="file store" bash infra/bench/cold-start.sh
+#   ADS=1000 RUNS=30 SOURCES="file store image" bash infra/bench/cold-start.sh
 #   EDGE=/path/to/other/adcast-edge bash infra/bench/cold-start.sh   # compare builds
 #
-# Every run is a new process with an empty data directory. Prints each run,
-# then a table with the median and p90 per source.
+# Every "file" and "store" run is a new process with an empty data
+# directory; every "image" run a new process on the same data directory,
+# whose image the first (untimed) boot wrote when it stopped. Prints each
+# run, then a table with the median and p90 per source; RSS is split into
+# anonymous memory and mapped file pages (RssFile: the image's pages, which
+# the kernel can drop and read back).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ADS="${ADS:-100000}"
@@ -70,10 +76,12 @@ def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 def p90(values):
     ordered = sorted(values); return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+def status(pid, field):
+    return int([l for l in open("/proc/%d/status" % pid) if l.startswith(field + ":")][0].split()[1])
 rows = []
 for source in sources:
-    times, rss_values = [], []
-    for run in range(runs):
+    times, rss_values, anon_values, file_values = [], [], [], []
+    for run in range(-1 if source == "image" else 0, runs):
         port = free_port()
         env = dict(os.environ, REDIS_URL="redis://127.0.0.1:%d" % free_port(), ADCAST_LOG="warn")
         if source == "store":
@@ -82,9 +90,10 @@ for source in sources:
                        AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
         else:
             snapshot = os.path.join(work, "snapshot.adsnap")
+        data_dir = os.path.join(work, "edge-image" if source == "image" else "edge-%s-%d" % (source, run))
         started = time.monotonic()
         proc = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port, "--snapshot", snapshot,
-                                 "--data-dir", os.path.join(work, "edge-%s-%d" % (source, run)), "--worker-threads", "1"],
+                                 "--data-dir", data_dir, "--worker-threads", "1"],
                                 env=env, stderr=subprocess.DEVNULL)
         answer = None
         while time.monotonic() - started < 30:
@@ -99,14 +108,20 @@ for source in sources:
         if answer != expected:
             proc.kill(); sys.exit("%s run %d: wrong or no answer: %r (expected %r)" % (source, run, answer, expected))
         time.sleep(1.0)  # let the allocator settle after the load
-        rss_kib = int([l for l in open("/proc/%d/status" % proc.pid) if l.startswith("VmRSS:")][0].split()[1])
-        proc.terminate(); proc.wait()
-        times.append(elapsed * 1000); rss_values.append(rss_kib / 1024)
-        print("%s run %d: first correct answer after %.1f ms, RSS %.1f MiB" % (source, run + 1, elapsed * 1000, rss_kib / 1024))
-    rows.append((source, statistics.median(times), p90(times), min(times), max(times), statistics.median(rss_values)))
+        rss, anon, mapped = (status(proc.pid, field) / 1024 for field in ("VmRSS", "RssAnon", "RssFile"))
+        proc.terminate(); proc.wait()  # an image run's edge saves its image again as it stops
+        if run < 0:
+            if not os.path.exists(os.path.join(data_dir, "index.adimage")):
+                sys.exit("image: the first boot wrote no index image")
+            print("image: first boot (from the snapshot file, not counted) after %.1f ms" % (elapsed * 1000))
+            continue
+        times.append(elapsed * 1000); rss_values.append(rss); anon_values.append(anon); file_values.append(mapped)
+        print("%s run %d: first correct answer after %.1f ms, RSS %.1f MiB (anonymous %.1f, file %.1f)" % (source, run + 1, elapsed * 1000, rss, anon, mapped))
+    rows.append((source, statistics.median(times), p90(times), min(times), max(times), statistics.median(rss_values),
+                 statistics.median(anon_values), statistics.median(file_values)))
 print()
-print("| source | ads | start → first correct answer: median | p90 | range (%d runs) | RSS after load (median) |" % runs)
-print("| --- | --- | --- | --- | --- | --- |")
-for source, median, ninety, low, high, rss in rows:
-    print("| %s | %s | %.1f ms | %.1f ms | %.1f–%.1f ms | %.1f MiB |" % (source, os.environ.get("ADS", "100000"), median, ninety, low, high, rss))
+print("| source | ads | start → first correct answer: median | p90 | range (%d runs) | RSS after load (median) | of which anonymous / file |" % runs)
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for source, median, ninety, low, high, rss, anon, mapped in rows:
+    print("| %s | %s | %.1f ms | %.1f ms | %.1f–%.1f ms | %.1f MiB | %.1f / %.1f MiB |" % (source, os.environ.get("ADS", "100000"), median, ninety, low, high, rss, anon, mapped))
 PY
