@@ -137,6 +137,50 @@ async fn an_edge_restarts_from_its_own_saved_state_with_writer_and_redis_down() 
 }
 
 #[tokio::test]
+async fn an_edge_restarts_from_its_index_image_alone_and_keeps_none_when_told() {
+    let writer = TestWriter::spawn().await;
+    let mut first = TestEdge::start(settings_for(&writer)).await;
+    writer.post_ad(&ad_body("imaged 1")).await;
+    let deleted = writer.post_ad(&ad_body("imaged 2")).await;
+    let path = format!("/api/v1/ad/{}", deleted.json()["id"]);
+    let deleted = writer.request(http::Method::DELETE, &path, &[], None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let last = writer.post_ad(&ad_body("imaged 3")).await.seq();
+    first.wait_for_seq(last).await;
+    first.stop().await;
+    let data_dir = first.keep_data_dir();
+    drop(first);
+    // Only the image is left to start from.
+    for (_, path) in snapshot::list_files(&data_dir).unwrap() {
+        std::fs::remove_file(path).unwrap();
+    }
+    assert!(data_dir.join("index.adimage").exists());
+
+    let nowhere = format!("redis://127.0.0.1:{}", free_port());
+    let mut settings = edge_settings(&nowhere, &writer.stream_key);
+    settings.data_dir = data_dir.clone();
+    let mut second = TestEdge::start(settings).await;
+    assert_eq!(second.node.state().seq, last);
+    assert_eq!(second.titles("").await, ["imaged 1", "imaged 3"]);
+    second.stop().await;
+    second.keep_data_dir();
+    drop(second);
+
+    // With --index-image false the image is neither read nor written.
+    std::fs::remove_file(data_dir.join("index.adimage")).unwrap();
+    let mut settings = settings_for(&writer);
+    settings.index_image = false;
+    let mut third = TestEdge::start(settings).await;
+    third.wait_for_seq(last).await;
+    third.stop().await;
+    let third_dir = third.keep_data_dir();
+    assert!(!snapshot::list_files(&third_dir).unwrap().is_empty());
+    assert!(!third_dir.join("index.adimage").exists());
+    let _ = std::fs::remove_dir_all(&third_dir);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test]
 async fn a_corrupt_or_truncated_newest_snapshot_is_refused_and_an_older_one_used() {
     let writer = TestWriter::spawn().await;
     writer.post_ad(&ad_body("good")).await;
