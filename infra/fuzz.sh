@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Fuzzes adcast-shared's decoders for a bounded time: Snapshot::decode and
-# Change::decode must never panic, and what they accept must round-trip.
-# The targets live in shared/fuzz (a standalone cargo-fuzz project, not a
-# member of the root workspace).
+# Fuzzes the decoders for a bounded time: Snapshot::decode and
+# Change::decode (adcast-shared) must never panic, and what they accept must
+# round-trip; the edge's index image decoder (adcast-edge's image::decode)
+# must never panic, and what it accepts must be usable as a serving state.
+# The targets live in shared/fuzz and edge/fuzz (standalone cargo-fuzz
+# projects, not members of the root workspace).
 #
 #   bash infra/fuzz.sh                      # every target, 60 s each
 #   FUZZ_SECONDS=300 bash infra/fuzz.sh     # longer
@@ -20,21 +22,31 @@
 #                   forbids unsafe code, so `none` loses little; zstd's C
 #                   code is not instrumented by ASan either way.
 #
-# Each target starts from a seed corpus of valid files written by
-# shared/fuzz/examples/seed.rs (with the library's own encoders), plus what
-# earlier runs found, kept in shared/fuzz/corpus/<target>/ (git-ignored).
+# Each target starts from a seed corpus of valid files written by its
+# project's examples/seed.rs (with the crate's own encoders), plus what
+# earlier runs found, kept in <project>/corpus/<target>/ (git-ignored).
 # A crash, panic, timeout or out-of-memory input is saved under
-# shared/fuzz/artifacts/<target>/ and printed in hex; the script then exits 1
+# <project>/artifacts/<target>/ and printed in hex; the script then exits 1
 # (after running the remaining targets). Reproduce one with
 #   cd shared/fuzz && cargo fuzz run --sanitizer none <target> <artifact file>
+# (edge/fuzz for image_decode).
 set -euo pipefail
-cd "$(dirname "$0")/.." && cd shared/fuzz
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+# The project each target belongs to.
+project_of() {
+  case "$1" in
+    image_decode) echo "$root/edge/fuzz" ;;
+    *) echo "$root/shared/fuzz" ;;
+  esac
+}
 
 seconds=${FUZZ_SECONDS:-60}
 sanitizer=${FUZZ_SANITIZER:-none}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(snapshot_decode event_decode)
+  targets=(snapshot_decode event_decode image_decode)
 fi
 
 case "$sanitizer" in
@@ -51,12 +63,13 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 
-# Seeds: an ordinary (uninstrumented) build of examples/seed.rs.
-cargo run --locked --release --quiet --example seed -- corpus
-
-# Build before the clock starts, so FUZZ_SECONDS is all fuzzing.
+# Seeds: an ordinary (uninstrumented) build of each project's
+# examples/seed.rs. Then build before the clock starts, so FUZZ_SECONDS is
+# all fuzzing.
 for target in "${targets[@]}"; do
-  cargo fuzz build "${fuzz_flags[@]}" "$target"
+  (cd "$(project_of "$target")" &&
+    cargo run --locked --release --quiet --example seed -- corpus &&
+    cargo fuzz build "${fuzz_flags[@]}" "$target")
 done
 
 log_dir=$(mktemp -d)
@@ -64,6 +77,7 @@ trap 'rm -rf "$log_dir"' EXIT
 failed=()
 summary=()
 for target in "${targets[@]}"; do
+  cd "$(project_of "$target")"
   mkdir -p "corpus/$target" "artifacts/$target"
   echo "=== $target: fuzzing for ${seconds}s"
   log="$log_dir/$target.log"

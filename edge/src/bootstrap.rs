@@ -257,9 +257,9 @@ impl SnapshotSources {
         tokio::task::spawn_blocking(move || {
             newest_local(snapshot.as_deref(), &data_dir, image.as_deref(), above)
         })
-            .await
-            .ok()
-            .flatten()
+        .await
+        .ok()
+        .flatten()
     }
 
     /// The writer's newest snapshot, saved into the data directory, unless

@@ -34,7 +34,8 @@
 //! What a load checks: the magic, the format version (an image of another
 //! version is refused, and the edge starts from its snapshots instead), both
 //! checksums, the length, and then every property the query path and later
-//! builds rely on not to fail: ads in strictly increasing serving order,
+//! builds rely on not to fail: instants and display windows that are valid
+//! timestamps, ads in strictly increasing serving order,
 //! none ended before the base was built, every ad's bytes inside the file,
 //! targeting values a build can index, bitsets of the right length with no
 //! bit past the last entry, an id map that matches the ads, changes in id
@@ -378,6 +379,19 @@ pub fn load(path: &Path) -> Result<LoadedSnapshot, ImageError> {
 /// state it holds; its ads' bytes stay in `file`.
 pub fn decode(file: Arc<FileBytes>) -> Result<LoadedSnapshot, ImageError> {
     let header = ImageHeader::decode(&file)?;
+    let instant = |millis| {
+        Timestamp::from_millis(millis)
+            .ok_or(ImageError::Invalid("an instant outside years 0000–9999"))
+    };
+    let created_at = instant(header.written_at)?;
+    instant(header.base_built_at)?;
+    instant(header.index_built_at)?;
+    // Sequence numbers are the writer's: a PostgreSQL bigint.
+    if header.seq > i64::MAX as u64 {
+        return Err(ImageError::Invalid(
+            "a sequence number beyond the writer's range",
+        ));
+    }
     let want = header
         .body_len_of_counts()
         .filter(|&len| len == header.body_len)
@@ -439,7 +453,8 @@ pub fn decode(file: Arc<FileBytes>) -> Result<LoadedSnapshot, ImageError> {
             0 => None,
             1 => {
                 let record = record[24..].try_into().expect("SLOT_RECORD bytes");
-                let slot = Slot::read_record(record, &file).ok_or(invalid("an invalid ad record"))?;
+                let slot =
+                    Slot::read_record(record, &file).ok_or(invalid("an invalid ad record"))?;
                 Some(slot)
             }
             _ => return Err(invalid("a change record of an unknown kind")),
@@ -450,8 +465,7 @@ pub fn decode(file: Arc<FileBytes>) -> Result<LoadedSnapshot, ImageError> {
         .ok_or(invalid("changes out of order or not matching their ads"))?;
     Ok(LoadedSnapshot {
         seq: header.seq,
-        created_at: Timestamp::from_millis(header.written_at)
-            .ok_or(invalid("an invalid time written"))?,
+        created_at,
         ads: index.len() as u64,
         index,
     })
@@ -493,10 +507,8 @@ mod tests {
     use adcast_shared::snapshot::SnapshotWriter;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "adcast-edge-image-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("adcast-edge-image-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -518,15 +530,18 @@ mod tests {
             .map(Change::Upsert)
             .chain(base.iter().take(5).map(|ad| Change::Delete(ad.id)))
             .chain(base.iter().skip(5).take(5).cloned().map(|mut ad| {
-                ad.title = adcast_shared::ad::Title::parse(format!("changed {}", ad.id.get()))
-                    .unwrap();
+                ad.title =
+                    adcast_shared::ad::Title::parse(format!("changed {}", ad.id.get())).unwrap();
                 Change::Upsert(ad)
             }))
             .enumerate()
             .map(|(n, change)| (n as u64 + 1, change))
             .collect();
         events.truncate(40);
-        index.apply(&events, Timestamp::from_millis(now().as_millis() + 10).unwrap())
+        index.apply(
+            &events,
+            Timestamp::from_millis(now().as_millis() + 10).unwrap(),
+        )
     }
 
     fn image_bytes(index: &AdIndex, name: &str) -> Vec<u8> {
@@ -580,7 +595,9 @@ mod tests {
             assert_eq!(layout(back.base()), layout(index.base()), "{count} ads");
             let changes = |index: &AdIndex| -> Vec<(AdId, u64, Option<i64>)> {
                 let changes = index.changes();
-                changes.map(|(id, seq, slot)| (id, seq, slot.map(|slot| slot.end))).collect()
+                changes
+                    .map(|(id, seq, slot)| (id, seq, slot.map(|slot| slot.end)))
+                    .collect()
             };
             assert_eq!(changes(&back), changes(&index));
             assert_eq!(back.built_at(), index.built_at());
@@ -601,17 +618,26 @@ mod tests {
         for at in 0..bytes.len() {
             let mut damaged = bytes.clone();
             damaged[at] ^= 0x20;
-            assert!(decoded(damaged).is_err(), "a flipped byte at {at} was accepted");
+            assert!(
+                decoded(damaged).is_err(),
+                "a flipped byte at {at} was accepted"
+            );
         }
         for len in 0..bytes.len() {
-            assert!(decoded(bytes[..len].to_vec()).is_err(), "{len} bytes were accepted");
+            assert!(
+                decoded(bytes[..len].to_vec()).is_err(),
+                "{len} bytes were accepted"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(matches!(decoded(longer), Err(ImageError::Length { .. })));
         let mut other_version = bytes;
         other_version[8] = 2;
-        assert!(matches!(decoded(other_version), Err(ImageError::Version(2))));
+        assert!(matches!(
+            decoded(other_version),
+            Err(ImageError::Version(2))
+        ));
     }
 
     /// Recomputes both checksums, as a forger would.

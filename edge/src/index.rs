@@ -354,10 +354,7 @@ impl AdIndex {
         let now = now.as_millis();
         let not_ended = move |slot: &&Slot| slot.end > now;
         let count = self.slots_by_id().filter(not_ended).count();
-        let ads = self
-            .slots_by_id()
-            .filter(not_ended)
-            .map(Slot::ad);
+        let ads = self.slots_by_id().filter(not_ended).map(Slot::ad);
         (count, ads)
     }
 

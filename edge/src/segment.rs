@@ -292,9 +292,7 @@ impl Slot {
 
     /// The ad, decoded again from its compact form.
     pub fn ad(&self) -> Result<Ad, UndecodableAd> {
-        self.served
-            .ad()
-            .ok_or(UndecodableAd { id: self.id.get() })
+        self.served.ad().ok_or(UndecodableAd { id: self.id.get() })
     }
 
     /// What each of the ad's entries allows, with its group record's
@@ -361,10 +359,13 @@ impl Slot {
 
     /// The slot of a record [`Slot::write_record`] wrote, its bytes in
     /// `file`; `None` unless every field is one a slot can hold (a valid
-    /// id, bytes inside the file, targeting the bitsets can be built from).
+    /// id and display window, bytes inside the file, targeting the bitsets
+    /// can be built from).
     pub fn read_record(record: &[u8; SLOT_RECORD], file: &Arc<FileBytes>) -> Option<Slot> {
-        let i64_at = |at: usize| i64::from_le_bytes(record[at..at + 8].try_into().expect("8 bytes"));
-        let u32_at = |at: usize| u32::from_le_bytes(record[at..at + 4].try_into().expect("4 bytes"));
+        let i64_at =
+            |at: usize| i64::from_le_bytes(record[at..at + 8].try_into().expect("8 bytes"));
+        let u32_at =
+            |at: usize| u32::from_le_bytes(record[at..at + 4].try_into().expect("4 bytes"));
         let u16_at = |at: usize| u16::from_le_bytes([record[at], record[at + 1]]);
         let served = ServedAd::in_image(file, u32_at(24), u32_at(28), u32_at(32), u32_at(36))?;
         let t = &record[40..];
@@ -404,9 +405,11 @@ impl Slot {
             }
             _ => return None,
         };
+        let (end, start) = (i64_at(0), i64_at(8));
+        TimeWindow::new(Timestamp::from_millis(start)?, Timestamp::from_millis(end)?)?;
         Some(Slot {
-            end: i64_at(0),
-            start: i64_at(8),
+            end,
+            start,
             id: AdId::new(i64_at(16))?,
             targeting,
             served,
@@ -977,12 +980,13 @@ impl Segment {
         let words = entries.div_ceil(64);
         let tail_clear = |bits: &[u64]| {
             bits.len() == words
-                && (entries % 64 == 0 || bits[words - 1] >> (entries % 64) == 0)
+                && (entries.is_multiple_of(64) || bits[words - 1] >> (entries % 64) == 0)
         };
         if fixed.len() != FIXED_BITSETS || !fixed.iter().all(|bits| tail_clear(bits)) {
             return Err("a bitset of the wrong length, or with bits past the last entry");
         }
-        if country.len() != Country::COUNT || !country.iter().flatten().all(|bits| tail_clear(bits)) {
+        if country.len() != Country::COUNT || !country.iter().flatten().all(|bits| tail_clear(bits))
+        {
             return Err("a country bitset of the wrong length, or with bits past the last entry");
         }
         let in_order = by_id.windows(2).all(|pair| pair[0].0 < pair[1].0);
@@ -1030,7 +1034,9 @@ impl Segment {
 
     /// The bitset of each country (by index), where an entry names it.
     pub fn country_bitsets(&self) -> impl Iterator<Item = Option<&[u64]>> + '_ {
-        self.country.iter().map(|bits| bits.as_ref().map(|bits| &bits.0[..]))
+        self.country
+            .iter()
+            .map(|bits| bits.as_ref().map(|bits| &bits.0[..]))
     }
 
     /// Marks this segment as the compaction of `generation` through `seq`.
@@ -1087,7 +1093,11 @@ impl Segment {
     /// Approximate heap bytes held by the bitsets.
     pub fn bitset_bytes(&self) -> usize {
         let words = self.fixed_bitsets().map(<[u64]>::len).sum::<usize>()
-            + self.country_bitsets().flatten().map(<[u64]>::len).sum::<usize>();
+            + self
+                .country_bitsets()
+                .flatten()
+                .map(<[u64]>::len)
+                .sum::<usize>();
         words * 8
     }
 

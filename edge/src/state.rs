@@ -159,7 +159,9 @@ impl ServingState {
         let (count, ads) = self.index.ads_not_ended(now);
         let mut file = SnapshotWriter::create(path, self.seq, now, count as u64)?;
         for ad in ads {
-            file.push(&ad.map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?)?;
+            file.push(
+                &ad.map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?,
+            )?;
         }
         file.finish()
     }
@@ -203,7 +205,12 @@ mod tests {
         ];
         let next = state.apply(&events, now()).unwrap();
         assert_eq!(next.seq, 7);
-        assert_eq!(next.ads().map(|ad| ad.unwrap().id.get()).collect::<Vec<_>>(), [2]);
+        assert_eq!(
+            next.ads()
+                .map(|ad| ad.unwrap().id.get())
+                .collect::<Vec<_>>(),
+            [2]
+        );
         assert_eq!(state.seq, 5, "the old state is untouched");
     }
 

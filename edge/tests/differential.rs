@@ -479,6 +479,9 @@ fn sequences_match_brute_force_across_restarts_from_the_index_image() {
     ] {
         let compactions =
             check_sequence_with_restarts(seed, ads, steps, policy, Some(restart_every));
-        assert!(compactions >= 3, "seed {seed}: only {compactions} compactions");
+        assert!(
+            compactions >= 3,
+            "seed {seed}: only {compactions} compactions"
+        );
     }
 }
