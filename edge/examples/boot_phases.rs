@@ -1,12 +1,15 @@
 //! Times a cold start from a snapshot file in phases: verify and decode
 //! alone (each ad dropped at once), then decode and index together as a
-//! boot does. Runs each `RUNS` times (default 3) in one process and prints
-//! the medians.
+//! boot does; then writing that state as an index image (what the
+//! persister does beside each snapshot) and loading the image back (a
+//! restart's boot, the file in the page cache). Runs each `RUNS` times
+//! (default 3) in one process and prints the medians.
 //!
 //! `cargo run --release -p adcast-edge --example boot_phases -- FILE [RUNS]`
 
 use std::time::{Duration, Instant};
 
+use adcast_edge::image;
 use adcast_edge::state::LoadedSnapshot;
 use adcast_shared::snapshot::Snapshot;
 use adcast_shared::timestamp::Timestamp;
@@ -17,6 +20,10 @@ fn main() {
     let runs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(3);
     let bytes = std::fs::read(&path).expect("readable snapshot file");
     let (mut decode, mut boot) = (Vec::new(), Vec::new());
+    let (mut write_image, mut load_image) = (Vec::new(), Vec::new());
+    let image_path =
+        std::env::temp_dir().join(format!("boot-phases-{}.adimage", std::process::id()));
+    let mut image_len = 0;
     for _ in 0..runs {
         let started = Instant::now();
         let mut count = 0usize;
@@ -26,14 +33,25 @@ fn main() {
         let loaded = LoadedSnapshot::decode(&bytes, Timestamp::now()).expect("valid snapshot");
         boot.push(started.elapsed());
         assert_eq!(loaded.ads as usize, count);
+        let started = Instant::now();
+        image_len = image::write(&image_path, loaded.seq, &loaded.index, Timestamp::now())
+            .expect("writable image");
+        write_image.push(started.elapsed());
         drop(loaded);
+        let started = Instant::now();
+        let from_image = image::load(&image_path).expect("a valid image");
+        load_image.push(started.elapsed());
+        assert_eq!(from_image.ads as usize, count);
     }
+    let _ = std::fs::remove_file(&image_path);
     let median = |times: &mut Vec<Duration>| {
         times.sort();
         times[times.len() / 2].as_secs_f64() * 1000.0
     };
     let (decode, boot) = (median(&mut decode), median(&mut boot));
+    let (write_image, load_image) = (median(&mut write_image), median(&mut load_image));
     println!(
-        "{path}: decode alone {decode:.1} ms, decode and index {boot:.1} ms (medians of {runs})"
+        "{path}: decode alone {decode:.1} ms, decode and index {boot:.1} ms; index image ({:.1} MB) written in {write_image:.1} ms, loaded in {load_image:.1} ms (medians of {runs})",
+        image_len as f64 / 1e6
     );
 }
