@@ -1,7 +1,8 @@
 //! Where the first state comes from, and newer snapshots after a gap.
 //!
-//! With `--snapshot s3://bucket/prefix`, the object store comes first: the
-//! object its `latest` pointer names, or, when the pointer is missing or that
+//! With `--snapshot s3://bucket/prefix`, the object store comes first
+//! (unless the edge's own index image is at least as new): the object its
+//! `latest` pointer names, or, when the pointer is missing or that
 //! object does not match it or does not verify, every snapshot object newest
 //! first. A snapshot from the store is verified in full before use and saved
 //! into `--data-dir`.
@@ -138,10 +139,13 @@ impl SnapshotSources {
         self.store.is_some()
     }
 
-    /// The first state: the store's newest valid snapshot, else the newest
-    /// valid local file. (The writer comes after, from the sync task.)
+    /// The first state: the store's newest valid snapshot, unless the
+    /// edge's own index image is as new; else the newest valid local file.
+    /// (The writer comes after, from the sync task.)
     pub async fn boot(&self) -> Option<LoadedSnapshot> {
-        if let Some(snapshot) = self.from_store(None).await {
+        let image = self.data_dir.index_image();
+        let image_seq = image.as_deref().and_then(image::seq_of);
+        if let Some(snapshot) = self.from_store(image_seq).await {
             return Some(snapshot);
         }
         self.newest_local(None).await

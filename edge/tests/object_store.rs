@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use adcast_edge::image;
+use adcast_edge::index::AdIndex;
 use adcast_shared::sample::sample_ads;
 use adcast_shared::snapshot::{self, Snapshot};
 use adcast_shared::snapshot_store::{Pointer, SnapshotStore, StoreUrl};
@@ -57,6 +59,18 @@ fn corrupt(file: &Bytes) -> Bytes {
     bytes.into()
 }
 
+/// A seed file given with this "seq" is the edge's index image.
+const AS_INDEX_IMAGE: u64 = u64::MAX;
+
+/// An index image of `ads` sample ads at `seq`.
+fn image_file(seq: u64, ads: usize) -> Bytes {
+    let work = TempDir::new("adcast-test-image");
+    let path = work.path().join(image::FILE_NAME);
+    let index = AdIndex::from_ads(sample_ads(ads, seq, Timestamp::now()), Timestamp::now());
+    image::write(&path, seq, &index, Timestamp::now()).unwrap();
+    std::fs::read(&path).unwrap().into()
+}
+
 struct Edge {
     process: KillOnDrop,
     address: std::net::SocketAddr,
@@ -67,8 +81,9 @@ struct Edge {
 
 impl Edge {
     /// Starts the edge binary with `--snapshot <snapshot>`, the AWS
-    /// environment of `moto`, its own data directory (seeded with `seed`
-    /// files) and log file; returns once it listens.
+    /// environment of `moto`, its own data directory (seeded with `seed`:
+    /// snapshot files by seq, or the index image as [`AS_INDEX_IMAGE`]) and
+    /// log file; returns once it listens.
     async fn start(
         moto: &MotoServer,
         snapshot: &str,
@@ -80,7 +95,11 @@ impl Edge {
         let data_dir = work.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
         for (seq, file) in seed {
-            snapshot::write_atomically(&data_dir.join(snapshot::file_name(*seq)), file).unwrap();
+            let name = match *seq {
+                AS_INDEX_IMAGE => image::FILE_NAME.to_owned(),
+                seq => snapshot::file_name(seq),
+            };
+            snapshot::write_atomically(&data_dir.join(name), file).unwrap();
         }
         let env = moto.env();
         let (process, address) = start_listening(
@@ -211,6 +230,41 @@ async fn boots_from_the_object_the_pointer_names_and_saves_it_locally() {
     }
     let saved = std::fs::read(edge.data_dir.join(snapshot::file_name(20))).unwrap();
     assert_eq!(saved, newer);
+}
+
+#[tokio::test]
+async fn a_restart_takes_its_own_index_image_unless_the_store_holds_a_newer_snapshot() {
+    let moto = MotoServer::start();
+    let (url, store) = store_with_bucket(&moto).await;
+    let in_store = snapshot_file(20, 6);
+    put(&store, 20, &in_store).await;
+    point_to(&store, 20, &in_store).await;
+    let key = StreamKey::new();
+    // The image is as new as the store's snapshot: nothing is downloaded.
+    let seed = [(AS_INDEX_IMAGE, image_file(20, 4))];
+    let edge = Edge::start(&moto, &url.to_string(), key.as_str(), None, &seed).await;
+    assert_eq!(edge.serving_seq().await, 20);
+    assert_eq!(
+        edge.get("/api/v1/ad?limit=100").await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let log = edge.log();
+    assert!(log.contains("loaded index image"), "{log}");
+    assert!(!log.contains("from the object store"), "{log}");
+    drop(edge);
+
+    // An older image: the store's newer snapshot is taken.
+    let seed = [(AS_INDEX_IMAGE, image_file(15, 4))];
+    let edge = Edge::start(&moto, &url.to_string(), key.as_str(), None, &seed).await;
+    assert_eq!(edge.serving_seq().await, 20);
+    assert!(
+        edge.log().contains("loaded snapshot from the object store"),
+        "{}",
+        edge.log()
+    );
 }
 
 #[tokio::test]
