@@ -45,7 +45,7 @@
 //! it serve what the forger wrote, which anyone able to write into the data
 //! directory could do by other means as well.
 
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -227,9 +227,8 @@ pub fn seq_of(path: &Path) -> Option<u64> {
 pub fn write(path: &Path, seq: u64, index: &AdIndex, now: Timestamp) -> std::io::Result<u64> {
     let (dir, temp) = snapshot::temp_path(path)?;
     let result = (|| {
-        let mut file = BufWriter::with_capacity(1 << 20, std::fs::File::create(&temp)?);
+        let mut file = std::fs::File::create(&temp)?;
         let header = write_body(&mut file, seq, index, now)?;
-        let mut file = file.into_inner().map_err(|error| error.into_error())?;
         file.seek(SeekFrom::Start(0))?;
         file.write_all(&header.encode())?;
         file.sync_all()?;
@@ -243,37 +242,62 @@ pub fn write(path: &Path, seq: u64, index: &AdIndex, now: Timestamp) -> std::io:
     result
 }
 
-/// Counts the body's length and checksum as it is written.
+/// The body as it is written: buffered, with its length and checksum.
 struct Body<'a, W> {
     out: &'a mut W,
-    len: u64,
+    /// Bytes not yet handed to `out` (nor checksummed).
+    pending: Vec<u8>,
+    flushed: u64,
     crc: u32,
 }
 
 impl<W: Write> Body<'_, W> {
-    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.out.write_all(bytes)?;
-        self.len += bytes.len() as u64;
-        self.crc = crc32c::crc32c_append(self.crc, bytes);
+    const CHUNK: usize = 1 << 16;
+
+    fn len(&self) -> u64 {
+        self.flushed + self.pending.len() as u64
+    }
+
+    /// Appends what `write` writes into the buffer.
+    fn put_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> std::io::Result<()> {
+        write(&mut self.pending);
+        if self.pending.len() >= Self::CHUNK {
+            self.flush()?;
+        }
         Ok(())
     }
 
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.put_with(|out| out.extend_from_slice(bytes))
+    }
+
     fn pad(&mut self) -> std::io::Result<()> {
-        let zeros = (8 - self.len % 8) % 8;
+        let zeros = (8 - self.len() % 8) % 8;
         self.put(&[0; 8][..zeros as usize])
     }
 
     fn put_words(&mut self, words: &[u64]) -> std::io::Result<()> {
-        let mut bytes = Vec::with_capacity(words.len() * 8);
-        words
-            .iter()
-            .for_each(|word| bytes.extend_from_slice(&word.to_le_bytes()));
-        self.put(&bytes)
+        for chunk in words.chunks(Self::CHUNK / 8) {
+            self.put_with(|out| {
+                chunk
+                    .iter()
+                    .for_each(|word| out.extend_from_slice(&word.to_le_bytes()))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.write_all(&self.pending)?;
+        self.crc = crc32c::crc32c_append(self.crc, &self.pending);
+        self.flushed += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
     }
 }
 
 /// Writes everything after the header; returns the header.
-fn write_body<W: Write + Seek>(
+fn write_body<W: Write>(
     file: &mut W,
     seq: u64,
     index: &AdIndex,
@@ -284,48 +308,37 @@ fn write_body<W: Write + Seek>(
     let changed: Vec<_> = index.changes().collect();
     let mut body = Body {
         out: file,
-        len: 0,
+        pending: Vec::with_capacity(2 * Body::<W>::CHUNK),
+        flushed: 0,
         crc: 0,
     };
     // The ad bytes: the base's ads in order, then the changes' new versions.
-    let slots = || {
-        let changes = changed.iter().filter_map(|(_, _, slot)| *slot);
-        base.slots().iter().chain(changes)
-    };
-    for slot in slots() {
+    let changed_slots = changed.iter().filter_map(|(_, _, slot)| *slot);
+    for slot in base.slots().iter().chain(changed_slots) {
         body.put(slot.served.parts().0)?;
     }
-    let arena_len = body.len;
+    let arena_len = body.len();
     if HEADER_LEN as u64 + arena_len > u64::from(u32::MAX) {
         return Err(std::io::Error::other(
             "the catalog's ads take more than 4 GiB: too large for an index image",
         ));
     }
     body.pad()?;
-    // Each ad's record, pointing at its bytes.
+    // Each ad's record, pointing at its bytes (in the order written above).
     let mut at = HEADER_LEN as u32;
-    let mut record = Vec::with_capacity(SLOT_RECORD);
-    let mut next_record = |slot: &Slot| {
-        record.clear();
-        slot.write_record(at, &mut record);
+    let mut write_record = |slot: &Slot, out: &mut Vec<u8>| {
+        slot.write_record(at, out);
         at += slot.served.parts().0.len() as u32;
-        record.clone()
     };
-    let mut records = Vec::with_capacity(SLOT_RECORD * 1024);
     for slot in base.slots() {
-        records.extend_from_slice(&next_record(slot));
-        if records.len() >= SLOT_RECORD * 1024 {
-            body.put(&records)?;
-            records.clear();
-        }
+        body.put_with(|out| write_record(slot, out))?;
     }
-    body.put(&records)?;
-    records.clear();
     for &(id, position) in base.by_id_positions() {
-        records.extend_from_slice(&id.get().to_le_bytes());
-        records.extend_from_slice(&u64::from(position).to_le_bytes());
+        body.put_with(|out| {
+            out.extend_from_slice(&id.get().to_le_bytes());
+            out.extend_from_slice(&u64::from(position).to_le_bytes());
+        })?;
     }
-    body.put(&records)?;
     for bits in base.fixed_bitsets() {
         body.put_words(bits)?;
     }
@@ -336,19 +349,20 @@ fn write_body<W: Write + Seek>(
             body.put_words(bits)?;
         }
     }
-    records.clear();
     for (id, change_seq, slot) in &changed {
-        records.extend_from_slice(&change_seq.to_le_bytes());
-        records.extend_from_slice(&id.get().to_le_bytes());
-        match slot {
-            Some(slot) => {
-                records.extend_from_slice(&1u64.to_le_bytes());
-                records.extend_from_slice(&next_record(slot));
+        body.put_with(|out| {
+            out.extend_from_slice(&change_seq.to_le_bytes());
+            out.extend_from_slice(&id.get().to_le_bytes());
+            match slot {
+                Some(slot) => {
+                    out.extend_from_slice(&1u64.to_le_bytes());
+                    write_record(slot, out);
+                }
+                None => out.extend_from_slice(&[0; 8 + SLOT_RECORD]),
             }
-            None => records.extend_from_slice(&[0; 8 + SLOT_RECORD]),
-        }
+        })?;
     }
-    body.put(&records)?;
+    body.flush()?;
     Ok(ImageHeader {
         seq,
         written_at: now.as_millis(),
@@ -358,7 +372,7 @@ fn write_body<W: Write + Seek>(
         changes: changed.len() as u64,
         arena_len,
         entries: base.entries() as u64,
-        body_len: body.len,
+        body_len: body.flushed,
         body_crc: body.crc,
         countries,
     })

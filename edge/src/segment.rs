@@ -34,7 +34,8 @@ pub(crate) const AGES: usize = 100;
 /// `(endAt, id)` in milliseconds and id: the serving order.
 pub(crate) type Key = (i64, i64);
 
-/// An ad as an edge holds it, in one shared allocation: its answer item
+/// An ad as an edge holds it, in one shared allocation (or in the mapped
+/// index image it was loaded from, laid out the same way): its answer item
 /// (`{"title":…,"endAt":…}`, rendered once, what the walk copies), then the
 /// rest of the ad (id, window, targeting) in bincode, then, for an ad
 /// whose targeting its slot cannot hold, one record per condition group
