@@ -10,6 +10,7 @@
 #   bash infra/bench/cold-start.sh                           # ADS=100000 RUNS=5 SOURCES=file
 #   ADS=1000 RUNS=30 SOURCES="file store image" bash infra/bench/cold-start.sh
 #   EDGE=/path/to/other/adcast-edge bash infra/bench/cold-start.sh   # compare builds
+#   DROP_CACHES=1 SOURCES=image bash infra/bench/cold-start.sh   # restarts with a cold page cache (root)
 #
 # Every "file" and "store" run is a new process with an empty data
 # directory; every "image" run a new process on the same data directory,
@@ -91,6 +92,11 @@ for source in sources:
         else:
             snapshot = os.path.join(work, "snapshot.adsnap")
         data_dir = os.path.join(work, "edge-image" if source == "image" else "edge-%s-%d" % (source, run))
+        if os.environ.get("DROP_CACHES") == "1" and run >= 0:
+            # Every file read from disk again (the snapshot, the image, the binary).
+            subprocess.run(["sync"], check=True)
+            with open("/proc/sys/vm/drop_caches", "w") as caches:
+                caches.write("3\n")
         started = time.monotonic()
         proc = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port, "--snapshot", snapshot,
                                  "--data-dir", data_dir, "--worker-threads", "1"],
