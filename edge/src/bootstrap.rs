@@ -60,34 +60,29 @@ fn read_header(path: &Path) -> Option<SnapshotHeader> {
     SnapshotHeader::decode(&header).ok()
 }
 
-/// The newest valid local state with a sequence number above `above`: the
-/// index image `image` when it is at least as new as every snapshot file
-/// and valid, else the newest valid snapshot file.
+/// The newest valid local state with a sequence number above `above`,
+/// from the index image `image` and the snapshot files, tried newest
+/// first (the image before a snapshot file of the same sequence number: it
+/// holds the same state, and loads faster). A refused one is logged and
+/// the next one tried.
 pub fn newest_local(
     snapshot: Option<&Path>,
     data_dir: &Path,
     image: Option<&Path>,
     above: Option<u64>,
 ) -> Option<LoadedSnapshot> {
-    let candidates = local_candidates(snapshot, data_dir);
-    let newest_file = candidates.first().map(|(seq, _)| *seq);
-    let image = image.and_then(|path| Some((image::seq_of(path)?, path)));
-    if let Some((seq, path)) = image {
-        if above.is_none_or(|above| seq > above) && newest_file.is_none_or(|file| seq >= file) {
-            match image::load(path) {
-                Ok(state) => {
-                    tracing::info!(path = %path.display(), seq = state.seq, ads = state.ads, "loaded index image");
-                    return Some(state);
-                }
-                Err(error) => {
-                    tracing::error!(path = %path.display(), error = %error, "refusing the index image; trying the snapshot files")
-                }
-            }
-        }
-    }
-    for (seq, path) in candidates {
-        if above.is_some_and(|above| seq <= above) {
+    let newer = |seq: u64| above.is_none_or(|above| seq > above);
+    let mut image = image
+        .and_then(|path| Some((image::seq_of(path)?, path)))
+        .filter(|&(seq, _)| newer(seq));
+    for (seq, path) in local_candidates(snapshot, data_dir) {
+        if !newer(seq) {
             break;
+        }
+        if let Some((_, path)) = image.take_if(|(image_seq, _)| *image_seq >= seq) {
+            if let Some(state) = load_image(path) {
+                return Some(state);
+            }
         }
         match load_snapshot(&path) {
             Ok(snapshot) => {
@@ -99,7 +94,21 @@ pub fn newest_local(
             }
         }
     }
-    None
+    image.and_then(|(_, path)| load_image(path))
+}
+
+/// The index image at `path`, or `None` (logged) when it is refused.
+fn load_image(path: &Path) -> Option<LoadedSnapshot> {
+    match image::load(path) {
+        Ok(state) => {
+            tracing::info!(path = %path.display(), seq = state.seq, ads = state.ads, "loaded index image");
+            Some(state)
+        }
+        Err(error) => {
+            tracing::error!(path = %path.display(), error = %error, "refusing the index image; trying the snapshot files");
+            None
+        }
+    }
 }
 
 /// Where snapshots come from: the object store or the files given with
@@ -148,7 +157,16 @@ impl SnapshotSources {
         if let Some(snapshot) = self.from_store(image_seq).await {
             return Some(snapshot);
         }
-        self.newest_local(None).await
+        let local = self.newest_local(None).await;
+        let local_seq = local.as_ref().map(|state| state.seq);
+        if image_seq.is_some() && local_seq < image_seq {
+            // The image was refused: the store may still hold something
+            // newer than what is left here.
+            if let Some(snapshot) = self.from_store(local_seq).await {
+                return Some(snapshot);
+            }
+        }
+        local
     }
 
     /// The store's newest valid snapshot above `above`, if a store is

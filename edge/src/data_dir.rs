@@ -23,9 +23,25 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Creates the directory if needed.
+    /// Creates the directory if needed, and removes the temporary files
+    /// of writes a crash interrupted (hidden `*.tmp` files: an index image's
+    /// is as large as the image).
     pub fn open(path: PathBuf) -> std::io::Result<DataDir> {
         std::fs::create_dir_all(&path)?;
+        for entry in std::fs::read_dir(&path)?.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(file = %name, "removed the temporary file of an interrupted write")
+                    }
+                    Err(error) => {
+                        tracing::warn!(file = %name, error = %error, "cannot remove a stale temporary file")
+                    }
+                }
+            }
+        }
         Ok(DataDir {
             path,
             index_image: true,
@@ -87,6 +103,28 @@ mod tests {
             "adcast-edge-data-dir-{name}-{}",
             std::process::id()
         ))
+    }
+
+    #[test]
+    fn opening_removes_the_temporary_files_of_interrupted_writes() {
+        let path = temp_path("stale");
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        for name in [
+            ".index.adimage.77-0.tmp",
+            "snapshot-00000000000000000001.adsnap",
+            "notes.tmp",
+        ] {
+            std::fs::write(path.join(name), b"x").unwrap();
+        }
+        DataDir::open(path.clone()).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["notes.tmp", "snapshot-00000000000000000001.adsnap"]);
+        std::fs::remove_dir_all(&path).unwrap();
     }
 
     #[tokio::test]

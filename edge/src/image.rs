@@ -50,13 +50,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use adcast_shared::ad::AdId;
-use adcast_shared::country::Country;
+use adcast_shared::country::{Country, CODES};
 use adcast_shared::snapshot;
 use adcast_shared::timestamp::Timestamp;
 
 use crate::index::AdIndex;
 use crate::mmap::{map_file, FileBytes};
-use crate::segment::{Segment, Slot, FIXED_BITSETS, SLOT_RECORD};
+use crate::segment::{Segment, Slot, AGES, FIXED_BITSETS, SLOT_RECORD};
 use crate::state::LoadedSnapshot;
 
 /// The image's name in the data directory: one per edge, replaced whole.
@@ -70,8 +70,9 @@ pub const VERSION: u32 = 1;
 
 /// Header bytes: magic (8), version (4), header CRC (4), seq, written at,
 /// base built at, index built at, slots, changes, ad bytes, entries,
-/// body length (8 each), body CRC (4), 4 zero bytes, the countries with a
-/// bitset (32 bytes, bit `index`).
+/// body length (8 each), body CRC (4), layout fingerprint (4: the country
+/// table and sizes the indexes refer to), the countries with a bitset (32
+/// bytes, bit `index`).
 pub const HEADER_LEN: usize = 16 + 8 * 9 + 8 + 32;
 
 const ID_RECORD: usize = 16;
@@ -92,6 +93,8 @@ pub enum ImageError {
     Version(u32),
     #[error("index image header checksum mismatch (corrupt header)")]
     HeaderChecksum,
+    #[error("index image written by a build with another country table or index layout")]
+    Layout,
     #[error("index image is {have} bytes, its header announces {want}")]
     Length { have: u64, want: u64 },
     #[error("index image body checksum mismatch (corrupt body)")]
@@ -133,6 +136,9 @@ impl ImageHeader {
         if u32_at(12) != header_crc(header) {
             return Err(ImageError::HeaderChecksum);
         }
+        if u32_at(92) != layout_fingerprint() {
+            return Err(ImageError::Layout);
+        }
         Ok(ImageHeader {
             seq: u64_at(16),
             written_at: u64_at(24) as i64,
@@ -167,6 +173,7 @@ impl ImageHeader {
             header[at..at + 8].copy_from_slice(&field.to_le_bytes());
         }
         header[88..92].copy_from_slice(&self.body_crc.to_le_bytes());
+        header[92..96].copy_from_slice(&layout_fingerprint().to_le_bytes());
         header[96..128].copy_from_slice(&self.countries);
         let crc = header_crc(&header);
         header[12..16].copy_from_slice(&crc.to_le_bytes());
@@ -191,6 +198,19 @@ impl ImageHeader {
             .checked_add(bitsets.checked_mul(words)?.checked_mul(8)?)?
             .checked_add(self.changes.checked_mul(CHANGE_RECORD as u64)?)
     }
+}
+
+/// What the image's indexes mean besides its format version: the country
+/// table (bitsets and records hold country *indexes*), the age range and
+/// the record sizes. An image written by a build where any differs is
+/// refused, not misread.
+fn layout_fingerprint() -> u32 {
+    let codes: Vec<u8> = CODES.iter().flatten().copied().collect();
+    let sizes = [AGES, FIXED_BITSETS, SLOT_RECORD].map(|size| size as u32);
+    let crc = crc32c::crc32c(&codes);
+    sizes.iter().fold(crc, |crc, size| {
+        crc32c::crc32c_append(crc, &size.to_le_bytes())
+    })
 }
 
 /// CRC-32C of a header, its own checksum field taken as zero.
@@ -225,6 +245,14 @@ pub fn seq_of(path: &Path) -> Option<u64> {
 /// (through a temporary file renamed over it, so a reader sees the old
 /// image or the new one, whole). Returns the file's size.
 pub fn write(path: &Path, seq: u64, index: &AdIndex, now: Timestamp) -> std::io::Result<u64> {
+    let ad_bytes: u64 = slots_in_order(index)
+        .map(|slot| slot.served.parts().0.len() as u64)
+        .sum();
+    if HEADER_LEN as u64 + ad_bytes > u64::from(u32::MAX) {
+        return Err(std::io::Error::other(
+            "the catalog's ads take more than 4 GiB: too large for an index image",
+        ));
+    }
     let (dir, temp) = snapshot::temp_path(path)?;
     let result = (|| {
         let mut file = std::fs::File::create(&temp)?;
@@ -239,7 +267,23 @@ pub fn write(path: &Path, seq: u64, index: &AdIndex, now: Timestamp) -> std::io:
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
+    // Writing read the ads' bytes, those of a loaded image too: let its
+    // pages leave the resident set again.
+    let mut released = None;
+    for file in slots_in_order(index).filter_map(|slot| slot.served.image()) {
+        if released != Some(Arc::as_ptr(file)) {
+            file.release_resident_pages();
+            released = Some(Arc::as_ptr(file));
+        }
+    }
     result
+}
+
+/// The base's ads in serving order, then the changes' new versions by id:
+/// the order of the ad bytes in the file.
+fn slots_in_order(index: &AdIndex) -> impl Iterator<Item = &Slot> + '_ {
+    let changed = index.changes().filter_map(|(_, _, slot)| slot);
+    index.base().slots().iter().chain(changed)
 }
 
 /// The body as it is written: buffered, with its length and checksum.
@@ -312,17 +356,10 @@ fn write_body<W: Write>(
         flushed: 0,
         crc: 0,
     };
-    // The ad bytes: the base's ads in order, then the changes' new versions.
-    let changed_slots = changed.iter().filter_map(|(_, _, slot)| *slot);
-    for slot in base.slots().iter().chain(changed_slots) {
+    for slot in slots_in_order(index) {
         body.put(slot.served.parts().0)?;
     }
     let arena_len = body.len();
-    if HEADER_LEN as u64 + arena_len > u64::from(u32::MAX) {
-        return Err(std::io::Error::other(
-            "the catalog's ads take more than 4 GiB: too large for an index image",
-        ));
-    }
     body.pad()?;
     // Each ad's record, pointing at its bytes (in the order written above).
     let mut at = HEADER_LEN as u32;
@@ -428,10 +465,23 @@ pub fn decode(file: Arc<FileBytes>) -> Result<LoadedSnapshot, ImageError> {
     body.take(padded(header.arena_len).expect("checked above") as usize);
     let invalid = ImageError::Invalid;
     let slots = header.slots as usize;
+    // Each ad's bytes follow the previous ad's; together they are the ad
+    // bytes section, exactly.
+    let arena_end = u32::try_from(HEADER_LEN as u64 + header.arena_len)
+        .map_err(|_| invalid("ad bytes past 4 GiB"))?;
+    let mut at = HEADER_LEN as u32;
+    let mut next_slot = |record: &[u8]| {
+        let record = record.try_into().expect("SLOT_RECORD bytes");
+        let slot = Slot::read_record(record, &file, at).ok_or(invalid("an invalid ad record"))?;
+        at = at
+            .checked_add(slot.served.parts().0.len() as u32)
+            .filter(|&end| end <= arena_end)
+            .ok_or(invalid("ad bytes past their section"))?;
+        Ok::<_, ImageError>(slot)
+    };
     let mut base_slots = Vec::with_capacity(slots);
     for record in body.take(slots * SLOT_RECORD).chunks_exact(SLOT_RECORD) {
-        let record = record.try_into().expect("SLOT_RECORD bytes");
-        base_slots.push(Slot::read_record(record, &file).ok_or(invalid("an invalid ad record"))?);
+        base_slots.push(next_slot(record)?);
     }
     let mut by_id = Vec::with_capacity(slots);
     for record in body.take(slots * ID_RECORD).chunks_exact(ID_RECORD) {
@@ -465,15 +515,13 @@ pub fn decode(file: Arc<FileBytes>) -> Result<LoadedSnapshot, ImageError> {
         }
         let slot = match i64_at(record, 16) {
             0 => None,
-            1 => {
-                let record = record[24..].try_into().expect("SLOT_RECORD bytes");
-                let slot =
-                    Slot::read_record(record, &file).ok_or(invalid("an invalid ad record"))?;
-                Some(slot)
-            }
+            1 => Some(next_slot(&record[24..])?),
             _ => return Err(invalid("a change record of an unknown kind")),
         };
         changes.push((id, seq, slot));
+    }
+    if at != arena_end {
+        return Err(invalid("ad bytes that no ad record covers"));
     }
     let index = AdIndex::from_image(base, changes, header.index_built_at)
         .ok_or(invalid("changes out of order or not matching their ads"))?;
@@ -699,6 +747,29 @@ mod tests {
         assert!(accepted > 100, "only {accepted} altered images loaded");
     }
 
+    #[test]
+    fn records_must_point_at_consecutive_ad_bytes_and_the_layout_must_match() {
+        let bytes = image_bytes(&index_with_changes(20, 9), "consecutive");
+        let records =
+            HEADER_LEN + padded(ImageHeader::decode(&bytes).unwrap().arena_len).unwrap() as usize;
+        // Point the second ad's record at the first ad's bytes (a forger
+        // making every record parse the same bytes again).
+        let mut altered = bytes.clone();
+        let first_at: [u8; 4] = altered[records + 24..records + 28].try_into().unwrap();
+        altered[records + SLOT_RECORD + 24..records + SLOT_RECORD + 28].copy_from_slice(&first_at);
+        assert!(matches!(
+            decoded(with_checksums_repaired(altered)),
+            Err(ImageError::Invalid("an invalid ad record"))
+        ));
+        // Written by a build with another country table.
+        let mut other_layout = bytes;
+        other_layout[92] ^= 1;
+        assert!(matches!(
+            decoded(with_checksums_repaired(other_layout)),
+            Err(ImageError::Layout)
+        ));
+    }
+
     fn write_snapshot_file(dir: &Path, seq: u64, ads: &[Ad]) {
         let path = dir.join(snapshot::file_name(seq));
         let mut file = SnapshotWriter::create(&path, seq, now(), ads.len() as u64).unwrap();
@@ -731,6 +802,12 @@ mod tests {
         bytes[last] ^= 1;
         std::fs::write(&image, bytes).unwrap();
         assert_eq!(boot(None).seq, 41);
+        // A valid image behind a newer snapshot file that is refused: the
+        // image, not an older snapshot file.
+        write(&image, 40, &index, now()).unwrap();
+        std::fs::write(dir.join(snapshot::file_name(41)), b"not a snapshot").unwrap();
+        let state = boot(None);
+        assert_eq!((state.seq, state.ads), (40, index.len() as u64));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

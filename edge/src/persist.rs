@@ -48,17 +48,22 @@ pub async fn save_if_changed(node: &Node, data_dir: &DataDir, saved: Option<u64>
     let result = data_dir
         .write(move |dir| {
             let now = Timestamp::now();
-            state.write_snapshot(&dir.join(snapshot::file_name(seq)), now)?;
-            snapshot::prune(dir, KEEP)?;
-            if let Some(image) = image {
-                image::write(&image, seq, &state.index, now).map_err(|error| {
-                    std::io::Error::new(error.kind(), format!("writing the index image: {error}"))
-                })?;
-            }
-            Ok(())
+            let snapshot = state
+                .write_snapshot(&dir.join(snapshot::file_name(seq)), now)
+                .and_then(|_| snapshot::prune(dir, KEEP));
+            // Saved whether or not the snapshot was: either is a start.
+            let image = image.map(|image| image::write(&image, seq, &state.index, now));
+            Ok((snapshot, image))
         })
         .await;
-    match result {
+    let (snapshot, image) = match result {
+        Ok(results) => results,
+        Err(error) => (Err(error), None),
+    };
+    if let Some(Err(error)) = image {
+        tracing::warn!(error = %error, "saving the index image failed");
+    }
+    match snapshot {
         Ok(_) => {
             tracing::debug!(seq, "saved local snapshot");
             Some(seq)

@@ -138,6 +138,14 @@ impl ServedAd {
         })
     }
 
+    /// The mapped index image its bytes are in, if they are in one.
+    pub fn image(&self) -> Option<&Arc<FileBytes>> {
+        match &self.bytes {
+            AdBytes::Own(_) => None,
+            AdBytes::InImage { file, .. } => Some(file),
+        }
+    }
+
     /// All of its bytes, the item's length, and where the group records
     /// start: what [`ServedAd::in_image`] takes back.
     pub fn parts(&self) -> (&[u8], u32, u32) {
@@ -359,16 +367,20 @@ impl Slot {
     }
 
     /// The slot of a record [`Slot::write_record`] wrote, its bytes in
-    /// `file`; `None` unless every field is one a slot can hold (a valid
-    /// id and display window, bytes inside the file, targeting the bitsets
-    /// can be built from).
-    pub fn read_record(record: &[u8; SLOT_RECORD], file: &Arc<FileBytes>) -> Option<Slot> {
+    /// `file` at `at` (records point at consecutive ranges, so a file can
+    /// make no byte be read more than once); `None` unless every field is
+    /// one a slot can hold (that position, a valid id and display window,
+    /// bytes inside the file, targeting the bitsets can be built from).
+    pub fn read_record(record: &[u8; SLOT_RECORD], file: &Arc<FileBytes>, at: u32) -> Option<Slot> {
         let i64_at =
             |at: usize| i64::from_le_bytes(record[at..at + 8].try_into().expect("8 bytes"));
         let u32_at =
             |at: usize| u32::from_le_bytes(record[at..at + 4].try_into().expect("4 bytes"));
         let u16_at = |at: usize| u16::from_le_bytes([record[at], record[at + 1]]);
-        let served = ServedAd::in_image(file, u32_at(24), u32_at(28), u32_at(32), u32_at(36))?;
+        if u32_at(24) != at {
+            return None;
+        }
+        let served = ServedAd::in_image(file, at, u32_at(28), u32_at(32), u32_at(36))?;
         let t = &record[40..];
         let targeting = match t[0] {
             0 => InlineTargeting::Everyone,
