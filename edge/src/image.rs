@@ -21,7 +21,7 @@
 //! | header | [`HEADER_LEN`] bytes (fields below) |
 //! | ad bytes | `arena_len`, padded to 8 |
 //! | base ads | `slots` records of [`SLOT_RECORD`] bytes, serving order |
-//! | id map | `slots` records of 16 bytes: id, position, 4 zero bytes |
+//! | id map | `slots` records of 16 bytes: id, position (8 bytes each) |
 //! | fixed bitsets | [`FIXED_BITSETS`] × `words` × 8 |
 //! | country bitsets | one per country set in the header's map, `words` × 8 each |
 //! | changes | `changes` records: seq, id, 1 or 0 (deleted), a slot record or zeros |
@@ -31,19 +31,22 @@
 //! (the file must be exactly that long), and every count, so each section's
 //! size is known before any is read.
 //!
-//! What a load checks: the magic, the format version (an image of another
-//! version is refused, and the edge starts from its snapshots instead), both
-//! checksums, the length, and then every property the query path and later
-//! builds rely on not to fail: instants and display windows that are valid
-//! timestamps, ads in strictly increasing serving order,
-//! none ended before the base was built, every ad's bytes inside the file,
-//! targeting values a build can index, bitsets of the right length with no
-//! bit past the last entry, an id map that matches the ads, changes in id
-//! order. So a damaged file is refused with an error naming what is wrong,
-//! and even a file altered on purpose, with its checksums forged, cannot
-//! make the edge read out of bounds or panic; such a file could still make
-//! it serve what the forger wrote, which anyone able to write into the data
-//! directory could do by other means as well.
+//! What a load checks: the magic, the format version and the layout
+//! fingerprint (an image of another version, or of a build whose country
+//! table or sizes differ, is refused, and the edge starts from its
+//! snapshots instead), both checksums, the length, and then every property
+//! the query path and later builds rely on not to fail: instants and
+//! display windows that are valid timestamps, ads in strictly increasing
+//! serving order, none ended before the base was built, the ads' byte
+//! ranges consecutive and covering their section exactly (so no byte is
+//! read twice, whatever the records say), targeting values a build can
+//! index, bitsets of the right length with no bit past the last entry, an
+//! id map that matches the ads, changes in id order. So a damaged file is
+//! refused with an error naming what is wrong, and even a file altered on
+//! purpose, with its checksums forged, cannot make the edge read out of
+//! bounds or panic; such a file could still make it serve what the forger
+//! wrote, which anyone able to write into the data directory could do by
+//! other means as well.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
