@@ -25,7 +25,7 @@ pub async fn run(
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut saved = None;
+    let mut saved = on_disk(&node, &data_dir);
     loop {
         tokio::select! {
             _ = stop.wait_for(|stop| *stop) => break,
@@ -34,6 +34,18 @@ pub async fn run(
         saved = save_if_changed(&node, &data_dir, saved).await;
     }
     save_if_changed(&node, &data_dir, saved).await;
+}
+
+/// The sequence number of the loaded state when the data directory holds
+/// it already, as a snapshot file and (when kept) as the index image: a
+/// restart from its own files does not write them again.
+fn on_disk(node: &Node, data_dir: &DataDir) -> Option<u64> {
+    let state = node.state();
+    let snapshot = data_dir.path().join(snapshot::file_name(state.seq));
+    let image_current = data_dir
+        .index_image()
+        .is_none_or(|path| image::seq_of(&path) == Some(state.seq));
+    (state.loaded && snapshot.exists() && image_current).then_some(state.seq)
 }
 
 /// Writes the current state unless `saved` already has its sequence number;

@@ -130,10 +130,20 @@ async fn an_edge_restarts_from_its_own_saved_state_with_writer_and_redis_down() 
     let nowhere = format!("redis://127.0.0.1:{}", free_port());
     let mut settings = edge_settings(&nowhere, &writer.stream_key);
     settings.writer_url = Some(format!("http://127.0.0.1:{}", free_port()));
-    settings.data_dir = data_dir;
-    let second = TestEdge::start(settings).await;
+    settings.data_dir = data_dir.clone();
+    let image = data_dir.join("index.adimage");
+    let written = std::fs::metadata(&image).unwrap().modified().unwrap();
+    let snapshots = snapshot::list_files(&data_dir).unwrap();
+    let mut second = TestEdge::start(settings).await;
     assert_eq!(second.node.state().seq, last);
     assert_eq!(second.titles("").await, ["kept 1", "kept 2"]);
+    // Nothing changed: stopping writes neither file again.
+    second.stop().await;
+    assert_eq!(
+        std::fs::metadata(&image).unwrap().modified().unwrap(),
+        written
+    );
+    assert_eq!(snapshot::list_files(&data_dir).unwrap(), snapshots);
 }
 
 #[tokio::test]
