@@ -35,9 +35,12 @@ locals {
     ADCAST_WRITER_TOKEN     = var.writer_token
     ADCAST_SNAPSHOT         = "s3://${var.snapshot_bucket_name}/snapshots"
     ADCAST_DATA_DIR         = "/tmp/adcast-edge"
-    ADCAST_WORKER_THREADS   = "1"
-    ADCAST_LOG_FORMAT       = "json"
-    REDIS_URL               = var.redis_url
+    # A function instance is never restarted on its own /tmp: an index
+    # image would be written for no later boot, into 512 MB of storage.
+    ADCAST_INDEX_IMAGE    = "false"
+    ADCAST_WORKER_THREADS = "1"
+    ADCAST_LOG_FORMAT     = "json"
+    REDIS_URL             = var.redis_url
     # AWS Lambda Web Adapter
     AWS_LWA_PORT                 = tostring(local.listen_port)
     AWS_LWA_READINESS_CHECK_PATH = local.serving_path
