@@ -7,15 +7,14 @@
 //! first. A snapshot from the store is verified in full before use and saved
 //! into `--data-dir`.
 //!
-//! Then the local files: the edge's index image in `--data-dir` when it is
-//! at least as new as every snapshot file ([`crate::image`]), then every
-//! snapshot file given with `--snapshot` (a file, or every snapshot file of
-//! a directory) plus the edge's own files in `--data-dir`, tried from the
-//! highest sequence number down; a corrupt file is logged and skipped. With `--writer-url`, the writer's newest snapshot
-//! is downloaded into `--data-dir` when nothing else is usable (at boot), or
+//! Then the local files, tried from the highest sequence number down: the
+//! edge's index image in `--data-dir` ([`crate::image`]; before a snapshot
+//! file of the same sequence number), every snapshot file given with
+//! `--snapshot` (a file, or every snapshot file of a directory), and the
+//! edge's own snapshot files in `--data-dir`; a refused file is logged and
+//! skipped. With `--writer-url`, the writer's newest snapshot is downloaded into `--data-dir` when nothing else is usable (at boot), or
 //! after the store when it is newer than what the edge has (after a gap).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,7 +27,7 @@ use bytes::Bytes;
 
 use crate::data_dir::DataDir;
 use crate::image;
-use crate::mmap::load_snapshot;
+use crate::mmap::{file_start, load_snapshot};
 use crate::state::LoadedSnapshot;
 use crate::writer_client::WriterClient;
 
@@ -52,12 +51,7 @@ pub fn local_candidates(snapshot: Option<&Path>, data_dir: &Path) -> Vec<(u64, P
 
 /// The header of a snapshot file, reading only its first bytes.
 fn read_header(path: &Path) -> Option<SnapshotHeader> {
-    let mut header = [0u8; snapshot::HEADER_LEN];
-    std::fs::File::open(path)
-        .ok()?
-        .read_exact(&mut header)
-        .ok()?;
-    SnapshotHeader::decode(&header).ok()
+    SnapshotHeader::decode(&file_start::<{ snapshot::HEADER_LEN }>(path)?).ok()
 }
 
 /// The newest valid local state with a sequence number above `above`,

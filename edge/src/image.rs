@@ -58,7 +58,7 @@ use adcast_shared::snapshot;
 use adcast_shared::timestamp::Timestamp;
 
 use crate::index::AdIndex;
-use crate::mmap::{map_file, FileBytes};
+use crate::mmap::{file_start, map_file, FileBytes};
 use crate::segment::{Segment, Slot, AGES, FIXED_BITSETS, SLOT_RECORD};
 use crate::state::LoadedSnapshot;
 
@@ -235,12 +235,7 @@ pub fn path_in(dir: &Path) -> PathBuf {
 /// The sequence number of the image at `path`, if there is one whose
 /// header is valid (the body is checked only when it is loaded).
 pub fn seq_of(path: &Path) -> Option<u64> {
-    use std::io::Read;
-    let mut header = [0u8; HEADER_LEN];
-    std::fs::File::open(path)
-        .ok()?
-        .read_exact(&mut header)
-        .ok()?;
+    let header = file_start::<HEADER_LEN>(path)?;
     ImageHeader::decode(&header).ok().map(|header| header.seq)
 }
 
@@ -352,7 +347,6 @@ fn write_body<W: Write>(
 ) -> std::io::Result<ImageHeader> {
     file.write_all(&[0; HEADER_LEN])?;
     let base = index.base();
-    let changed: Vec<_> = index.changes().collect();
     let mut body = Body {
         out: file,
         pending: Vec::with_capacity(2 * Body::<W>::CHUNK),
@@ -389,7 +383,7 @@ fn write_body<W: Write>(
             body.put_words(bits)?;
         }
     }
-    for (id, change_seq, slot) in &changed {
+    for (id, change_seq, slot) in index.changes() {
         body.put_with(|out| {
             out.extend_from_slice(&change_seq.to_le_bytes());
             out.extend_from_slice(&id.get().to_le_bytes());
@@ -409,7 +403,7 @@ fn write_body<W: Write>(
         base_built_at: base.built_at(),
         index_built_at: index.built_at(),
         slots: base.len() as u64,
-        changes: changed.len() as u64,
+        changes: index.changes().len() as u64,
         arena_len,
         entries: base.entries() as u64,
         body_len: body.flushed,

@@ -1,6 +1,7 @@
-//! Reading files through a memory map: the edge's only `unsafe`. A
-//! snapshot file is mapped while it is decoded; the edge's index image
-//! ([`crate::image`]) stays mapped for as long as ads read from it live.
+//! Reading files: through a memory map (the edge's only `unsafe`), or a
+//! header's first bytes. A snapshot file is mapped while it is decoded; the
+//! edge's index image ([`crate::image`]) stays mapped for as long as ads read
+//! from it live.
 
 use std::fs::File;
 use std::path::Path;
@@ -76,6 +77,15 @@ impl std::fmt::Debug for FileBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "FileBytes({} bytes)", self.len())
     }
+}
+
+/// The first `N` bytes of the file `path` (a header, read without mapping
+/// the file); `None` when it cannot be read or is shorter.
+pub fn file_start<const N: usize>(path: &Path) -> Option<[u8; N]> {
+    use std::io::Read;
+    let mut start = [0u8; N];
+    File::open(path).ok()?.read_exact(&mut start).ok()?;
+    Some(start)
 }
 
 /// Maps the file `path` read-only. An empty file (which cannot be mapped)
