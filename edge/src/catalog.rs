@@ -11,7 +11,8 @@
 //!
 //! [`Snapshot::decode_in_two`]: adcast_shared::snapshot::Snapshot::decode_in_two
 
-use adcast_shared::ad::Ad;
+use adcast_shared::ad::{Ad, EncodedAd};
+use adcast_shared::snapshot::AdSink;
 
 use crate::segment::{Segment, Slot, PARALLEL_FROM};
 
@@ -34,15 +35,6 @@ impl CatalogBuilder {
         }
     }
 
-    /// Turns `ad` into its slot at once, on the calling thread: the ad is
-    /// freed where it was allocated (frees across threads contend for the
-    /// allocator's lock).
-    pub fn push(&mut self, ad: Ad) {
-        if ad.window.end().as_millis() > self.now {
-            self.slots.push(Slot::new(&ad));
-        }
-    }
-
     /// The segment of every ad pushed that has not ended at `now`.
     pub fn finish(self) -> Segment {
         let CatalogBuilder { now, mut slots } = self;
@@ -59,6 +51,27 @@ impl CatalogBuilder {
     pub fn finish_with(self, other: CatalogBuilder) -> Segment {
         debug_assert_eq!(self.now, other.now);
         sorted_pair(self.slots, other.slots, self.now)
+    }
+}
+
+/// A snapshot's decoder hands each ad straight to a builder: read in place
+/// when its encoding allows (no [`Ad`] built), else decoded.
+impl AdSink for CatalogBuilder {
+    const TAKES_ENCODED: bool = true;
+
+    /// Turns `ad` into its slot at once, on the calling thread: the ad is
+    /// freed where it was allocated (frees across threads contend for the
+    /// allocator's lock).
+    fn push(&mut self, ad: Ad) {
+        if ad.window.end().as_millis() > self.now {
+            self.slots.push(Slot::new(&ad));
+        }
+    }
+
+    fn push_encoded(&mut self, ad: &EncodedAd<'_>) {
+        if ad.window.end().as_millis() > self.now {
+            self.slots.push(Slot::from_encoded(ad));
+        }
     }
 }
 

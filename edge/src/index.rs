@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use adcast_shared::ad::{Ad, AdId, AudienceQuery};
 use adcast_shared::event::Change;
+use adcast_shared::snapshot::AdSink;
 use adcast_shared::timestamp::Timestamp;
 
 use crate::catalog::CatalogBuilder;

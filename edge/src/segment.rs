@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use adcast_shared::ad::{
-    Ad, AdId, AudienceQuery, ConditionGroup, Gender, Platform, Targeting, TimeWindow, Title,
+    Ad, AdId, AgeRange, AudienceQuery, ConditionGroup, EncodedAd, EncodedGroup, Gender, Platform,
+    Targeting, TimeWindow, Title,
 };
 use adcast_shared::country::Country;
 use adcast_shared::timestamp::{Timestamp, RFC3339_LEN};
@@ -92,19 +93,43 @@ impl ServedAd {
     /// With `groups`, the ad's condition groups are also kept in the form
     /// the bitsets are built from, for ads whose slot cannot hold them.
     pub fn new(ad: &Ad, groups: bool) -> ServedAd {
+        let groups = groups.then(|| ad.targeting.groups().iter());
+        ServedAd::build(
+            ad.title.as_str(),
+            ad.window.end(),
+            |out| write_rest(out, ad),
+            groups,
+        )
+    }
+
+    /// [`ServedAd::new`] of the ad read in place: its encoding without the
+    /// title is the rest as [`write_rest`] writes it (both canonical).
+    pub fn from_encoded(ad: &EncodedAd<'_>, groups: bool) -> ServedAd {
+        let rest = |out: &mut Vec<u8>| {
+            for piece in ad.without_title() {
+                out.extend_from_slice(piece);
+            }
+        };
+        ServedAd::build(ad.title, ad.window.end(), rest, groups.then(|| ad.groups()))
+    }
+
+    fn build<G: GroupSource>(
+        title: &str,
+        end: Timestamp,
+        write_rest: impl FnOnce(&mut Vec<u8>),
+        groups: Option<impl Iterator<Item = G>>,
+    ) -> ServedAd {
         thread_local! {
             static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         BUFFER.with_borrow_mut(|buffer| {
             buffer.clear();
-            write_item(buffer, ad.title.as_str(), ad.window.end());
+            write_item(buffer, title, end);
             let item_len = buffer.len() as u32;
-            write_rest(buffer, ad);
+            write_rest(buffer);
             let groups_at = buffer.len() as u32;
-            if groups {
-                for group in ad.targeting.groups() {
-                    GroupBits::write_record(group, buffer);
-                }
+            for group in groups.into_iter().flatten() {
+                GroupBits::write_record(&group, buffer);
             }
             ServedAd {
                 bytes: AdBytes::Own(Arc::from(&buffer[..])),
@@ -285,13 +310,30 @@ pub(crate) struct Slot {
 
 impl Slot {
     pub fn new(ad: &Ad) -> Slot {
-        let targeting = InlineTargeting::of(ad.targeting.groups());
+        let targeting = InlineTargeting::of(ad.targeting.groups().iter());
+        let served = ServedAd::new(ad, targeting.in_ad());
+        Slot::of_parts(ad.id, ad.window, targeting, served)
+    }
+
+    /// [`Slot::new`] of the ad read in place, without building it.
+    pub fn from_encoded(ad: &EncodedAd<'_>) -> Slot {
+        let targeting = InlineTargeting::of(ad.groups());
+        let served = ServedAd::from_encoded(ad, targeting.in_ad());
+        Slot::of_parts(ad.id, ad.window, targeting, served)
+    }
+
+    fn of_parts(
+        id: AdId,
+        window: TimeWindow,
+        targeting: InlineTargeting,
+        served: ServedAd,
+    ) -> Slot {
         Slot {
-            end: ad.window.end().as_millis(),
-            start: ad.window.start().as_millis(),
-            id: ad.id,
+            end: window.end().as_millis(),
+            start: window.start().as_millis(),
+            id,
             targeting,
-            served: ServedAd::new(ad, matches!(targeting, InlineTargeting::InAd { .. })),
+            served,
         }
     }
 
@@ -456,16 +498,18 @@ impl GroupBits {
         country_count: 0,
     };
 
-    fn of(group: &ConditionGroup) -> GroupBits {
-        let genders = mask_of(group.genders().iter().map(|g| g.index()), 0b11);
-        let platforms = mask_of(group.platforms().iter().map(|p| p.index()), 0b111);
+    fn of(group: &impl GroupSource) -> GroupBits {
+        let genders = mask_of(group.gender_indexes(), 0b11);
+        let platforms = mask_of(group.platform_indexes(), 0b111);
         let ages = group.age().map_or((1, AGES as u8), |range| {
             (range.start().max(1), range.end().min(AGES as u8))
         });
+        let country_indexes = group.country_indexes();
+        let country_count = country_indexes.len();
         let mut countries = [0; INLINE_COUNTRIES];
-        if group.countries().len() <= INLINE_COUNTRIES {
-            for (index, country) in countries.iter_mut().zip(group.countries()) {
-                *index = country.index() as u16;
+        if country_count <= INLINE_COUNTRIES {
+            for (index, country) in countries.iter_mut().zip(country_indexes) {
+                *index = country as u16;
             }
         }
         GroupBits {
@@ -473,7 +517,7 @@ impl GroupBits {
             platforms,
             ages,
             countries,
-            country_count: group.countries().len() as u16,
+            country_count: country_count as u16,
         }
     }
 
@@ -513,12 +557,12 @@ impl GroupBits {
 
     /// Appends `group`'s record (its bits, then every country index as two
     /// bytes) to `out`.
-    fn write_record(group: &ConditionGroup, out: &mut Vec<u8>) {
+    fn write_record(group: &impl GroupSource, out: &mut Vec<u8>) {
         let bits = GroupBits::of(group);
         out.extend_from_slice(&[bits.genders, bits.platforms, bits.ages.0, bits.ages.1]);
         out.extend_from_slice(&bits.country_count.to_le_bytes());
-        for country in group.countries() {
-            out.extend_from_slice(&(country.index() as u16).to_le_bytes());
+        for country in group.country_indexes() {
+            out.extend_from_slice(&(country as u16).to_le_bytes());
         }
     }
 
@@ -567,21 +611,65 @@ enum InlineTargeting {
 }
 
 impl InlineTargeting {
-    fn of(groups: &[ConditionGroup]) -> InlineTargeting {
-        match groups {
-            [] => InlineTargeting::Everyone,
-            [group] => {
-                let bits = GroupBits::of(group);
+    fn of<G: GroupSource>(mut groups: impl ExactSizeIterator<Item = G>) -> InlineTargeting {
+        match (groups.len(), groups.next()) {
+            (0, _) | (_, None) => InlineTargeting::Everyone,
+            (1, Some(group)) => {
+                let bits = GroupBits::of(&group);
                 if bits.countries_inline() {
                     InlineTargeting::One(bits)
                 } else {
                     InlineTargeting::InAd { groups: 1 }
                 }
             }
-            _ => InlineTargeting::InAd {
-                groups: groups.len() as u32,
+            (count, Some(_)) => InlineTargeting::InAd {
+                groups: count as u32,
             },
         }
+    }
+
+    /// Whether the ad's bytes must hold its group records.
+    fn in_ad(self) -> bool {
+        matches!(self, InlineTargeting::InAd { .. })
+    }
+}
+
+/// A condition group as a build reads it: decoded ([`ConditionGroup`]) or
+/// read in place from an ad's encoding ([`EncodedGroup`]).
+trait GroupSource {
+    fn age(&self) -> Option<AgeRange>;
+    fn gender_indexes(&self) -> impl Iterator<Item = usize>;
+    fn platform_indexes(&self) -> impl Iterator<Item = usize>;
+    fn country_indexes(&self) -> impl ExactSizeIterator<Item = usize>;
+}
+
+impl GroupSource for &ConditionGroup {
+    fn age(&self) -> Option<AgeRange> {
+        ConditionGroup::age(self)
+    }
+    fn gender_indexes(&self) -> impl Iterator<Item = usize> {
+        self.genders().iter().map(|gender| gender.index())
+    }
+    fn platform_indexes(&self) -> impl Iterator<Item = usize> {
+        self.platforms().iter().map(|platform| platform.index())
+    }
+    fn country_indexes(&self) -> impl ExactSizeIterator<Item = usize> {
+        self.countries().iter().map(|country| country.index())
+    }
+}
+
+impl GroupSource for EncodedGroup<'_> {
+    fn age(&self) -> Option<AgeRange> {
+        self.age
+    }
+    fn gender_indexes(&self) -> impl Iterator<Item = usize> {
+        self.genders().map(Gender::index)
+    }
+    fn platform_indexes(&self) -> impl Iterator<Item = usize> {
+        self.platforms().map(Platform::index)
+    }
+    fn country_indexes(&self) -> impl ExactSizeIterator<Item = usize> {
+        self.countries().map(Country::index)
     }
 }
 
@@ -1495,7 +1583,7 @@ pub(crate) mod tests {
             if matches!(slot.targeting, InlineTargeting::InAd { .. }) {
                 assert_eq!(records.len(), ad.targeting.groups().len());
                 for ((bits, countries), group) in records.iter().zip(ad.targeting.groups()) {
-                    assert_eq!(*bits, GroupBits::of(group));
+                    assert_eq!(*bits, GroupBits::of(&group));
                     let indexes: Vec<usize> = countries
                         .chunks_exact(2)
                         .map(|pair| usize::from(u16::from_le_bytes([pair[0], pair[1]])))
@@ -1515,6 +1603,36 @@ pub(crate) mod tests {
             assert_eq!(item["endAt"], ad.window.end().to_string());
             assert_eq!(slot.entries(), ad.targeting.groups().len().max(1));
         }
+    }
+
+    /// An ad read in place from its encoding (a boot) becomes the slot its
+    /// decoded form does, byte for byte: record, bytes, item and groups.
+    #[test]
+    fn a_slot_read_in_place_is_the_slot_of_the_decoded_ad() {
+        let now = Timestamp::now();
+        let mut ads = adcast_shared::sample::sample_ads(2000, 13, now);
+        ads[3].title = Title::parse("say \"hi\" \\ back, émoji 🎉".to_owned()).unwrap();
+        ads[4].targeting = Targeting::everyone();
+        let (mut in_ad, mut inline) = (0, 0);
+        for ad in &ads {
+            let encoding = bincode::serde::encode_to_vec(ad, bincode::config::standard()).unwrap();
+            let encoded = EncodedAd::parse(&encoding).expect("a canonical encoding");
+            let (decoded, read) = (Slot::new(ad), Slot::from_encoded(&encoded));
+            let record = |slot: &Slot| {
+                let mut out = Vec::new();
+                slot.write_record(0, &mut out);
+                out
+            };
+            assert_eq!(record(&read), record(&decoded));
+            assert_eq!(read.served.parts(), decoded.served.parts());
+            assert_eq!(read.ad().unwrap(), *ad);
+            if read.targeting.in_ad() {
+                in_ad += 1;
+            } else {
+                inline += 1;
+            }
+        }
+        assert!(in_ad > 100 && inline > 100, "{in_ad} {inline}");
     }
 
     /// Built in two halves (a boot) or in one pass, a segment is the same,

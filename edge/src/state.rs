@@ -48,7 +48,7 @@ impl LoadedSnapshot {
         let half = SnapshotHeader::decode(bytes)?.ad_count / 2;
         let catalog = || CatalogBuilder::new(now.as_millis(), half);
         let (mut first, mut second) = (catalog(), catalog());
-        let header = Snapshot::decode_in_two(bytes, |ad| first.push(ad), |ad| second.push(ad))?;
+        let header = Snapshot::decode_in_two(bytes, &mut first, &mut second)?;
         Ok(LoadedSnapshot {
             seq: header.seq,
             created_at: header.created_at,

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::country::Country;
 use crate::timestamp::Timestamp;
 
+mod encoded;
+pub use encoded::{EncodedAd, EncodedGroup};
+
 /// An ad's id: assigned by the writer, positive, never reused.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "i64")]

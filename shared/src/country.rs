@@ -51,6 +51,21 @@ ZA ZM ZW ";
 };
 
 /// An officially assigned ISO 3166-1 alpha-2 country code.
+/// Each two-letter pair's index in [`CODES`] (`A` to `Z`, then `A` to
+/// `Z`), or [`NO_COUNTRY`]: a lookup instead of a search (a boot looks up
+/// every country of every ad).
+const BY_LETTERS: [u8; 26 * 26] = {
+    let mut table = [NO_COUNTRY; 26 * 26];
+    let mut index = 0;
+    while index < CODES.len() {
+        let [first, second] = CODES[index];
+        table[(first - b'A') as usize * 26 + (second - b'A') as usize] = index as u8;
+        index += 1;
+    }
+    table
+};
+const NO_COUNTRY: u8 = u8::MAX;
+
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "[u8; 2]", into = "[u8; 2]")]
 pub struct Country(u8);
@@ -73,11 +88,14 @@ impl Country {
         }
     }
 
-    fn from_code(code: [u8; 2]) -> Option<Country> {
-        CODES
-            .binary_search(&code)
-            .ok()
-            .map(|index| Country(index as u8))
+    /// The country of an upper-case code in [`CODES`] (no alias): the
+    /// form stored bytes hold.
+    pub(crate) fn from_code(code: [u8; 2]) -> Option<Country> {
+        let letter = |byte: u8| byte.is_ascii_uppercase().then(|| usize::from(byte - b'A'));
+        match BY_LETTERS[letter(code[0])? * 26 + letter(code[1])?] {
+            NO_COUNTRY => None,
+            index => Some(Country(index)),
+        }
     }
 
     /// Position in [`CODES`], from 0 to `COUNT - 1`.

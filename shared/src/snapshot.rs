@@ -21,7 +21,11 @@
 //! | 56 | body length | zstd-compressed bincode (standard config) of the ads |
 //!
 //! Ads are stored in ascending id order, in the same bincode form as change
-//! events. The decoder checks, in order: length, magic, version, header
+//! events. The body is one zstd stream; this build writes it as a run of
+//! frames of about [`FRAME_RAW`] bytes of bincode each, every frame ending
+//! at the end of an ad and declaring its size, so a reader can decompress
+//! the frames on several threads. Any zstd stream decodes: a body of one
+//! frame, or frames without their sizes, is decompressed in one pass. The decoder checks, in order: length, magic, version, header
 //! checksum, reserved bytes, body length against the file length (a
 //! truncated or padded file is refused), body checksum, then decompresses
 //! with a size cap and decodes with an allocation limit, and finally checks
@@ -33,7 +37,7 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ad::{Ad, AdId};
+use crate::ad::{Ad, AdId, EncodedAd};
 use crate::timestamp::Timestamp;
 
 pub const MAGIC: [u8; 8] = *b"ADCSNAP\0";
@@ -45,10 +49,11 @@ pub const HEADER_LEN: usize = 56;
 const MAX_BODY_DECOMPRESSED: u64 = 1 << 30;
 /// zstd level: 3 is the library default, fast to write and plenty small.
 const ZSTD_LEVEL: i32 = 3;
-/// [`SnapshotWriter`] collects encoded ads up to this many bytes before
-/// handing them to zstd: one small write per field costs more in the
-/// streaming encoder's per-call work than the compression itself.
-const PUSH_BUFFER: usize = 128 * 1024;
+/// Bytes of bincode per zstd frame, at least (a frame ends after the ad
+/// that reaches it): 70 frames for a million ads, so the frames decompress
+/// on two threads in halves of nearly the same size, and small enough a
+/// buffer for a writer to hold.
+pub const FRAME_RAW: usize = 1 << 20;
 /// File name suffix of snapshot files in a directory.
 pub const FILE_SUFFIX: &str = ".adsnap";
 
@@ -105,10 +110,12 @@ impl Snapshot {
     /// Sorts nothing: callers give ads in ascending id order (the decoder
     /// refuses anything else, so a bad producer is caught at once).
     pub fn encode(&self) -> Vec<u8> {
-        let raw = bincode::serde::encode_to_vec(&self.ads, bincode::config::standard())
-            .expect("encoding ads into a Vec cannot fail");
-        let body = zstd::bulk::compress(&raw, ZSTD_LEVEL)
-            .expect("zstd compression of an in-memory buffer");
+        let mut frames =
+            Frames::new(Vec::new(), self.ads.len() as u64).expect("writing into a Vec cannot fail");
+        for ad in &self.ads {
+            frames.push(ad).expect("writing into a Vec cannot fail");
+        }
+        let body = frames.finish().expect("writing into a Vec cannot fail").out;
         let mut out = Vec::with_capacity(HEADER_LEN + body.len());
         out.extend_from_slice(&header_bytes(
             self.seq,
@@ -121,27 +128,38 @@ impl Snapshot {
         out
     }
 
-    /// Decodes and verifies a whole file held in memory (or mapped).
+    /// Decodes and verifies a whole file held in memory (or mapped). Ads
+    /// in canonical form are read in place ([`EncodedAd`]) and then built,
+    /// the others decoded by serde; [`Snapshot::decode_each`] with a
+    /// closure decodes every ad by serde, and the tests and the fuzz
+    /// target hold the two to the same result.
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
-        let mut ads = Vec::new();
-        let header = Snapshot::decode_each(bytes, |ad| ads.push(ad))?;
+        struct Collect(Vec<Ad>);
+        impl AdSink for Collect {
+            const TAKES_ENCODED: bool = true;
+            fn push(&mut self, ad: Ad) {
+                self.0.push(ad);
+            }
+        }
+        let mut ads = Collect(Vec::new());
+        let header = Snapshot::decode_each(bytes, &mut ads)?;
         Ok(Snapshot {
             seq: header.seq,
             created_at: header.created_at,
-            ads,
+            ads: ads.0,
         })
     }
 
-    /// Verifies a whole file and hands its ads to `visit` one at a time, in
+    /// Verifies a whole file and hands its ads to `sink` one at a time, in
     /// id order, without holding them all (an edge boot turns each into its
     /// own compact form at once). The checks are [`Snapshot::decode`]'s; on
-    /// an error, ads already visited must be thrown away.
+    /// an error, ads already handed over must be thrown away.
     pub fn decode_each(
         bytes: &[u8],
-        mut visit: impl FnMut(Ad),
+        sink: &mut impl AdSink,
     ) -> Result<SnapshotHeader, SnapshotError> {
         let (header, raw, first) = open_body(bytes)?;
-        let run = decode_run(&raw, first, header.ad_count, &mut visit);
+        let run = decode_run(&raw, first, header.ad_count, sink);
         run.outcome?;
         finish_body(&raw, run.at)?;
         Ok(header)
@@ -154,8 +172,8 @@ impl Snapshot {
     /// exactly as [`Snapshot::decode`] would, with the same error.
     pub fn decode_in_two(
         bytes: &[u8],
-        first: impl FnMut(Ad) + Send,
-        second: impl FnMut(Ad) + Send,
+        first: &mut (impl AdSink + Send),
+        second: &mut (impl AdSink + Send),
     ) -> Result<SnapshotHeader, SnapshotError> {
         Snapshot::decode_in_two_from(bytes, SPLIT_FROM, first, second)
     }
@@ -166,8 +184,8 @@ impl Snapshot {
     pub fn decode_in_two_from(
         bytes: &[u8],
         split_from: u64,
-        mut first: impl FnMut(Ad) + Send,
-        mut second: impl FnMut(Ad) + Send,
+        first: &mut (impl AdSink + Send),
+        second: &mut (impl AdSink + Send),
     ) -> Result<SnapshotHeader, SnapshotError> {
         let (header, raw, start) = open_body(bytes)?;
         let count = header.ad_count;
@@ -178,14 +196,14 @@ impl Snapshot {
             None
         };
         let Some(middle) = middle else {
-            let run = decode_run(&raw, start, count, &mut first);
+            let run = decode_run(&raw, start, count, first);
             run.outcome?;
             finish_body(&raw, run.at)?;
             return Ok(header);
         };
         let (head, tail) = std::thread::scope(|scope| {
-            let tail = scope.spawn(|| decode_run(&raw, middle, count - half, &mut second));
-            let head = decode_run(&raw, start, half, &mut first);
+            let tail = scope.spawn(|| decode_run(&raw, middle, count - half, second));
+            let head = decode_run(&raw, start, half, first);
             let tail = tail
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -204,6 +222,29 @@ impl Snapshot {
         tail.outcome?;
         finish_body(&raw, tail.at)?;
         Ok(header)
+    }
+}
+
+/// Where a decoder hands each ad it reads.
+pub trait AdSink {
+    /// Whether this sink takes ads read in place ([`AdSink::push_encoded`])
+    /// when their encoding allows it.
+    const TAKES_ENCODED: bool = false;
+
+    /// An ad decoded.
+    fn push(&mut self, ad: Ad);
+
+    /// An ad read in place from its canonical encoding (with
+    /// [`AdSink::TAKES_ENCODED`]; any other ad comes through
+    /// [`AdSink::push`]).
+    fn push_encoded(&mut self, ad: &EncodedAd<'_>) {
+        self.push(ad.to_ad());
+    }
+}
+
+impl<F: FnMut(Ad)> AdSink for F {
+    fn push(&mut self, ad: Ad) {
+        self(ad)
     }
 }
 
@@ -254,8 +295,10 @@ struct Run {
     outcome: Result<(), SnapshotError>,
 }
 
-/// Decodes `count` ads starting at `at`, checking their id order.
-fn decode_run(raw: &[u8], at: usize, count: u64, visit: &mut impl FnMut(Ad)) -> Run {
+/// Decodes `count` ads starting at `at`, checking their id order. Ads
+/// whose encoding [`EncodedAd::parse`] reads go to a sink that takes them
+/// as they are; the rest, and every error, come from serde's decoder.
+fn decode_run<S: AdSink>(raw: &[u8], at: usize, count: u64, sink: &mut S) -> Run {
     let mut run = Run {
         at,
         first_id: None,
@@ -263,6 +306,19 @@ fn decode_run(raw: &[u8], at: usize, count: u64, visit: &mut impl FnMut(Ad)) -> 
         outcome: Ok(()),
     };
     for _ in 0..count {
+        if S::TAKES_ENCODED {
+            if let Some(ad) = EncodedAd::parse(&raw[run.at..]) {
+                if run.last_id.is_some_and(|last| last >= ad.id) {
+                    run.outcome = Err(SnapshotError::IdOrder);
+                    return run;
+                }
+                run.at += ad.len();
+                run.first_id = run.first_id.or(Some(ad.id));
+                run.last_id = Some(ad.id);
+                sink.push_encoded(&ad);
+                continue;
+            }
+        }
         let (ad, used): (Ad, usize) =
             match bincode::serde::decode_from_slice(&raw[run.at..], decode_config()) {
                 Ok(decoded) => decoded,
@@ -278,7 +334,7 @@ fn decode_run(raw: &[u8], at: usize, count: u64, visit: &mut impl FnMut(Ad)) -> 
         run.at += used;
         run.first_id = run.first_id.or(Some(ad.id));
         run.last_id = Some(ad.id);
-        visit(ad);
+        sink.push(ad);
     }
     run
 }
@@ -351,10 +407,78 @@ fn varint(raw: &[u8], at: &mut usize) -> Option<u64> {
     Some(u64::from_le_bytes(value))
 }
 
-/// The decompressed body, at most [`MAX_BODY_DECOMPRESSED`] bytes, read
-/// into a buffer sized from the frame's declared content size when it has
-/// one (a hint only: a wrong one costs a reallocation, nothing more).
+/// The decompressed body, at most [`MAX_BODY_DECOMPRESSED`] bytes: frame
+/// by frame on two threads when every frame declares its size
+/// ([`decompress_frames`]), else in one pass.
 fn decompress(body: &[u8]) -> Result<Vec<u8>, SnapshotError> {
+    match decompress_frames(body) {
+        Some(raw) => Ok(raw),
+        None => decompress_in_one_pass(body),
+    }
+}
+
+/// The body's frames decompressed into one buffer, the first half of its
+/// bytes on this thread and the rest on another; `None` unless the body is
+/// at least two frames that each declare their size, add up to at most
+/// [`MAX_BODY_DECOMPRESSED`] and decompress to exactly that size. (A body
+/// this refuses is decompressed in one pass, which then gives the result,
+/// or the error, that any body gets.)
+fn decompress_frames(body: &[u8]) -> Option<Vec<u8>> {
+    let mut frames = Vec::new();
+    let (mut at, mut total) = (0usize, 0u64);
+    while at < body.len() {
+        let len = zstd::zstd_safe::find_frame_compressed_size(&body[at..]).ok()?;
+        let frame = body.get(at..at.checked_add(len)?)?;
+        let size = zstd::zstd_safe::get_frame_content_size(frame).ok()??;
+        total = total.checked_add(size)?;
+        frames.push((frame, usize::try_from(size).ok()?));
+        at += len;
+    }
+    if frames.len() < 2 || total > MAX_BODY_DECOMPRESSED {
+        return None;
+    }
+    let mut raw = vec![0u8; total as usize];
+    // Frames up to half the bytes here, the rest on a second thread.
+    let mut before_half = 0;
+    let split = frames
+        .iter()
+        .position(|&(_, size)| {
+            before_half += size;
+            before_half as u64 > total / 2
+        })
+        .map_or(frames.len(), |last| last + 1)
+        .min(frames.len() - 1);
+    let first_len: usize = frames[..split].iter().map(|&(_, size)| size).sum();
+    let (first_out, second_out) = raw.split_at_mut(first_len);
+    let (first, second) = frames.split_at(split);
+    let (first_ok, second_ok) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| decompress_each(second, second_out));
+        let first = decompress_each(first, first_out);
+        (first, second.join().unwrap_or(false))
+    });
+    (first_ok && second_ok).then_some(raw)
+}
+
+/// Decompresses each frame into its part of `out`, in order; false unless
+/// each fills exactly the size it declared.
+fn decompress_each(frames: &[(&[u8], usize)], mut out: &mut [u8]) -> bool {
+    let Ok(mut decompressor) = zstd::bulk::Decompressor::new() else {
+        return false;
+    };
+    for &(frame, size) in frames {
+        let (part, rest) = std::mem::take(&mut out).split_at_mut(size);
+        match decompressor.decompress_to_buffer(frame, part) {
+            Ok(written) if written == size => out = rest,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The decompressed body, at most [`MAX_BODY_DECOMPRESSED`] bytes, read
+/// into a buffer sized from the first frame's declared content size when
+/// it has one (a hint only: a wrong one costs a reallocation, nothing more).
+fn decompress_in_one_pass(body: &[u8]) -> Result<Vec<u8>, SnapshotError> {
     let declared = zstd::zstd_safe::get_frame_content_size(body)
         .ok()
         .flatten()
@@ -389,6 +513,65 @@ fn header_bytes(
     out
 }
 
+/// The body as this build writes it: bincode's sequence prefix (the ad
+/// count), then the ads, cut into zstd frames of at least [`FRAME_RAW`]
+/// bytes (the last may be shorter), each ending after an ad and declaring
+/// its size (see the module documentation).
+struct Frames<W: Write> {
+    out: W,
+    compressor: zstd::bulk::Compressor<'static>,
+    /// Encoded ads of the frame being filled.
+    pending: Vec<u8>,
+    /// The last frame's compressed bytes (reused).
+    frame: Vec<u8>,
+}
+
+impl<W: Write> Frames<W> {
+    fn new(out: W, ad_count: u64) -> std::io::Result<Frames<W>> {
+        let mut frames = Frames {
+            out,
+            compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+            pending: Vec::with_capacity(FRAME_RAW + 4096),
+            frame: Vec::new(),
+        };
+        bincode::serde::encode_into_std_write(
+            ad_count,
+            &mut frames.pending,
+            bincode::config::standard(),
+        )
+        .map_err(std::io::Error::other)?;
+        Ok(frames)
+    }
+
+    fn push(&mut self, ad: &Ad) -> std::io::Result<()> {
+        bincode::serde::encode_into_std_write(ad, &mut self.pending, bincode::config::standard())
+            .map_err(std::io::Error::other)?;
+        if self.pending.len() >= FRAME_RAW {
+            self.write_frame()?;
+        }
+        Ok(())
+    }
+
+    fn write_frame(&mut self) -> std::io::Result<()> {
+        self.frame.clear();
+        self.frame
+            .reserve(zstd::zstd_safe::compress_bound(self.pending.len()));
+        self.compressor
+            .compress_to_buffer(&self.pending, &mut self.frame)?;
+        self.out.write_all(&self.frame)?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Writes the last frame (there is always one: the count, at least).
+    fn finish(mut self) -> std::io::Result<Frames<W>> {
+        if !self.pending.is_empty() {
+            self.write_frame()?;
+        }
+        Ok(self)
+    }
+}
+
 /// Counts and checksums the compressed body on its way to the file.
 struct BodySink {
     file: BufWriter<File>,
@@ -411,15 +594,13 @@ impl Write for BodySink {
 
 /// Writes a snapshot file ad by ad, in the same format as
 /// [`Snapshot::encode`], without holding the ads (or the encoded body) in
-/// memory: ads are encoded into a small buffer that is fed, a
-/// [`PUSH_BUFFER`] at a time, to a streaming zstd encoder writing a
-/// temporary file; [`SnapshotWriter::finish`] writes the header and renames
-/// the file into place, as [`write_atomically`] does. Dropped unfinished,
-/// it removes the temporary file.
+/// memory: ads are encoded into a buffer that is compressed, one zstd
+/// frame per [`FRAME_RAW`] bytes, into a temporary file;
+/// [`SnapshotWriter::finish`] writes the header and renames the file into
+/// place, as [`write_atomically`] does. Dropped unfinished, it removes the
+/// temporary file.
 pub struct SnapshotWriter {
-    encoder: Option<zstd::stream::write::Encoder<'static, BodySink>>,
-    /// Encoded ads not yet given to the encoder.
-    pending: Vec<u8>,
+    frames: Option<Frames<BodySink>>,
     temp: PathBuf,
     path: PathBuf,
     seq: u64,
@@ -440,8 +621,7 @@ impl SnapshotWriter {
         let (_, temp) = temp_path(path)?;
         let mut file = BufWriter::with_capacity(1 << 20, File::create(&temp)?);
         let mut writer = SnapshotWriter {
-            encoder: None,
-            pending: Vec::with_capacity(PUSH_BUFFER + 4096),
+            frames: None,
             temp,
             path: path.to_path_buf(),
             seq,
@@ -458,11 +638,7 @@ impl SnapshotWriter {
             crc: 0,
             len: 0,
         };
-        let mut encoder = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL)?;
-        // bincode's sequence prefix: the length as a varint `u64`.
-        bincode::serde::encode_into_std_write(ad_count, &mut encoder, bincode::config::standard())
-            .map_err(std::io::Error::other)?;
-        writer.encoder = Some(encoder);
+        writer.frames = Some(Frames::new(sink, ad_count)?);
         Ok(writer)
     }
 
@@ -480,21 +656,10 @@ impl SnapshotWriter {
                 format!("more ads than the {} announced", self.ad_count),
             ));
         }
-        bincode::serde::encode_into_std_write(ad, &mut self.pending, bincode::config::standard())
-            .map_err(std::io::Error::other)?;
+        let frames = self.frames.as_mut().expect("present until finished");
+        frames.push(ad)?;
         self.last_id = Some(ad.id);
         self.written += 1;
-        if self.pending.len() >= PUSH_BUFFER {
-            self.flush_pending()?;
-        }
-        Ok(())
-    }
-
-    /// Hands the buffered ads to the encoder.
-    fn flush_pending(&mut self) -> std::io::Result<()> {
-        let encoder = self.encoder.as_mut().expect("present until finished");
-        encoder.write_all(&self.pending)?;
-        self.pending.clear();
         Ok(())
     }
 
@@ -509,9 +674,14 @@ impl SnapshotWriter {
                 ),
             ));
         }
-        self.flush_pending()?;
-        let encoder = self.encoder.take().expect("present until finished");
-        let sink = encoder.finish()?;
+        let frames = self.frames.take().expect("present until finished");
+        let sink = match frames.finish() {
+            Ok(frames) => frames.out,
+            Err(error) => {
+                let _ = std::fs::remove_file(&self.temp);
+                return Err(error);
+            }
+        };
         let (crc, len) = (sink.crc, sink.len);
         let mut file = sink.file.into_inner().map_err(|error| error.into_error())?;
         file.seek(SeekFrom::Start(0))?;
@@ -533,7 +703,7 @@ impl SnapshotWriter {
 
 impl Drop for SnapshotWriter {
     fn drop(&mut self) {
-        if self.encoder.is_some() {
+        if self.frames.is_some() {
             let _ = std::fs::remove_file(&self.temp);
         }
     }
@@ -675,5 +845,142 @@ mod tests {
         ] {
             assert_eq!(seq_from_file_name(other), None, "{other}");
         }
+    }
+
+    /// `count` ads with titles long enough to fill several frames.
+    fn ads(count: i64) -> Vec<Ad> {
+        let at = |millis| Timestamp::from_millis(millis).unwrap();
+        (1..=count)
+            .map(|id| Ad {
+                id: crate::ad::AdId::new(id).unwrap(),
+                title: crate::ad::Title::parse(format!("ad {id} {}", "x".repeat(200))).unwrap(),
+                window: crate::ad::TimeWindow::new(at(id), at(id + 1_000)).unwrap(),
+                targeting: crate::ad::Targeting::everyone(),
+            })
+            .collect()
+    }
+
+    fn body(snapshot: &Snapshot) -> Vec<u8> {
+        snapshot.encode()[HEADER_LEN..].to_vec()
+    }
+
+    /// The frames this build writes: each at least FRAME_RAW bytes of
+    /// whole ads (the last shorter), each declaring its size, decompressed
+    /// on two threads to what one pass gives.
+    #[test]
+    fn bodies_are_frames_of_whole_ads_that_decompress_on_two_threads() {
+        let snapshot = Snapshot {
+            seq: 9,
+            created_at: Timestamp::now(),
+            ads: ads(30_000),
+        };
+        let body = body(&snapshot);
+        let mut sizes = Vec::new();
+        let mut at = 0;
+        while at < body.len() {
+            let len = zstd::zstd_safe::find_frame_compressed_size(&body[at..]).unwrap();
+            let size = zstd::zstd_safe::get_frame_content_size(&body[at..at + len]).unwrap();
+            sizes.push(size.expect("every frame declares its size") as usize);
+            at += len;
+        }
+        assert!(sizes.len() >= 5, "{sizes:?}");
+        let last = sizes.pop().unwrap();
+        assert!(sizes
+            .iter()
+            .all(|&size| (FRAME_RAW..FRAME_RAW + 300).contains(&size)));
+        assert!(last > 0 && last < FRAME_RAW + 300);
+        let in_one_pass = decompress_in_one_pass(&body).unwrap();
+        assert_eq!(decompress_frames(&body).as_ref(), Some(&in_one_pass));
+        // Each frame ends after an ad: every frame's end is an ad's end.
+        let mut ends = Vec::new();
+        let (_, mut at): (u64, usize) =
+            bincode::serde::decode_from_slice(&in_one_pass, decode_config()).unwrap();
+        while at < in_one_pass.len() {
+            at += encoded_ad_len(&in_one_pass[at..]).unwrap();
+            ends.push(at);
+        }
+        let mut frame_end = 0;
+        for size in &sizes {
+            frame_end += size;
+            assert!(ends.contains(&frame_end), "frame ends inside an ad");
+        }
+        assert_eq!(Snapshot::decode(&snapshot.encode()).unwrap(), snapshot);
+    }
+
+    /// A body of one frame (the format before frames) and frames that do
+    /// not declare their size decode in one pass, to the same ads; small
+    /// snapshots are one frame.
+    #[test]
+    fn any_zstd_stream_decodes() {
+        let ads = ads(12_000);
+        let raw = bincode::serde::encode_to_vec(&ads, bincode::config::standard()).unwrap();
+        let one_frame = zstd::bulk::compress(&raw, 3).unwrap();
+        let mut no_sizes = Vec::new();
+        for part in raw.chunks(FRAME_RAW / 3) {
+            let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+            encoder.include_contentsize(false).unwrap();
+            std::io::Write::write_all(&mut encoder, part).unwrap();
+            no_sizes.extend(encoder.finish().unwrap());
+        }
+        for body in [one_frame, no_sizes] {
+            assert_eq!(decompress_frames(&body), None);
+            assert_eq!(decompress(&body).unwrap(), raw);
+        }
+        let small = Snapshot {
+            seq: 1,
+            created_at: Timestamp::now(),
+            ads: ads[..10].to_vec(),
+        };
+        let body = body(&small);
+        assert_eq!(
+            zstd::zstd_safe::find_frame_compressed_size(&body),
+            Ok(body.len())
+        );
+    }
+
+    /// Damage to a framed body: the two-thread path gives what one pass
+    /// gives, the same bytes or an error, for every kind of damage tried
+    /// (so a decoder's answer does not depend on the path taken).
+    #[test]
+    fn damaged_frames_decompress_as_in_one_pass() {
+        let body = body(&Snapshot {
+            seq: 2,
+            created_at: Timestamp::now(),
+            ads: ads(12_000),
+        });
+        let frame_len = zstd::zstd_safe::find_frame_compressed_size(&body).unwrap();
+        let mut damaged = Vec::new();
+        for at in [
+            0,
+            4,
+            5,
+            6,
+            9,
+            frame_len / 2,
+            frame_len - 1,
+            frame_len,
+            frame_len + 5,
+            body.len() - 1,
+        ] {
+            for value in [0, 1, 0x7f, 0xff] {
+                let mut bytes = body.clone();
+                bytes[at] = value;
+                damaged.push(bytes);
+            }
+        }
+        damaged.push(body[..frame_len].to_vec());
+        damaged.push(body[..body.len() - 1].to_vec());
+        damaged.push([&body[..], &body[..frame_len]].concat());
+        damaged.push([&body[..], b"trailing"].concat());
+        let mut refused = 0;
+        for bytes in &damaged {
+            let in_one_pass = decompress_in_one_pass(bytes).ok();
+            refused += usize::from(in_one_pass.is_none());
+            if let Some(raw) = decompress_frames(bytes) {
+                assert_eq!(Some(raw), in_one_pass);
+            }
+            assert_eq!(decompress(bytes).ok(), in_one_pass);
+        }
+        assert!(refused > 10, "{refused}");
     }
 }

@@ -357,7 +357,9 @@ fn decoded_in_two(file: &[u8]) -> Result<(Vec<Ad>, usize), SnapshotError> {
 
 fn split_in_two(file: &[u8], split_from: u64) -> Result<(Vec<Ad>, usize), SnapshotError> {
     let (mut first, mut second) = (Vec::new(), Vec::new());
-    Snapshot::decode_in_two_from(file, split_from, |ad| first.push(ad), |ad| second.push(ad))?;
+    Snapshot::decode_in_two_from(file, split_from, &mut |ad| first.push(ad), &mut |ad| {
+        second.push(ad)
+    })?;
     let split = first.len();
     first.extend(second);
     Ok((first, split))

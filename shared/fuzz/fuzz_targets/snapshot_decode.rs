@@ -39,7 +39,7 @@ fn check(bytes: &[u8]) {
     // Decoding in two halves (split at any size here) accepts and refuses
     // exactly what decoding in order does.
     let (mut first, mut second) = (Vec::new(), Vec::new());
-    let in_two = Snapshot::decode_in_two_from(bytes, 2, |ad| first.push(ad), |ad| second.push(ad));
+    let in_two = Snapshot::decode_in_two_from(bytes, 2, &mut |ad| first.push(ad), &mut |ad| second.push(ad));
     first.extend(second);
     let in_order = Snapshot::decode(bytes);
     match (&in_order, in_two) {
