@@ -92,6 +92,12 @@ impl StateCell {
         self.0.current.load_full()
     }
 
+    /// The current state, borrowed for a moment (no reference count taken:
+    /// cheaper than [`StateCell::load`]; not to be held across an await).
+    pub fn peek(&self) -> arc_swap::Guard<Arc<ServingState>> {
+        self.0.current.load()
+    }
+
     /// Compactions swapped in so far.
     pub fn compactions(&self) -> u64 {
         self.0.compactions.load(Ordering::Relaxed)

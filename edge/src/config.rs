@@ -93,9 +93,9 @@ pub struct Settings {
     #[arg(long, env = "ADCAST_CACHE_MAX_AGE_SECS", default_value_t = 5)]
     pub cache_max_age_secs: u64,
 
-    /// Slots of the in-memory answer cache (recent Public API answers,
-    /// reused only while exactly right: same state, before the next start
-    /// or end of any ad); 0 turns it off.
+    /// Slots of the in-memory answer cache (recent Public API answers by
+    /// query string, reused only while exactly right: same state, before
+    /// the next start or end of any ad); 0 turns it off.
     #[arg(long, env = "ADCAST_ANSWER_CACHE_ENTRIES", default_value_t = crate::answer_cache::DEFAULT_ENTRIES)]
     pub answer_cache_entries: usize,
 

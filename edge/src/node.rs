@@ -78,6 +78,11 @@ impl Node {
         self.state.load()
     }
 
+    /// The current state for a moment: see [`StateCell::peek`].
+    pub fn peek_state(&self) -> arc_swap::Guard<Arc<ServingState>> {
+        self.state.peek()
+    }
+
     /// Installs a new state (from the tailer or an explicit empty start).
     pub fn install(&self, state: ServingState) {
         let seq = state.seq;

@@ -19,6 +19,7 @@ use adcast_shared::api_error::{error_body, validation_error_body, ErrorCode};
 use adcast_shared::protocol::{headers, routes, OPENAPI_YAML};
 use adcast_shared::timestamp::Timestamp;
 use bytes::Bytes;
+use futures_util::future::Either;
 use futures_util::FutureExt;
 use http::header::{HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
@@ -30,6 +31,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::answer::Answer;
 use crate::answer_cache::AnswerCache;
 use crate::config::Settings;
 use crate::forward;
@@ -130,8 +132,18 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: impl Fu
         let _ = stream.set_nodelay(true);
         let server = server.clone();
         let service = service_fn(move |request| {
-            let server = server.clone();
-            async move { Ok::<_, std::convert::Infallible>(server.answer(request).await) }
+            // A kept answer is written at once, without building and
+            // copying the async state machine. Every other request goes the
+            // full way.
+            match server.kept_answer(&request) {
+                Some(response) => Either::Left(std::future::ready(Ok(response))),
+                None => {
+                    let server = server.clone();
+                    Either::Right(async move {
+                        Ok::<_, std::convert::Infallible>(server.answer(request).await)
+                    })
+                }
+            }
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -151,6 +163,46 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: impl Fu
 }
 
 impl Server {
+    /// The fast path of `GET /api/v1/ad`: the answer the answer cache keeps
+    /// for this very query string at the current state (so a valid query),
+    /// when there is nothing to wait for (no `Adcast-Min-Seq`, stream
+    /// mode). Counted like every answer. `None` sends the request the full
+    /// way ([`Server::answer`]), which answers it the same or says what is
+    /// wrong with it; so does a panic here.
+    fn kept_answer(&self, request: &Request<Incoming>) -> Option<HttpResponse> {
+        let method = request.method();
+        if !self.answers.is_on()
+            || self.poll.is_some()
+            || request.uri().path() != routes::ADS
+            || !(method == Method::GET || method == Method::HEAD)
+        {
+            return None;
+        }
+        let started = Instant::now();
+        let kept = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if min_seq_header(request).is_some() {
+                return None;
+            }
+            let state = self.node.peek_state();
+            if !state.loaded {
+                return None;
+            }
+            let now = Timestamp::now();
+            let raw_query = request.uri().query().unwrap_or("");
+            let kept = self
+                .answers
+                .get(&state, raw_query, now, self.cache_max_age_secs)?;
+            Some(self.answered(kept.answer, kept.seq_header, now))
+        }));
+        let response = kept.ok().flatten()?;
+        self.metrics.record(
+            RouteLabel::Ads,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        Some(response)
+    }
+
     /// Every response passes here: panics become a 500, and every answer
     /// gets `Adcast-Seq` and is counted.
     async fn answer(&self, request: Request<Incoming>) -> HttpResponse {
@@ -186,9 +238,10 @@ impl Server {
         let read = method == Method::GET || method == Method::HEAD;
         match (path, &self.writer) {
             (routes::ADS, _) if read => (RouteLabel::Ads, self.public_query(&request).await),
-            (routes::ADS, Some(writer)) if method == Method::POST => {
-                (RouteLabel::Forwarded, self.forward(writer, request).await)
-            }
+            (routes::ADS, Some(writer)) if method == Method::POST => (
+                RouteLabel::Forwarded,
+                Box::pin(self.forward(writer, request)).await,
+            ),
             (routes::ADS, writer) => {
                 let allow = if writer.is_some() {
                     "GET, HEAD, POST"
@@ -202,7 +255,7 @@ impl Server {
                 json(StatusCode::OK, r#"{"status":"ok"}"#),
             ),
             (SERVINGZ, _) if read => (RouteLabel::Operations, self.servingz()),
-            (READYZ, _) if read => (RouteLabel::Operations, self.readyz().await),
+            (READYZ, _) if read => (RouteLabel::Operations, Box::pin(self.readyz()).await),
             (METRICS, _) if read => (RouteLabel::Operations, self.metrics()),
             (OPENAPI, _) if read => (RouteLabel::Operations, openapi()),
             (HEALTHZ | SERVINGZ | READYZ | METRICS | OPENAPI, _) => {
@@ -214,7 +267,10 @@ impl Server {
                     || path == routes::CONSOLE
                     || path.starts_with(routes::CONSOLE_PREFIX) =>
             {
-                (RouteLabel::Forwarded, self.forward(writer, request).await)
+                (
+                    RouteLabel::Forwarded,
+                    Box::pin(self.forward(writer, request)).await,
+                )
             }
             _ => (
                 RouteLabel::Unknown,
@@ -225,20 +281,14 @@ impl Server {
 
     /// `GET /api/v1/ad`: the active ads matching the query, by `(endAt, id)`.
     async fn public_query(&self, request: &Request<Incoming>) -> HttpResponse {
-        let params = match QueryParams::parse(request.uri().query().unwrap_or("")) {
+        let raw_query = request.uri().query().unwrap_or("");
+        let params = match QueryParams::parse(raw_query) {
             Ok(params) => params,
             Err(invalid) => {
                 return with_status(StatusCode::BAD_REQUEST, validation_error_body(&invalid))
             }
         };
-        // A scan, not `HeaderMap::get`: hashing the name cost more than
-        // comparing it with the few headers a request carries (at most
-        // MAX_HEADERS); the first one found, as `get` would.
-        let min_seq = request
-            .headers()
-            .iter()
-            .find_map(|(name, value)| (*name == ADCAST_MIN_SEQ).then_some(value));
-        if let Some(value) = min_seq {
+        if let Some(value) = min_seq_header(request) {
             let min_seq = value
                 .to_str()
                 .ok()
@@ -251,14 +301,16 @@ impl Server {
                     Some("Adcast-Min-Seq"),
                 );
             };
-            if !self.wait_applied(min_seq).await {
+            // Boxed, as every rare wait here: the answer's future stays
+            // small, and it is built and moved on every request.
+            if !Box::pin(self.wait_applied(min_seq)).await {
                 return unavailable(&format!(
                     "this edge has not applied change {min_seq} yet; retry shortly"
                 ));
             }
         }
         if let Some(poll) = &self.poll {
-            poll.refresh().await;
+            Box::pin(poll.refresh()).await;
         }
         let state = self.node.state();
         if !state.loaded {
@@ -269,12 +321,18 @@ impl Server {
         let now = Timestamp::now();
         let answer = self
             .answers
-            .answer(&state, &params, now, self.cache_max_age_secs);
+            .answer(&state, raw_query, &params, now, self.cache_max_age_secs);
+        self.answered(answer, HeaderValue::from(state.seq), now)
+    }
+
+    /// A Public API answer with its headers; `seq_header` is the
+    /// sequence number of the state it was computed from.
+    fn answered(&self, answer: Answer, seq_header: HeaderValue, now: Timestamp) -> HttpResponse {
         let mut response = Response::new(Full::new(answer.body));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, cache_control(answer.max_age));
-        headers.insert(ADCAST_SEQ, HeaderValue::from(state.seq));
+        headers.insert(ADCAST_SEQ, seq_header);
         self.node
             .freshness()
             .mark_if_stale(headers, now, self.node.ready_max_lag());
@@ -358,6 +416,16 @@ impl Server {
             None => self.node.wait_for_seq(seq, self.min_seq_wait).await,
         }
     }
+}
+
+/// The request's `Adcast-Min-Seq`. A scan, not `HeaderMap::get`: hashing
+/// the name cost more than comparing it with the few headers a request
+/// carries (at most MAX_HEADERS); the first one found, as `get` would.
+fn min_seq_header(request: &Request<Incoming>) -> Option<&HeaderValue> {
+    request
+        .headers()
+        .iter()
+        .find_map(|(name, value)| (*name == ADCAST_MIN_SEQ).then_some(value))
 }
 
 fn cache_control(max_age: u64) -> HeaderValue {

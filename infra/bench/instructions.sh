@@ -11,8 +11,8 @@
 #   bash infra/bench/instructions.sh        # ADS=1000 DURATION=6
 #   KEEP=1 ...                              # keep the callgrind files for callgrind_annotate
 #
-# The edge is measured twice: as configured by default (answer cache off),
-# and with `--answer-cache-entries 4096`.
+# The edge is measured twice: as configured by default (answer cache on,
+# 4,096 slots), and with `--answer-cache-entries 0` (off).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . infra/services.sh >/dev/null
@@ -62,8 +62,8 @@ measure() { # name port command...
 export REDIS_URL=redis://127.0.0.1:1 ADCAST_LOG=error
 measure edge 18780 "$TARGET_DIR/release/adcast-edge" --listen 127.0.0.1:18780 --snapshot "$WORK/snapshot.adsnap" \
   --data-dir "$WORK/edge" --worker-threads 1 --persist-interval-secs 3600
-measure edge-answer-cache 18782 "$TARGET_DIR/release/adcast-edge" --listen 127.0.0.1:18782 \
+measure edge-no-answer-cache 18782 "$TARGET_DIR/release/adcast-edge" --listen 127.0.0.1:18782 \
   --snapshot "$WORK/snapshot.adsnap" --data-dir "$WORK/edge-cache" --worker-threads 1 \
-  --persist-interval-secs 3600 --answer-cache-entries 4096
+  --persist-interval-secs 3600 --answer-cache-entries 0
 # The ceiling's body: 780 bytes, the edge's mean answer for this mix (load.sh).
 measure ceiling 18781 "$TARGET_DIR/release/examples/ceiling" 127.0.0.1:18781 780 1

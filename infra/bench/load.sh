@@ -10,7 +10,7 @@
 # requests/s and p99 latency, non-2xx counts, and the edge/ceiling ratio.
 #
 #   bash infra/bench/load.sh            # DURATION=10 ROUNDS=3 CONNECTIONS=64 ADS=1000
-#   EDGE_ARGS="--answer-cache-entries 4096" bash infra/bench/load.sh   # extra edge flags
+#   EDGE_ARGS="--answer-cache-entries 0" bash infra/bench/load.sh   # extra edge flags
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . infra/services.sh

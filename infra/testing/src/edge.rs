@@ -37,8 +37,8 @@ pub fn edge_settings(redis_url: &str, stream_key: &str) -> Settings {
         worker_threads: None,
         min_seq_wait_ms: 3_000,
         cache_max_age_secs: 5,
-        // On in tests (off by default): every system test that writes and
-        // then reads also checks that no cached answer outlives its state.
+        // As by default: every system test that writes and then reads also
+        // checks that no kept answer outlives its state.
         answer_cache_entries: 4096,
         ready_max_lag_ms: 15_000,
         xread_block_ms: 500,

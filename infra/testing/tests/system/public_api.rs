@@ -367,3 +367,71 @@ async fn operations_endpoints_report_readiness_and_metrics() {
         );
     }
 }
+
+/// A kept answer (the second asking of a query string) is the computed one,
+/// headers included; another spelling, `Adcast-Min-Seq`, `HEAD` and an
+/// invalid query answer exactly as the full path does.
+#[tokio::test]
+async fn kept_answers_are_the_computed_ones_headers_included() {
+    let writer = TestWriter::spawn().await;
+    let edge = TestEdge::start(settings_for(&writer)).await;
+    let created = writer
+        .post_ad(&ad(
+            "kept",
+            "2024-01-01T00:00:00Z",
+            "2099-01-01T00:00:00Z",
+            json!({"country": ["TW"]}),
+        ))
+        .await;
+    edge.wait_for_seq(created.seq()).await;
+    let seq = created.seq().to_string();
+    let parts = |response: &adcast_testing::http::TestResponse| {
+        let header = |name: &str| {
+            response
+                .headers
+                .get(name)
+                .map(|value| value.to_str().unwrap().to_owned())
+        };
+        (
+            response.status,
+            header("content-type"),
+            header("cache-control"),
+            header("adcast-seq"),
+            response.body.clone(),
+        )
+    };
+    let path = "/api/v1/ad?country=tw&limit=3";
+    let computed = parts(&edge.get(path).await);
+    assert_eq!(computed.0, StatusCode::OK);
+    assert_eq!(computed.3.as_deref(), Some(seq.as_str()));
+    assert!(String::from_utf8_lossy(&computed.4).contains("\"kept\""));
+    for _ in 0..3 {
+        assert_eq!(parts(&edge.get(path).await), computed);
+    }
+    let other_spelling = parts(&edge.get("/api/v1/ad?limit=3&country=TW").await);
+    assert_eq!(other_spelling, computed);
+    let waited = edge
+        .request(Method::GET, path, &[("adcast-min-seq", &seq)], None)
+        .await;
+    assert_eq!(parts(&waited), computed);
+    let head = edge.request(Method::HEAD, path, &[], None).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.headers.get("adcast-seq").unwrap(), seq.as_str());
+    assert!(head.body.is_empty());
+    for _ in 0..2 {
+        let invalid = edge.get("/api/v1/ad?country=tw&limit=0").await;
+        assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+        assert_eq!(invalid.json()["error"]["field"], "limit");
+    }
+    let bad_min_seq = edge
+        .request(Method::GET, path, &[("adcast-min-seq", "x")], None)
+        .await;
+    assert_eq!(bad_min_seq.status, StatusCode::BAD_REQUEST);
+    // A new state ends the kept answer: the next asking sees the change.
+    let ad_path = format!("/api/v1/ad/{}", created.json()["id"]);
+    let deleted = writer.request(Method::DELETE, &ad_path, &[], None).await;
+    edge.wait_for_seq(deleted.seq()).await;
+    let after = parts(&edge.get(path).await);
+    assert_eq!(after.3.as_deref(), Some(deleted.seq().to_string().as_str()));
+    assert_eq!(after.4, bytes::Bytes::from_static(br#"{"items":[]}"#));
+}
