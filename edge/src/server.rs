@@ -6,6 +6,8 @@
 //! here, goes down to the index once
 //! ([`AdIndex::answer`](crate::index::AdIndex::answer)) and comes back
 //! as the body and its cache lifetime, which are written out as they are.
+//! A query string whose answer the answer cache keeps is answered before
+//! that, from the connection's request handler ([`Server::kept_answer`]).
 //! The query path takes no lock: it loads the current state's `Arc`. (In
 //! poll mode a request that finds the state stale first joins a catch-up,
 //! bounded: see `poll`.)
@@ -238,10 +240,9 @@ impl Server {
         let read = method == Method::GET || method == Method::HEAD;
         match (path, &self.writer) {
             (routes::ADS, _) if read => (RouteLabel::Ads, self.public_query(&request).await),
-            (routes::ADS, Some(writer)) if method == Method::POST => (
-                RouteLabel::Forwarded,
-                Box::pin(self.forward(writer, request)).await,
-            ),
+            (routes::ADS, Some(writer)) if method == Method::POST => {
+                (RouteLabel::Forwarded, self.forward(writer, request).await)
+            }
             (routes::ADS, writer) => {
                 let allow = if writer.is_some() {
                     "GET, HEAD, POST"
@@ -255,7 +256,7 @@ impl Server {
                 json(StatusCode::OK, r#"{"status":"ok"}"#),
             ),
             (SERVINGZ, _) if read => (RouteLabel::Operations, self.servingz()),
-            (READYZ, _) if read => (RouteLabel::Operations, Box::pin(self.readyz()).await),
+            (READYZ, _) if read => (RouteLabel::Operations, self.readyz().await),
             (METRICS, _) if read => (RouteLabel::Operations, self.metrics()),
             (OPENAPI, _) if read => (RouteLabel::Operations, openapi()),
             (HEALTHZ | SERVINGZ | READYZ | METRICS | OPENAPI, _) => {
@@ -267,10 +268,7 @@ impl Server {
                     || path == routes::CONSOLE
                     || path.starts_with(routes::CONSOLE_PREFIX) =>
             {
-                (
-                    RouteLabel::Forwarded,
-                    Box::pin(self.forward(writer, request)).await,
-                )
+                (RouteLabel::Forwarded, self.forward(writer, request).await)
             }
             _ => (
                 RouteLabel::Unknown,
@@ -301,16 +299,14 @@ impl Server {
                     Some("Adcast-Min-Seq"),
                 );
             };
-            // Boxed, as every rare wait here: the answer's future stays
-            // small, and it is built and moved on every request.
-            if !Box::pin(self.wait_applied(min_seq)).await {
+            if !self.wait_applied(min_seq).await {
                 return unavailable(&format!(
                     "this edge has not applied change {min_seq} yet; retry shortly"
                 ));
             }
         }
         if let Some(poll) = &self.poll {
-            Box::pin(poll.refresh()).await;
+            poll.refresh().await;
         }
         let state = self.node.state();
         if !state.loaded {
