@@ -13,7 +13,10 @@
 //! 3. with the bytes after the header taken as an *uncompressed* body:
 //!    compressed, then wrapped in a repaired header, so mutations reach
 //!    bincode and the ad validation directly (the seed corpus holds such
-//!    raw-body files too; see examples/seed.rs).
+//!    raw-body files too; see examples/seed.rs);
+//! 4. the same uncompressed body cut in two zstd frames that declare their
+//!    sizes (as this build writes bodies), so the two-thread decompression
+//!    runs.
 
 #![no_main]
 
@@ -32,6 +35,15 @@ fuzz_target!(|data: &[u8]| {
         wrapped.extend_from_slice(&body);
         repair(&mut wrapped);
         check(&wrapped);
+
+        let raw = &data[HEADER_LEN..];
+        let (head, tail) = raw.split_at(raw.len() / 2);
+        let mut framed = data[..HEADER_LEN].to_vec();
+        for part in [head, tail] {
+            framed.extend(zstd::bulk::compress(part, 1).expect("zstd compresses any bytes"));
+        }
+        repair(&mut framed);
+        check(&framed);
     }
 });
 
