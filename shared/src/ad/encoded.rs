@@ -1,7 +1,8 @@
 //! An ad read in place from its bincode encoding, without building an
-//! [`Ad`]: what an edge's boot turns straight into its compact form (a
-//! million ads decoded through serde cost about five allocations and frees
-//! each, half of a boot).
+//! [`Ad`]: what an edge's boot turns straight into its compact form.
+//! Through serde, every ad costs a few allocations (its title, its groups,
+//! their lists) that are freed again at once; reading in place cut a
+//! 1,000,000-ad boot by a fifth in one process (BENCHMARKS.md, sixth pass).
 //!
 //! [`EncodedAd::parse`] takes only the canonical encoding, the one this
 //! build's encoder writes (shortest varints), of an ad that is valid by
