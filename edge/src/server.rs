@@ -315,9 +315,16 @@ impl Server {
             return unavailable("this edge has not loaded its state yet; retry shortly");
         }
         let now = Timestamp::now();
-        let answer = self
-            .answers
-            .answer(&state, raw_query, &params, now, self.cache_max_age_secs);
+        let cap = self.cache_max_age_secs;
+        // With nothing waited for, `kept_answer` has just looked this query
+        // up: compute it without a second lookup (a state installed since
+        // then costs at most a recomputation).
+        let waited = self.poll.is_some() || min_seq_header(request).is_some();
+        let answer = if waited {
+            self.answers.answer(&state, raw_query, &params, now, cap)
+        } else {
+            self.answers.compute(&state, raw_query, &params, now, cap)
+        };
         self.answered(answer, HeaderValue::from(state.seq), now)
     }
 

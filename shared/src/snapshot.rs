@@ -25,7 +25,9 @@
 //! frames of about [`FRAME_RAW`] bytes of bincode each, every frame ending
 //! at the end of an ad and declaring its size, so a reader can decompress
 //! the frames on several threads. Any zstd stream decodes: a body of one
-//! frame, or frames without their sizes, is decompressed in one pass. The decoder checks, in order: length, magic, version, header
+//! frame, or frames without their sizes, is decompressed in one pass.
+//!
+//! The decoder checks, in order: length, magic, version, header
 //! checksum, reserved bytes, body length against the file length (a
 //! truncated or padded file is refused), body checksum, then decompresses
 //! with a size cap and decodes with an allocation limit, and finally checks
@@ -115,7 +117,7 @@ impl Snapshot {
         for ad in &self.ads {
             frames.push(ad).expect("writing into a Vec cannot fail");
         }
-        let body = frames.finish().expect("writing into a Vec cannot fail").out;
+        let body = frames.finish().expect("writing into a Vec cannot fail");
         let mut out = Vec::with_capacity(HEADER_LEN + body.len());
         out.extend_from_slice(&header_bytes(
             self.seq,
@@ -295,6 +297,21 @@ struct Run {
     outcome: Result<(), SnapshotError>,
 }
 
+impl Run {
+    /// Takes the next ad, `id`, encoded in `len` bytes; false (and the
+    /// run's error) when it breaks the id order.
+    fn advance(&mut self, id: AdId, len: usize) -> bool {
+        if self.last_id.is_some_and(|last| last >= id) {
+            self.outcome = Err(SnapshotError::IdOrder);
+            return false;
+        }
+        self.at += len;
+        self.first_id = self.first_id.or(Some(id));
+        self.last_id = Some(id);
+        true
+    }
+}
+
 /// Decodes `count` ads starting at `at`, checking their id order. Ads
 /// whose encoding [`EncodedAd::parse`] reads go to a sink that takes them
 /// as they are; the rest, and every error, come from serde's decoder.
@@ -308,13 +325,9 @@ fn decode_run<S: AdSink>(raw: &[u8], at: usize, count: u64, sink: &mut S) -> Run
     for _ in 0..count {
         if S::TAKES_ENCODED {
             if let Some(ad) = EncodedAd::parse(&raw[run.at..]) {
-                if run.last_id.is_some_and(|last| last >= ad.id) {
-                    run.outcome = Err(SnapshotError::IdOrder);
+                if !run.advance(ad.id, ad.len()) {
                     return run;
                 }
-                run.at += ad.len();
-                run.first_id = run.first_id.or(Some(ad.id));
-                run.last_id = Some(ad.id);
                 sink.push_encoded(&ad);
                 continue;
             }
@@ -327,13 +340,9 @@ fn decode_run<S: AdSink>(raw: &[u8], at: usize, count: u64, sink: &mut S) -> Run
                     return run;
                 }
             };
-        if run.last_id.is_some_and(|last| last >= ad.id) {
-            run.outcome = Err(SnapshotError::IdOrder);
+        if !run.advance(ad.id, used) {
             return run;
         }
-        run.at += used;
-        run.first_id = run.first_id.or(Some(ad.id));
-        run.last_id = Some(ad.id);
         sink.push(ad);
     }
     run
@@ -522,8 +531,6 @@ struct Frames<W: Write> {
     compressor: zstd::bulk::Compressor<'static>,
     /// Encoded ads of the frame being filled.
     pending: Vec<u8>,
-    /// The last frame's compressed bytes (reused).
-    frame: Vec<u8>,
 }
 
 impl<W: Write> Frames<W> {
@@ -532,7 +539,6 @@ impl<W: Write> Frames<W> {
             out,
             compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
             pending: Vec::with_capacity(FRAME_RAW + 4096),
-            frame: Vec::new(),
         };
         bincode::serde::encode_into_std_write(
             ad_count,
@@ -553,22 +559,19 @@ impl<W: Write> Frames<W> {
     }
 
     fn write_frame(&mut self) -> std::io::Result<()> {
-        self.frame.clear();
-        self.frame
-            .reserve(zstd::zstd_safe::compress_bound(self.pending.len()));
-        self.compressor
-            .compress_to_buffer(&self.pending, &mut self.frame)?;
-        self.out.write_all(&self.frame)?;
+        let frame = self.compressor.compress(&self.pending)?;
+        self.out.write_all(&frame)?;
         self.pending.clear();
         Ok(())
     }
 
-    /// Writes the last frame (there is always one: the count, at least).
-    fn finish(mut self) -> std::io::Result<Frames<W>> {
+    /// Writes the last frame (there is always one: the count, at least)
+    /// and gives back where the frames went.
+    fn finish(mut self) -> std::io::Result<W> {
         if !self.pending.is_empty() {
             self.write_frame()?;
         }
-        Ok(self)
+        Ok(self.out)
     }
 }
 
@@ -676,7 +679,7 @@ impl SnapshotWriter {
         }
         let frames = self.frames.take().expect("present until finished");
         let sink = match frames.finish() {
-            Ok(frames) => frames.out,
+            Ok(sink) => sink,
             Err(error) => {
                 let _ = std::fs::remove_file(&self.temp);
                 return Err(error);
