@@ -7,14 +7,16 @@
 //! halves on two threads ([`Snapshot::decode_in_two`]), each half into its
 //! own builder (so each ad is freed by the thread that allocated it: frees
 //! across threads contend for the allocator's lock), then the two runs of
-//! slots are sorted on two threads and merged.
+//! slots are sorted on two threads and merged. Each builder counts its
+//! slots' [`Census`] as they come (the slot just made is in cache), so
+//! indexing need not read every slot once more to size its bitsets.
 //!
 //! [`Snapshot::decode_in_two`]: adcast_shared::snapshot::Snapshot::decode_in_two
 
 use adcast_shared::ad::{Ad, EncodedAd};
 use adcast_shared::snapshot::AdSink;
 
-use crate::segment::{Segment, Slot, PARALLEL_FROM};
+use crate::segment::{Census, Segment, Slot, PARALLEL_FROM};
 
 /// Slots reserved up front at most, whatever a file announces.
 const RESERVE_AT_MOST: u64 = 1 << 21;
@@ -23,6 +25,8 @@ const RESERVE_AT_MOST: u64 = 1 << 21;
 pub(crate) struct CatalogBuilder {
     now: i64,
     slots: Vec<Slot>,
+    /// Of the slots so far.
+    census: Census,
 }
 
 impl CatalogBuilder {
@@ -32,25 +36,36 @@ impl CatalogBuilder {
         CatalogBuilder {
             now,
             slots: Vec::with_capacity(expected.min(RESERVE_AT_MOST) as usize),
+            census: Census::new(),
         }
     }
 
     /// The segment of every ad pushed that has not ended at `now`.
     pub fn finish(self) -> Segment {
-        let CatalogBuilder { now, mut slots } = self;
+        let CatalogBuilder {
+            now,
+            mut slots,
+            census,
+        } = self;
         if slots.len() < PARALLEL_FROM {
             slots.sort_unstable_by_key(Slot::key);
-            return Segment::from_sorted_on_two_threads(slots, now);
+            return Segment::from_sorted_counted(slots, &census, now);
         }
         let second = slots.split_off(slots.len() / 2);
-        sorted_pair(slots, second, now)
+        sorted_pair(slots, second, &census, now)
     }
 
     /// The segment of every ad pushed to either builder (both built for
     /// the same `now`; no ad in both) that has not ended at `now`.
     pub fn finish_with(self, other: CatalogBuilder) -> Segment {
         debug_assert_eq!(self.now, other.now);
-        sorted_pair(self.slots, other.slots, self.now)
+        let census = self.census.with(&other.census);
+        sorted_pair(self.slots, other.slots, &census, self.now)
+    }
+
+    fn add(&mut self, slot: Slot) {
+        self.census.count(&slot);
+        self.slots.push(slot);
     }
 }
 
@@ -64,25 +79,25 @@ impl AdSink for CatalogBuilder {
     /// allocator's lock).
     fn push(&mut self, ad: Ad) {
         if ad.window.end().as_millis() > self.now {
-            self.slots.push(Slot::new(&ad));
+            self.add(Slot::new(&ad));
         }
     }
 
     fn push_encoded(&mut self, ad: &EncodedAd<'_>) {
         if ad.window.end().as_millis() > self.now {
-            self.slots.push(Slot::from_encoded(ad));
+            self.add(Slot::from_encoded(ad));
         }
     }
 }
 
-/// The segment of two runs of slots: each sorted on its own thread, then
-/// merged.
-fn sorted_pair(mut first: Vec<Slot>, mut second: Vec<Slot>, now: i64) -> Segment {
+/// The segment of two runs of slots (of that census together): each
+/// sorted on its own thread, then merged.
+fn sorted_pair(mut first: Vec<Slot>, mut second: Vec<Slot>, census: &Census, now: i64) -> Segment {
     std::thread::scope(|scope| {
         scope.spawn(|| second.sort_unstable_by_key(Slot::key));
         first.sort_unstable_by_key(Slot::key);
     });
-    Segment::from_sorted_on_two_threads(merge_sorted(first, second), now)
+    Segment::from_sorted_counted(merge_sorted(first, second), census, now)
 }
 
 /// The slots of two runs sorted by key, in one run sorted by key.

@@ -783,12 +783,13 @@ struct Bits {
 }
 
 impl Bits {
-    fn for_slots(slots: &[Slot]) -> Bits {
-        let entries: usize = slots.iter().map(Slot::entries).sum();
+    fn for_census(census: &Census) -> Bits {
+        let entries = census.entries;
         let bitset = || vec![0; entries.div_ceil(64)];
         Bits {
             fixed: (0..FIXED_BITSETS).map(|_| bitset()).collect(),
-            country: countries_named(slots)
+            country: census
+                .countries
                 .iter()
                 .map(|&named| named.then(bitset))
                 .collect(),
@@ -845,15 +846,44 @@ impl Bits {
     }
 }
 
-/// Which countries the entries of `slots` name.
-fn countries_named(slots: &[Slot]) -> [bool; Country::COUNT] {
-    let mut named = [false; Country::COUNT];
-    for slot in slots {
+/// What sizes a segment's [`Bits`]: how many entries a run of slots has,
+/// and which countries they name. A boot counts as it decodes (the slot
+/// just made is in cache), so indexing need not read every slot first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Census {
+    entries: usize,
+    countries: [bool; Country::COUNT],
+}
+
+impl Census {
+    pub fn new() -> Census {
+        Census {
+            entries: 0,
+            countries: [false; Country::COUNT],
+        }
+    }
+
+    pub fn of(slots: &[Slot]) -> Census {
+        let mut census = Census::new();
+        slots.iter().for_each(|slot| census.count(slot));
+        census
+    }
+
+    pub fn count(&mut self, slot: &Slot) {
+        self.entries += slot.entries();
         slot.for_each_entry(|bits, countries| {
-            bits.for_each_country(countries, |index| named[index] = true)
+            bits.for_each_country(countries, |index| self.countries[index] = true)
         });
     }
-    named
+
+    /// The census of both runs.
+    pub fn with(mut self, other: &Census) -> Census {
+        self.entries += other.entries;
+        for (named, also) in self.countries.iter_mut().zip(other.countries) {
+            *named |= also;
+        }
+        self
+    }
 }
 
 /// The entries and bitsets of a run of slots, indexed in one pass into
@@ -982,23 +1012,26 @@ impl Segment {
     /// Indexes `slots`, which must be sorted by key, distinct by id, and all
     /// end after `now`.
     pub fn from_sorted(slots: Vec<Slot>, now: i64) -> Segment {
-        Segment::from_parts(slots, now, false)
+        let census = Census::of(&slots);
+        Segment::from_parts(slots, &census, now, false)
     }
 
     /// Like [`Segment::from_sorted`], using both cores for a large run (a
-    /// boot: compactions and overlays leave the other core to queries).
-    pub fn from_sorted_on_two_threads(slots: Vec<Slot>, now: i64) -> Segment {
-        Segment::from_parts(slots, now, true)
+    /// boot: compactions and overlays leave the other core to queries),
+    /// given the census of `slots` (counted as they were made).
+    pub fn from_sorted_counted(slots: Vec<Slot>, census: &Census, now: i64) -> Segment {
+        Segment::from_parts(slots, census, now, true)
     }
 
     /// The segment of `slots` (sorted by key, distinct by id, all ending
-    /// after `now`). On `two_threads`, a large run is indexed in two halves
-    /// while its id map is built.
-    fn from_parts(slots: Vec<Slot>, now: i64, two_threads: bool) -> Segment {
+    /// after `now`, of that census). On `two_threads`, a large run is
+    /// indexed in two halves while its id map is built.
+    fn from_parts(slots: Vec<Slot>, census: &Census, now: i64, two_threads: bool) -> Segment {
         debug_assert!(slots.windows(2).all(|w| w[0].key() < w[1].key()));
+        debug_assert_eq!(*census, Census::of(&slots));
         let two_threads = two_threads && slots.len() >= PARALLEL_FROM;
         let middle = two_threads.then(|| word_aligned_middle(&slots)).flatten();
-        let mut bits = Bits::for_slots(&slots);
+        let mut bits = Bits::for_census(census);
         let (by_id, future_starts) = match middle {
             None => (by_id_of(&slots), bits.whole().build(&slots, 0, now)),
             Some((middle, first_entries)) => std::thread::scope(|scope| {
@@ -1650,7 +1683,7 @@ pub(crate) mod tests {
             })
             .collect();
         let slots: Vec<Slot> = ads.iter().map(Slot::new).collect();
-        let halves = Segment::from_sorted_on_two_threads(slots.clone(), 500);
+        let halves = Segment::from_sorted_counted(slots.clone(), &Census::of(&slots), 500);
         let one_pass = Segment::from_sorted(slots.clone(), 500);
         assert!(word_aligned_middle(&slots).is_some());
         assert_eq!(layout(&halves), layout(&one_pass));
