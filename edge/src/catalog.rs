@@ -4,7 +4,7 @@
 //! million of those weigh about as much again as the index itself).
 //!
 //! Large catalogs use both cores: a snapshot's ads are decoded in two
-//! halves on two threads ([`Snapshot::decode_in_two`]), each half into its
+//! parts on two threads ([`Snapshot::decode_in_two`]), each part into its
 //! own builder (so each ad is freed by the thread that allocated it: frees
 //! across threads contend for the allocator's lock), then the two runs of
 //! slots are sorted on two threads and merged. Each builder counts its

@@ -47,8 +47,7 @@ impl LoadedSnapshot {
     pub fn decode(bytes: &[u8], now: Timestamp) -> Result<LoadedSnapshot, SnapshotError> {
         let half = SnapshotHeader::decode(bytes)?.ad_count / 2;
         let catalog = || CatalogBuilder::new(now.as_millis(), half);
-        let (mut first, mut second) = (catalog(), catalog());
-        let header = Snapshot::decode_in_two(bytes, &mut first, &mut second)?;
+        let (header, first, second) = Snapshot::decode_in_two(bytes, catalog)?;
         Ok(LoadedSnapshot {
             seq: header.seq,
             created_at: header.created_at,

@@ -24,8 +24,10 @@
 //! events. The body is one zstd stream; this build writes it as a run of
 //! frames of about [`FRAME_RAW`] bytes of bincode each, every frame ending
 //! at the end of an ad and declaring its size, so a reader can decompress
-//! the frames on several threads. Any zstd stream decodes: a body of one
-//! frame, or frames without their sizes, is decompressed in one pass.
+//! the frames on several threads, and decode them frame by frame without
+//! holding the whole body ([`Snapshot::decode_in_two`]). Any zstd stream
+//! decodes: a body of one frame, or frames without their sizes, is
+//! decompressed in one pass.
 //!
 //! The decoder checks, in order: length, magic, version, header
 //! checksum, reserved bytes, body length against the file length (a
@@ -167,49 +169,61 @@ impl Snapshot {
         Ok(header)
     }
 
-    /// Like [`Snapshot::decode_each`], decoding the ads on two threads:
-    /// the first half goes to `first`, the rest to `second`, each in id
-    /// order. Small files, and files whose structure does not split, are
-    /// decoded on one thread, all to `first`; a file is accepted or refused
-    /// exactly as [`Snapshot::decode`] would, with the same error.
-    pub fn decode_in_two(
+    /// Like [`Snapshot::decode_each`], decoding the ads on two threads
+    /// into two sinks made by `new_sink`: the first part of the ads goes to
+    /// the first, the rest to the second, each in id order. Small files,
+    /// and files whose structure does not split, are decoded on one thread,
+    /// all to the first. A file is accepted or refused exactly as
+    /// [`Snapshot::decode`] would, with the same error.
+    ///
+    /// A body written as this build writes it (frames that declare their
+    /// sizes and end after an ad, see [`FRAME_RAW`]) is read frame by frame
+    /// on each thread: a frame is decompressed into a small buffer and its
+    /// ads decoded while they are in cache, and the whole body is never
+    /// held. Any body that does not read that way whole is read again
+    /// from the start into new sinks: decompressed whole, its middle ad
+    /// found, and decoded from there.
+    pub fn decode_in_two<S: AdSink + Send>(
         bytes: &[u8],
-        first: &mut (impl AdSink + Send),
-        second: &mut (impl AdSink + Send),
-    ) -> Result<SnapshotHeader, SnapshotError> {
-        Snapshot::decode_in_two_from(bytes, SPLIT_FROM, first, second)
+        new_sink: impl Fn() -> S + Sync,
+    ) -> Result<(SnapshotHeader, S, S), SnapshotError> {
+        Snapshot::decode_in_two_from(bytes, SPLIT_FROM, new_sink)
     }
 
     /// [`Snapshot::decode_in_two`], splitting files of at least
     /// `split_from` ads (for tests and fuzzing, which use small files).
     #[doc(hidden)]
-    pub fn decode_in_two_from(
+    pub fn decode_in_two_from<S: AdSink + Send>(
         bytes: &[u8],
         split_from: u64,
-        first: &mut (impl AdSink + Send),
-        second: &mut (impl AdSink + Send),
-    ) -> Result<SnapshotHeader, SnapshotError> {
-        let (header, raw, start) = open_body(bytes)?;
+        new_sink: impl Fn() -> S + Sync,
+    ) -> Result<(SnapshotHeader, S, S), SnapshotError> {
+        let (header, body) = checked_body(bytes)?;
         let count = header.ad_count;
+        let splits = count >= split_from.max(2);
+        if let Some(frames) = sized_frames(body).filter(|_| splits) {
+            if let Some((first, second)) = decode_frames_in_two(&frames, count, &new_sink) {
+                return Ok((header, first, second));
+            }
+        }
+        let (mut first, mut second) = (new_sink(), new_sink());
+        let (raw, start) = decompressed_ads(body, &header)?;
         let half = count / 2;
-        let middle = if count >= split_from.max(2) {
+        let middle = if splits {
             (0..half).try_fold(start, |at, _| Some(at + encoded_ad_len(&raw[at..])?))
         } else {
             None
         };
         let Some(middle) = middle else {
-            let run = decode_run(&raw, start, count, first);
+            let run = decode_run(&raw, start, count, &mut first);
             run.outcome?;
             finish_body(&raw, run.at)?;
-            return Ok(header);
+            return Ok((header, first, second));
         };
         let (head, tail) = std::thread::scope(|scope| {
-            let tail = scope.spawn(|| decode_run(&raw, middle, count - half, second));
-            let head = decode_run(&raw, start, half, first);
-            let tail = tail
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (head, tail)
+            let tail = scope.spawn(|| decode_run(&raw, middle, count - half, &mut second));
+            let head = decode_run(&raw, start, half, &mut first);
+            (head, joined(tail))
         });
         // Errors in the order decoding the ads in order would meet them.
         head.outcome?;
@@ -223,7 +237,7 @@ impl Snapshot {
         }
         tail.outcome?;
         finish_body(&raw, tail.at)?;
-        Ok(header)
+        Ok((header, first, second))
     }
 }
 
@@ -250,12 +264,26 @@ impl<F: FnMut(Ad)> AdSink for F {
     }
 }
 
+impl AdSink for Vec<Ad> {
+    fn push(&mut self, ad: Ad) {
+        Vec::push(self, ad)
+    }
+}
+
 /// Files with at least this many ads are decoded on two threads.
 const SPLIT_FROM: u64 = 16_384;
 
 /// Verifies the header and body checksum, decompresses the body, and reads
 /// the ad count: the header, the raw body, and where the first ad starts.
 fn open_body(bytes: &[u8]) -> Result<(SnapshotHeader, Vec<u8>, usize), SnapshotError> {
+    let (header, body) = checked_body(bytes)?;
+    let (raw, first) = decompressed_ads(body, &header)?;
+    Ok((header, raw, first))
+}
+
+/// The header and the body, once the header, the body's length and its
+/// checksum verify.
+fn checked_body(bytes: &[u8]) -> Result<(SnapshotHeader, &[u8]), SnapshotError> {
     let header = SnapshotHeader::decode(bytes)?;
     let body = &bytes[HEADER_LEN..];
     if body.len() as u64 != header.body_len {
@@ -267,17 +295,30 @@ fn open_body(bytes: &[u8]) -> Result<(SnapshotHeader, Vec<u8>, usize), SnapshotE
     if crc32c::crc32c(body) != header.body_crc {
         return Err(SnapshotError::BodyChecksum);
     }
+    Ok((header, body))
+}
+
+/// The verified `body` decompressed, and where its first ad starts, once
+/// its ad count is the header's.
+fn decompressed_ads(
+    body: &[u8],
+    header: &SnapshotHeader,
+) -> Result<(Vec<u8>, usize), SnapshotError> {
     let raw = decompress(body)?;
-    // bincode's sequence form: the length as a varint `u64`, then the ads.
-    let (count, first): (u64, usize) =
-        bincode::serde::decode_from_slice(&raw, decode_config()).map_err(bad_body)?;
+    let (count, first) = ad_count(&raw)?;
     if count != header.ad_count {
         return Err(SnapshotError::AdCount {
             expected: header.ad_count,
             actual: count,
         });
     }
-    Ok((header, raw, first))
+    Ok((raw, first))
+}
+
+/// bincode's sequence form starts with the length as a varint `u64`: the
+/// ad count, and where the first ad starts.
+fn ad_count(raw: &[u8]) -> Result<(u64, usize), SnapshotError> {
+    bincode::serde::decode_from_slice(raw, decode_config()).map_err(bad_body)
 }
 
 fn decode_config() -> impl bincode::config::Config {
@@ -323,29 +364,127 @@ fn decode_run<S: AdSink>(raw: &[u8], at: usize, count: u64, sink: &mut S) -> Run
         outcome: Ok(()),
     };
     for _ in 0..count {
-        if S::TAKES_ENCODED {
-            if let Some(ad) = EncodedAd::parse(&raw[run.at..]) {
-                if !run.advance(ad.id, ad.len()) {
-                    return run;
-                }
-                sink.push_encoded(&ad);
-                continue;
-            }
+        if !decode_one(raw, &mut run, sink) {
+            break;
         }
-        let (ad, used): (Ad, usize) =
-            match bincode::serde::decode_from_slice(&raw[run.at..], decode_config()) {
-                Ok(decoded) => decoded,
-                Err(error) => {
-                    run.outcome = Err(bad_body(error));
-                    return run;
-                }
-            };
-        if !run.advance(ad.id, used) {
-            return run;
-        }
-        sink.push(ad);
     }
     run
+}
+
+/// Decodes the ad at `run.at` into `sink` and moves the run past it; false
+/// (and the run's error) when it does not decode or breaks the id order.
+fn decode_one<S: AdSink>(raw: &[u8], run: &mut Run, sink: &mut S) -> bool {
+    if S::TAKES_ENCODED {
+        if let Some(ad) = EncodedAd::parse(&raw[run.at..]) {
+            if !run.advance(ad.id, ad.len()) {
+                return false;
+            }
+            sink.push_encoded(&ad);
+            return true;
+        }
+    }
+    let (ad, used): (Ad, usize) =
+        match bincode::serde::decode_from_slice(&raw[run.at..], decode_config()) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                run.outcome = Err(bad_body(error));
+                return false;
+            }
+        };
+    if !run.advance(ad.id, used) {
+        return false;
+    }
+    sink.push(ad);
+    true
+}
+
+/// The ads of `frames` (a whole body's, each declaring its size), the
+/// frames before the middle of the bytes decoded into one new sink on this
+/// thread and the rest into another on a second thread; `None` unless the
+/// body reads that way exactly as in order (see [`decode_frames`]), holds
+/// `count` ads, and keeps the id order across the two parts.
+fn decode_frames_in_two<S: AdSink + Send>(
+    frames: &[(&[u8], usize)],
+    count: u64,
+    new_sink: &(impl Fn() -> S + Sync),
+) -> Option<(S, S)> {
+    let (head, tail) = frames.split_at(half_split(frames));
+    let ((first, head), (second, tail)) = std::thread::scope(|scope| {
+        let tail = scope.spawn(|| decode_frames(tail, false, new_sink()));
+        let head = decode_frames(head, true, new_sink());
+        (head, joined(tail))
+    });
+    let (head, tail) = (head?, tail?);
+    let in_order = match (head.run.last_id, tail.run.first_id) {
+        (Some(last), Some(first)) => last < first,
+        _ => true,
+    };
+    (in_order && head.count == Some(count) && head.ads + tail.ads == count)
+        .then_some((first, second))
+}
+
+/// What [`decode_frames`] read.
+struct FramesRead {
+    /// The ad count at the start of the body (for the body's first frames).
+    count: Option<u64>,
+    ads: u64,
+    run: Run,
+}
+
+/// Decompresses each frame into one buffer, reused, and decodes its ads
+/// into `sink`, reading the ad count first if the frames `start_body`.
+/// `None` when a frame does not decompress to its declared size, or its
+/// bytes are not whole ads that decode in id order: in order, such a body
+/// may still decode (an ad across two frames) or fail with an error that
+/// this reading does not give, so it must be read in order instead. A
+/// body that reads this way whole reads in order to the same ads.
+fn decode_frames<S: AdSink>(
+    frames: &[(&[u8], usize)],
+    start_body: bool,
+    mut sink: S,
+) -> (S, Option<FramesRead>) {
+    let read = (|| {
+        let mut decompressor = zstd::bulk::Decompressor::new().ok()?;
+        let mut raw = Vec::new();
+        let mut read = FramesRead {
+            count: None,
+            ads: 0,
+            run: Run {
+                at: 0,
+                first_id: None,
+                last_id: None,
+                outcome: Ok(()),
+            },
+        };
+        for (index, &(frame, size)) in frames.iter().enumerate() {
+            raw.clear();
+            raw.reserve(size);
+            if decompressor.decompress_to_buffer(frame, &mut raw).ok()? != size {
+                return None;
+            }
+            read.run.at = 0;
+            if start_body && index == 0 {
+                let (count, first) = ad_count(&raw).ok()?;
+                read.count = Some(count);
+                read.run.at = first;
+            }
+            while read.run.at < raw.len() {
+                if !decode_one(&raw, &mut read.run, &mut sink) {
+                    return None;
+                }
+                read.ads += 1;
+            }
+        }
+        Some(read)
+    })();
+    (sink, read)
+}
+
+/// What a scoped thread returned, its panic passed on.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Refuses bytes after the last ad.
@@ -427,12 +566,30 @@ fn decompress(body: &[u8]) -> Result<Vec<u8>, SnapshotError> {
 }
 
 /// The body's frames decompressed into one buffer, the first half of its
-/// bytes on this thread and the rest on another; `None` unless the body is
-/// at least two frames that each declare their size, add up to at most
-/// [`MAX_BODY_DECOMPRESSED`] and decompress to exactly that size. (A body
-/// this refuses is decompressed in one pass, which then gives the result,
-/// or the error, that any body gets.)
+/// bytes on this thread and the rest on another; `None` unless the body
+/// is frames as [`sized_frames`] takes them that decompress to exactly
+/// their sizes. (A body this refuses is decompressed in one pass, which
+/// then gives the result, or the error, that any body gets.)
 fn decompress_frames(body: &[u8]) -> Option<Vec<u8>> {
+    let frames = sized_frames(body)?;
+    let total: usize = frames.iter().map(|&(_, size)| size).sum();
+    let mut raw = vec![0u8; total];
+    let split = half_split(&frames);
+    let first_len: usize = frames[..split].iter().map(|&(_, size)| size).sum();
+    let (first_out, second_out) = raw.split_at_mut(first_len);
+    let (first, second) = frames.split_at(split);
+    let (first_ok, second_ok) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| decompress_each(second, second_out));
+        let first = decompress_each(first, first_out);
+        (first, second.join().unwrap_or(false))
+    });
+    (first_ok && second_ok).then_some(raw)
+}
+
+/// The body's zstd frames, each with the size it declares; `None` unless
+/// it is at least two frames that each declare their size, adding up to
+/// at most [`MAX_BODY_DECOMPRESSED`].
+fn sized_frames(body: &[u8]) -> Option<Vec<(&[u8], usize)>> {
     let mut frames = Vec::new();
     let (mut at, mut total) = (0usize, 0u64);
     while at < body.len() {
@@ -443,29 +600,22 @@ fn decompress_frames(body: &[u8]) -> Option<Vec<u8>> {
         frames.push((frame, usize::try_from(size).ok()?));
         at += len;
     }
-    if frames.len() < 2 || total > MAX_BODY_DECOMPRESSED {
-        return None;
-    }
-    let mut raw = vec![0u8; total as usize];
-    // Frames up to half the bytes here, the rest on a second thread.
+    (frames.len() >= 2 && total <= MAX_BODY_DECOMPRESSED).then_some(frames)
+}
+
+/// How many of `frames` (at least two) hold the first half of the bytes:
+/// at least one, and not all.
+fn half_split(frames: &[(&[u8], usize)]) -> usize {
+    let total: usize = frames.iter().map(|&(_, size)| size).sum();
     let mut before_half = 0;
-    let split = frames
+    frames
         .iter()
         .position(|&(_, size)| {
             before_half += size;
-            before_half as u64 > total / 2
+            before_half > total / 2
         })
         .map_or(frames.len(), |last| last + 1)
-        .min(frames.len() - 1);
-    let first_len: usize = frames[..split].iter().map(|&(_, size)| size).sum();
-    let (first_out, second_out) = raw.split_at_mut(first_len);
-    let (first, second) = frames.split_at(split);
-    let (first_ok, second_ok) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| decompress_each(second, second_out));
-        let first = decompress_each(first, first_out);
-        (first, second.join().unwrap_or(false))
-    });
-    (first_ok && second_ok).then_some(raw)
+        .min(frames.len() - 1)
 }
 
 /// Decompresses each frame into its part of `out`, in order; false unless

@@ -331,14 +331,44 @@ fn many_ads() -> Vec<Ad> {
 /// The file of `file` with its body replaced by `raw`, compressed, with a
 /// header that verifies: damage only the decoder can see.
 fn reframed(file: &[u8], raw: &[u8]) -> Vec<u8> {
-    let body = zstd::bulk::compress(raw, 3).unwrap();
+    with_body(file, &zstd::bulk::compress(raw, 3).unwrap())
+}
+
+/// [`reframed`], with `raw` cut into zstd frames at `cuts` (ascending
+/// offsets into `raw`), each declaring its size, as this build writes
+/// bodies.
+fn framed(file: &[u8], raw: &[u8], cuts: &[usize]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut from = 0;
+    for &to in cuts.iter().chain([raw.len()].iter()) {
+        body.extend(zstd::bulk::compress(&raw[from..to], 1).unwrap());
+        from = to;
+    }
+    with_body(file, &body)
+}
+
+fn with_body(file: &[u8], body: &[u8]) -> Vec<u8> {
     let mut out = file[..HEADER_LEN].to_vec();
-    out[12..16].copy_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    out[12..16].copy_from_slice(&crc32c::crc32c(body).to_le_bytes());
     out[40..48].copy_from_slice(&(body.len() as u64).to_le_bytes());
     let header_crc = crc32c::crc32c(&out[..48]);
     out[48..52].copy_from_slice(&header_crc.to_le_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(body);
     out
+}
+
+/// Where each of `ads` ends in the raw body of their snapshot.
+fn ad_ends(ads: &[Ad]) -> Vec<usize> {
+    let config = bincode::config::standard();
+    let mut at = bincode::serde::encode_to_vec(ads.len() as u64, config)
+        .unwrap()
+        .len();
+    ads.iter()
+        .map(|ad| {
+            at += bincode::serde::encode_to_vec(ad, config).unwrap().len();
+            at
+        })
+        .collect()
 }
 
 fn raw_body(file: &[u8]) -> Vec<u8> {
@@ -356,10 +386,7 @@ fn decoded_in_two(file: &[u8]) -> Result<(Vec<Ad>, usize), SnapshotError> {
 }
 
 fn split_in_two(file: &[u8], split_from: u64) -> Result<(Vec<Ad>, usize), SnapshotError> {
-    let (mut first, mut second) = (Vec::new(), Vec::new());
-    Snapshot::decode_in_two_from(file, split_from, &mut |ad| first.push(ad), &mut |ad| {
-        second.push(ad)
-    })?;
+    let (_, mut first, second) = Snapshot::decode_in_two_from(file, split_from, Vec::new)?;
     let split = first.len();
     first.extend(second);
     Ok((first, split))
@@ -372,9 +399,32 @@ fn a_large_file_decodes_in_two_halves_to_the_same_ads() {
         created_at: Timestamp::from_millis(1_700_000_000_000).unwrap(),
         ads: many_ads(),
     };
-    let (ads, split) = decoded_in_two(&snapshot.encode()).unwrap();
-    assert_eq!(split, snapshot.ads.len() / 2, "decoded in two halves");
+    let file = snapshot.encode();
+    let count = snapshot.ads.len();
+    // As written: frame by frame, the cut after a frame.
+    let (ads, split) = decoded_in_two(&file).unwrap();
+    assert!(0 < split && split < count, "decoded in two parts: {split}");
     assert!(ads == snapshot.ads);
+    // Frames every 997 ads: cut after one of them, near the middle.
+    let raw = raw_body(&file);
+    let ends = ad_ends(&snapshot.ads);
+    assert_eq!(*ends.last().unwrap(), raw.len());
+    let cuts: Vec<usize> = ends.iter().copied().skip(996).step_by(997).collect();
+    let (ads, split) = decoded_in_two(&framed(&file, &raw, &cuts)).unwrap();
+    assert!(ads == snapshot.ads);
+    assert_eq!(split % 997, 0, "cut after a frame: {split}");
+    assert!(split.abs_diff(count / 2) <= 997, "near the middle: {split}");
+    // One frame, or frames that cut an ad: decompressed whole, cut at the
+    // middle ad.
+    for file in [
+        reframed(&file, &raw),
+        framed(&file, &raw, &[ends[count / 3] - 1, ends[2 * count / 3]]),
+        framed(&file, &raw, &[ends[count / 3], ends[2 * count / 3] + 1]),
+    ] {
+        let (ads, split) = decoded_in_two(&file).unwrap();
+        assert_eq!(split, count / 2, "decoded in two halves");
+        assert!(ads == snapshot.ads);
+    }
     let small = small_file();
     let (ads, split) = decoded_in_two(&small).unwrap();
     assert_eq!((ads, split), (Snapshot::decode(&small).unwrap().ads, 2));
@@ -393,6 +443,22 @@ proptest! {
             raw[at] = byte;
         }
         let damaged = reframed(&file, &raw);
+        let in_order = Snapshot::decode(&damaged).map(|snapshot| snapshot.ads);
+        let in_two = split_in_two(&damaged, 2).map(|(ads, _)| ads);
+        prop_assert_eq!(in_order, in_two);
+    }
+
+    /// The same, the body in frames that each end after an ad (read frame
+    /// by frame) before the damage.
+    #[test]
+    fn small_framed_files_split_in_two_decode_as_in_order(ads in common::ads_by_id(12), every in 1usize..4, cut in 0usize..400, byte in any::<u8>()) {
+        let file = Snapshot { seq: 1, created_at: Timestamp::now(), ads: ads.clone() }.encode();
+        let mut raw = raw_body(&file);
+        let ends = ad_ends(&ads);
+        let cuts: Vec<usize> = ends.iter().copied().step_by(every).filter(|&end| end < raw.len()).collect();
+        let at = cut % raw.len();
+        raw[at] = byte;
+        let damaged = framed(&file, &raw, &cuts);
         let in_order = Snapshot::decode(&damaged).map(|snapshot| snapshot.ads);
         let in_two = split_in_two(&damaged, 2).map(|(ads, _)| ads);
         prop_assert_eq!(in_order, in_two);
@@ -430,22 +496,41 @@ fn a_damaged_large_file_is_refused_in_two_halves_as_in_order() {
         .encode();
         assert_eq!(same(&damaged, "swap"), Err(SnapshotError::IdOrder));
     }
-    let mut longer = raw.clone();
-    longer.extend_from_slice(&[0, 0]);
-    assert!(same(&reframed(&file, &longer), "trailing").is_err());
-    for cut in [1, raw.len() / 4, raw.len() / 2, raw.len() - 3] {
-        let damaged = reframed(&file, &raw[..raw.len() - cut]);
-        assert!(same(&damaged, "truncated").is_err(), "cut {cut}");
-    }
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-    for _ in 0..16 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let mut damaged = raw.clone();
-        let at = 1 + (rng as usize % (damaged.len() - 1));
-        damaged[at] = (rng >> 32) as u8;
-        // Accepted or refused: `same` checks that both decoders agree.
-        let _ = same(&reframed(&file, &damaged), &format!("byte {at}"));
+    // Damaged bodies in one frame, and in frames that each end after an ad
+    // (read frame by frame), every 997 ads.
+    let ends = ad_ends(&ads);
+    let in_frames = |raw: &[u8]| {
+        let cuts: Vec<usize> = ends
+            .iter()
+            .copied()
+            .skip(996)
+            .step_by(997)
+            .filter(|&end| end < raw.len())
+            .collect();
+        framed(&file, raw, &cuts)
+    };
+    for frames in ["one frame", "frames"] {
+        let body = |raw: &[u8]| match frames {
+            "frames" => in_frames(raw),
+            _ => reframed(&file, raw),
+        };
+        let mut longer = raw.clone();
+        longer.extend_from_slice(&[0, 0]);
+        assert!(same(&body(&longer), frames).is_err(), "trailing");
+        for cut in [1, raw.len() / 4, raw.len() / 2, raw.len() - 3] {
+            let damaged = body(&raw[..raw.len() - cut]);
+            assert!(same(&damaged, frames).is_err(), "truncated by {cut}");
+        }
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..16 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let mut damaged = raw.clone();
+            let at = 1 + (rng as usize % (damaged.len() - 1));
+            damaged[at] = (rng >> 32) as u8;
+            // Accepted or refused: `same` checks that both decoders agree.
+            let _ = same(&body(&damaged), &format!("{frames}, byte {at}"));
+        }
     }
 }

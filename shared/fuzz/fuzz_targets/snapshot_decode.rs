@@ -16,7 +16,12 @@
 //!    raw-body files too; see examples/seed.rs);
 //! 4. the same uncompressed body cut in two zstd frames that declare their
 //!    sizes (as this build writes bodies), so the two-thread decompression
-//!    runs.
+//!    runs;
+//! 5. the same body but its last two bytes, cut in three frames at places
+//!    those two bytes choose, so the fuzzer can find cuts that fall between
+//!    ads and reach the frame-by-frame reading of `decode_in_two` (and cuts
+//!    that fall inside an ad, which it must give up for the reading in
+//!    order).
 
 #![no_main]
 
@@ -44,18 +49,32 @@ fuzz_target!(|data: &[u8]| {
         }
         repair(&mut framed);
         check(&framed);
+
+        let (raw, knobs) = raw.split_at(raw.len().saturating_sub(2));
+        if let [a, b] = *knobs {
+            let (a, b) = (usize::from(a.min(b)), usize::from(a.max(b)));
+            let cuts = [0, raw.len() * a / 256, raw.len() * b / 256, raw.len()];
+            let mut framed = data[..HEADER_LEN].to_vec();
+            for part in cuts.windows(2) {
+                let part = &raw[part[0]..part[1]];
+                framed.extend(zstd::bulk::compress(part, 1).expect("zstd compresses any bytes"));
+            }
+            repair(&mut framed);
+            check(&framed);
+        }
     }
 });
 
 fn check(bytes: &[u8]) {
     // Decoding in two halves (split at any size here) accepts and refuses
     // exactly what decoding in order does.
-    let (mut first, mut second) = (Vec::new(), Vec::new());
-    let in_two = Snapshot::decode_in_two_from(bytes, 2, &mut |ad| first.push(ad), &mut |ad| second.push(ad));
-    first.extend(second);
+    let in_two = Snapshot::decode_in_two_from(bytes, 2, Vec::new).map(|(_, mut first, second)| {
+        first.extend(second);
+        first
+    });
     let in_order = Snapshot::decode(bytes);
     match (&in_order, in_two) {
-        (Ok(snapshot), Ok(_)) => assert_eq!(snapshot.ads, first, "halves decode other ads"),
+        (Ok(snapshot), Ok(ads)) => assert_eq!(snapshot.ads, ads, "halves decode other ads"),
         (Err(error), Err(other)) => assert_eq!(error, &other, "halves fail otherwise"),
         (in_order, in_two) => panic!("in order: {in_order:?}, in halves: {in_two:?}"),
     }
