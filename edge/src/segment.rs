@@ -1271,6 +1271,7 @@ impl Segment {
             return visited;
         };
         let (filters, country, first_entry) = (cursor.filters, cursor.country, cursor.first_entry);
+        let all_started = cursor.all_started;
         let mut skip = offset;
         let mut last_ad = None;
         for word in first_entry / 64..self.valid.0.len() {
@@ -1294,11 +1295,11 @@ impl Segment {
                 let bit = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let ad_position = self.entry_ad[word * 64 + bit];
-                if per_bit & (1 << bit) != 0 {
-                    let slot = &self.slots[ad_position as usize];
-                    if slot.start >= now || last_ad == Some(ad_position) {
-                        continue;
-                    }
+                if per_bit & (1 << bit) != 0
+                    && (last_ad == Some(ad_position)
+                        || !all_started && self.slots[ad_position as usize].start >= now)
+                {
+                    continue;
                 }
                 last_ad = Some(ad_position);
                 if skip > 0 {
@@ -1337,6 +1338,10 @@ pub(crate) struct Cursor<'a> {
     per_bit: u64,
     last_ad: Option<u32>,
     peeked: Option<u32>,
+    /// Whether every ad here has started at `now`: then an entry checked
+    /// per bit is checked only against the ad before it, without reading
+    /// its slot.
+    all_started: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -1381,6 +1386,10 @@ impl<'a> Cursor<'a> {
             per_bit: 0,
             last_ad: None,
             peeked: None,
+            all_started: segment
+                .future_starts
+                .last()
+                .is_none_or(|&(start, _)| start < now),
         })
     }
 
@@ -1419,11 +1428,11 @@ impl<'a> Cursor<'a> {
                 let bit = self.bits.trailing_zeros() as usize;
                 self.bits &= self.bits - 1;
                 let ad = self.segment.entry_ad[self.word * 64 + bit];
-                if self.per_bit & (1 << bit) != 0 {
-                    let slot = &self.segment.slots[ad as usize];
-                    if slot.start >= self.now || self.last_ad == Some(ad) {
-                        continue;
-                    }
+                if self.per_bit & (1 << bit) != 0
+                    && (self.last_ad == Some(ad)
+                        || !self.all_started && self.segment.slots[ad as usize].start >= self.now)
+                {
+                    continue;
                 }
                 self.last_ad = Some(ad);
                 self.peeked = Some(ad);

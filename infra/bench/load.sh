@@ -11,6 +11,11 @@
 #
 #   bash infra/bench/load.sh            # DURATION=10 ROUNDS=3 CONNECTIONS=64 ADS=1000
 #   EDGE_ARGS="--answer-cache-entries 0" bash infra/bench/load.sh   # extra edge flags
+#   SNAPSHOT_ADS=1000000 bash infra/bench/load.sh   # the edge booted from a make_snapshot
+#       file of that many ads (the same condition mix), no writer: for
+#       catalogs too large to seed through the Admin API one ad at a time
+#   SNAPSHOT_ADS=1000000 QUERIES=infra/bench/queries-deep.lua bash infra/bench/load.sh   # deep offsets
+#   EDGE=/path/to/other/adcast-edge bash infra/bench/load.sh   # compare builds
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . infra/services.sh
@@ -21,11 +26,14 @@ DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-64}"
 ADS="${ADS:-1000}"
+SNAPSHOT_ADS="${SNAPSHOT_ADS:-}"
+QUERIES="${QUERIES:-infra/bench/queries.lua}"   # the wrk script (queries-deep.lua: deep offsets)
 WRITER_PORT=18081 EDGE_PORT=18080 CEILING_PORT=18090
 DB=adcast_bench
 STREAM="adcast:bench:$$"
 WORK=$(mktemp -d)
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+EDGE="${EDGE:-$TARGET_DIR/release/adcast-edge}"   # another build to compare with
 
 pids=()
 cleanup() {
@@ -37,18 +45,29 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building (release)…" >&2
-cargo build --release --locked -q -p adcast-writer -p adcast-edge --bins --example ceiling
-
-psql "$ADCAST_TEST_DATABASE_URL/postgres" -qc "drop database if exists $DB" -c "create database $DB" >/dev/null
+cargo build --release --locked -q -p adcast-writer -p adcast-edge --bins --example ceiling --example make_snapshot
 
 read -r -a edge_args <<< "${EDGE_ARGS:-}"
+if [ -n "$SNAPSHOT_ADS" ]; then
+  ADS="$SNAPSHOT_ADS"
+  "$TARGET_DIR/release/examples/make_snapshot" "$WORK/snapshot.adsnap" "$ADS" >/dev/null
+  edge_args+=(--snapshot "$WORK/snapshot.adsnap")
+  REDIS_URL="$ADCAST_TEST_REDIS_URL" ADCAST_STREAM_KEY="$STREAM" ADCAST_LOG=warn \
+    taskset -c 0 "$EDGE" --listen "127.0.0.1:$EDGE_PORT" --worker-threads 1 \
+    --data-dir "$WORK/edge" --persist-interval-secs 3600 "${edge_args[@]}" &
+  edge_pid=$!
+  pids+=("$edge_pid")
+  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$EDGE_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+  curl -fs "http://127.0.0.1:$EDGE_PORT/readyz" >/dev/null || { echo "the edge did not get ready" >&2; exit 1; }
+else
+psql "$ADCAST_TEST_DATABASE_URL/postgres" -qc "drop database if exists $DB" -c "create database $DB" >/dev/null
 DATABASE_URL="$ADCAST_TEST_DATABASE_URL/$DB" REDIS_URL="$ADCAST_TEST_REDIS_URL" ADCAST_STREAM_KEY="$STREAM" \
   ADCAST_SNAPSHOT_DIR="$WORK/snapshots" ADCAST_LOG=warn \
   "$TARGET_DIR/release/adcast-writer" --listen "127.0.0.1:$WRITER_PORT" &
 writer_pid=$!
 pids+=("$writer_pid")
 REDIS_URL="$ADCAST_TEST_REDIS_URL" ADCAST_STREAM_KEY="$STREAM" ADCAST_LOG=warn \
-  taskset -c 0 "$TARGET_DIR/release/adcast-edge" --listen "127.0.0.1:$EDGE_PORT" --worker-threads 1 \
+  taskset -c 0 "$EDGE" --listen "127.0.0.1:$EDGE_PORT" --worker-threads 1 \
   --data-dir "$WORK/edge" --persist-interval-secs 3600 "${edge_args[@]}" &
 edge_pid=$!
 pids+=("$edge_pid")
@@ -62,11 +81,15 @@ curl -fs -H "Adcast-Min-Seq: $ADS" "http://127.0.0.1:$EDGE_PORT/api/v1/ad" >/dev
   || { sleep 2; curl -fs -H "Adcast-Min-Seq: $ADS" "http://127.0.0.1:$EDGE_PORT/api/v1/ad" >/dev/null; }
 # The writer is not part of the measurement: stop it so it takes no CPU.
 kill "$writer_pid"
+fi
 
-# The ceiling answers with a body the size of the edge's mean answer.
-body_size=$(python3 - "$EDGE_PORT" <<'PY'
+# The ceiling answers with a body the size of the edge's mean answer (to
+# queries paged as deep as the wrk script's).
+offset_max=0
+[[ "$QUERIES" == *deep* ]] && offset_max=100000
+body_size=$(python3 - "$EDGE_PORT" "$offset_max" <<'PY'
 import random, sys, urllib.request
-port = sys.argv[1]
+port, offset_max = sys.argv[1], int(sys.argv[2])
 random.seed(1)
 sizes = []
 for _ in range(200):
@@ -76,6 +99,7 @@ for _ in range(200):
     if random.random() < 0.7: q.append("country=" + random.choice(["TW","JP","US","FR","BR","IN","DE","GB"]))
     if random.random() < 0.7: q.append("platform=" + random.choice(["android","ios","web"]))
     q.append("limit=" + str(random.choice([5, 5, 10, 20])))
+    if offset_max: q.append("offset=%d" % random.randint(0, offset_max))
     with urllib.request.urlopen("http://127.0.0.1:%s/api/v1/ad?%s" % (port, "&".join(q))) as r:
         sizes.append(len(r.read()))
 print(sum(sizes) // len(sizes))
@@ -92,7 +116,7 @@ cpu_ticks() { # pid → user+system clock ticks used so far
 run_wrk() { # name port server-pid
   local before
   before=$(cpu_ticks "$3")
-  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s infra/bench/queries.lua \
+  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$QUERIES" \
     "http://127.0.0.1:$2" > "$WORK/$1.txt"
   # Share of one core the server used: 100 % means the server, not wrk, is
   # what limits the request rate.
@@ -120,7 +144,7 @@ for round in $(seq 1 "$ROUNDS"); do
   run_wrk ceiling $CEILING_PORT "$ceiling_pid"
 done
 
-python3 - "$WORK/results.tsv" "$body_size" <<'PY'
+python3 - "$WORK/results.tsv" "$body_size" "$ADS" <<'PY'
 import statistics, sys
 rows = [line.split("\t") for line in open(sys.argv[1]).read().split("\n") if line]
 def med(name, col):
@@ -134,7 +158,7 @@ edge, ceiling = med("edge", 1), med("ceiling", 1)
 print()
 print("| server | median requests/s | median p99 latency | non-2xx (all rounds) | socket errors | median server CPU |")
 print("| --- | --- | --- | --- | --- | --- |")
-print("| edge (1 worker thread, 1,000 ads) | %.0f | %.2f ms | %d | %d | %.0f %% |" % (edge, med("edge", 2), total("edge", 3), total("edge", 4), med("edge", 5)))
+print("| edge (1 worker thread, %s ads) | %.0f | %.2f ms | %d | %d | %.0f %% |" % ("{:,}".format(int(sys.argv[3])), edge, med("edge", 2), total("edge", 3), total("edge", 4), med("edge", 5)))
 print("| ceiling (bare hyper, %s-byte body) | %.0f | %.2f ms | %d | %d | %.0f %% |" % (sys.argv[2], ceiling, med("ceiling", 2), total("ceiling", 3), total("ceiling", 4), med("ceiling", 5)))
 print()
 print("edge / ceiling throughput ratio: %.3f" % (edge / ceiling))
