@@ -1290,6 +1290,15 @@ impl Segment {
                 skip -= matched.count_ones() as usize;
                 continue;
             }
+            if all_started && skip >= matched.count_ones() as usize {
+                let ads = self.ads_in_word(word, matched, per_bit, last_ad);
+                if skip >= ads {
+                    skip -= ads;
+                    let last = 63 - matched.leading_zeros() as usize;
+                    last_ad = Some(self.entry_ad[word * 64 + last]);
+                    continue;
+                }
+            }
             let mut bits = matched;
             while bits != 0 {
                 let bit = bits.trailing_zeros() as usize;
@@ -1314,6 +1323,30 @@ impl Segment {
             }
         }
         visited
+    }
+}
+
+impl Segment {
+    /// How many ads the `matched` entries of `word` are, every ad having
+    /// started, after `last_ad` (the ad of the last matched entry before
+    /// the word): an entry checked per bit is not an ad of its own when the
+    /// matched entry before it is of the same ad (an ad's entries are
+    /// consecutive).
+    fn ads_in_word(&self, word: usize, matched: u64, per_bit: u64, last_ad: Option<u32>) -> usize {
+        let entry_ad = &self.entry_ad[word * 64..];
+        let mut repeats = 0;
+        let mut checked = matched & per_bit;
+        while checked != 0 {
+            let bit = checked.trailing_zeros() as usize;
+            checked &= checked - 1;
+            let below = matched & ((1 << bit) - 1);
+            let previous = match below {
+                0 => last_ad,
+                _ => Some(entry_ad[63 - below.leading_zeros() as usize]),
+            };
+            repeats += usize::from(previous == Some(entry_ad[bit]));
+        }
+        matched.count_ones() as usize - repeats
     }
 }
 
@@ -1477,15 +1510,30 @@ impl<'a> Cursor<'a> {
             let count = matched.count_ones() as usize;
             let per_bit = self.segment.per_bit.0[word];
             let last_entry = (word * 64 + 63).min(self.segment.entry_ad.len() - 1);
-            let exact = matched & per_bit == 0
-                && count <= *skip
-                && before.is_none_or(|key| {
-                    let ad = self.segment.entry_ad[last_entry];
-                    self.segment.slots[ad as usize].key() < key
-                });
+            let ads = if matched & per_bit == 0 {
+                Some(count)
+            } else if self.all_started && count <= *skip {
+                Some(
+                    self.segment
+                        .ads_in_word(word, matched, per_bit, self.last_ad),
+                )
+            } else {
+                None
+            };
+            let exact = ads.filter(|&ads| {
+                ads <= *skip
+                    && before.is_none_or(|key| {
+                        let ad = self.segment.entry_ad[last_entry];
+                        self.segment.slots[ad as usize].key() < key
+                    })
+            });
             self.next_word += 1;
-            if exact {
-                *skip -= count;
+            if let Some(ads) = exact {
+                *skip -= ads;
+                if matched & per_bit != 0 {
+                    let last = 63 - matched.leading_zeros() as usize;
+                    self.last_ad = Some(self.segment.entry_ad[word * 64 + last]);
+                }
                 continue;
             }
             self.word = word;
