@@ -14,7 +14,7 @@
 #   SNAPSHOT_ADS=1000000 bash infra/bench/load.sh   # the edge booted from a make_snapshot
 #       file of that many ads (the same condition mix), no writer: for
 #       catalogs too large to seed through the Admin API one ad at a time
-#   SNAPSHOT_ADS=1000000 QUERIES=infra/bench/queries-deep.lua bash infra/bench/load.sh   # deep offsets
+#   SNAPSHOT_ADS=1000000 OFFSET_MAX=100000 bash infra/bench/load.sh   # every query paged deep
 #   EDGE=/path/to/other/adcast-edge bash infra/bench/load.sh   # compare builds
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +27,8 @@ ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-64}"
 ADS="${ADS:-1000}"
 SNAPSHOT_ADS="${SNAPSHOT_ADS:-}"
-QUERIES="${QUERIES:-infra/bench/queries.lua}"   # the wrk script (queries-deep.lua: deep offsets)
+OFFSET_MAX="${OFFSET_MAX:-}"   # set: every query paged 0..OFFSET_MAX deep (queries.lua)
+export OFFSET_MAX
 WRITER_PORT=18081 EDGE_PORT=18080 CEILING_PORT=18090
 DB=adcast_bench
 STREAM="adcast:bench:$$"
@@ -85,9 +86,7 @@ fi
 
 # The ceiling answers with a body the size of the edge's mean answer (to
 # queries paged as deep as the wrk script's).
-offset_max=0
-[[ "$QUERIES" == *deep* ]] && offset_max=100000
-body_size=$(python3 - "$EDGE_PORT" "$offset_max" <<'PY'
+body_size=$(python3 - "$EDGE_PORT" "${OFFSET_MAX:-0}" <<'PY'
 import random, sys, urllib.request
 port, offset_max = sys.argv[1], int(sys.argv[2])
 random.seed(1)
@@ -116,7 +115,7 @@ cpu_ticks() { # pid → user+system clock ticks used so far
 run_wrk() { # name port server-pid
   local before
   before=$(cpu_ticks "$3")
-  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$QUERIES" \
+  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s infra/bench/queries.lua \
     "http://127.0.0.1:$2" > "$WORK/$1.txt"
   # Share of one core the server used: 100 % means the server, not wrk, is
   # what limits the request rate.

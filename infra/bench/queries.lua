@@ -3,6 +3,9 @@
 -- formatted once per thread (seeded): wrk then only hands out a prebuilt
 -- string per request, so the load generator spends its time on I/O and the
 -- latency it reports is the server's, not its own Lua work.
+--
+-- With OFFSET_MAX set in the environment, every request pages deep instead:
+-- its offset drawn uniformly from 0 to OFFSET_MAX (load.sh passes it on).
 local requests = {}
 local countries = {"TW", "JP", "US", "FR", "BR", "IN", "DE", "GB", "tw", "jp", "KR", "CA"}
 local genders = {"M", "F", "m", "f"}
@@ -11,6 +14,7 @@ local limits = {5, 5, 10, 20}
 
 function init(args)
   math.randomseed(42)
+  local offset_max = tonumber(os.getenv("OFFSET_MAX") or "")
   for i = 1, 2000 do
     local q = {}
     if math.random() < 0.6 then q[#q + 1] = "age=" .. math.random(13, 72) end
@@ -19,7 +23,11 @@ function init(args)
     if math.random() < 0.7 then q[#q + 1] = "platform=" .. platforms[math.random(#platforms)] end
     local limit = limits[math.random(#limits)]
     q[#q + 1] = "limit=" .. limit
-    if math.random() < 0.2 then q[#q + 1] = "offset=" .. (limit * math.random(1, 5)) end
+    if offset_max then
+      q[#q + 1] = "offset=" .. math.random(0, offset_max)
+    elseif math.random() < 0.2 then
+      q[#q + 1] = "offset=" .. (limit * math.random(1, 5))
+    end
     requests[i] = wrk.format("GET", "/api/v1/ad?" .. table.concat(q, "&"))
   end
 end
