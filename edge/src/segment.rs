@@ -1291,11 +1291,10 @@ impl Segment {
                 continue;
             }
             if all_started && skip >= matched.count_ones() as usize {
-                let ads = self.ads_in_word(word, matched, per_bit, last_ad);
+                let (ads, last) = self.ads_in_word(word, matched, per_bit, last_ad);
                 if skip >= ads {
                     skip -= ads;
-                    let last = 63 - matched.leading_zeros() as usize;
-                    last_ad = Some(self.entry_ad[word * 64 + last]);
+                    last_ad = Some(last);
                     continue;
                 }
             }
@@ -1327,12 +1326,18 @@ impl Segment {
 }
 
 impl Segment {
-    /// How many ads the `matched` entries of `word` are, every ad having
-    /// started, after `last_ad` (the ad of the last matched entry before
-    /// the word): an entry checked per bit is not an ad of its own when the
-    /// matched entry before it is of the same ad (an ad's entries are
-    /// consecutive).
-    fn ads_in_word(&self, word: usize, matched: u64, per_bit: u64, last_ad: Option<u32>) -> usize {
+    /// How many ads the `matched` entries (not none) of `word` are, every
+    /// ad having started, after `last_ad` (the ad of the last matched entry
+    /// before the word), and the ad of the last of them: an entry checked
+    /// per bit is not an ad of its own when the matched entry before it is
+    /// of the same ad (an ad's entries are consecutive).
+    fn ads_in_word(
+        &self,
+        word: usize,
+        matched: u64,
+        per_bit: u64,
+        last_ad: Option<u32>,
+    ) -> (usize, u32) {
         let entry_ad = &self.entry_ad[word * 64..];
         let mut repeats = 0;
         let mut checked = matched & per_bit;
@@ -1346,7 +1351,8 @@ impl Segment {
             };
             repeats += usize::from(previous == Some(entry_ad[bit]));
         }
-        matched.count_ones() as usize - repeats
+        let last = entry_ad[63 - matched.leading_zeros() as usize];
+        (matched.count_ones() as usize - repeats, last)
     }
 }
 
@@ -1510,17 +1516,19 @@ impl<'a> Cursor<'a> {
             let count = matched.count_ones() as usize;
             let per_bit = self.segment.per_bit.0[word];
             let last_entry = (word * 64 + 63).min(self.segment.entry_ad.len() - 1);
+            // The ads the word's matches are, and the last one's when the
+            // next word may need it (entries checked per bit matched).
             let ads = if matched & per_bit == 0 {
-                Some(count)
+                Some((count, None))
             } else if self.all_started && count <= *skip {
-                Some(
-                    self.segment
-                        .ads_in_word(word, matched, per_bit, self.last_ad),
-                )
+                let (ads, last) = self
+                    .segment
+                    .ads_in_word(word, matched, per_bit, self.last_ad);
+                Some((ads, Some(last)))
             } else {
                 None
             };
-            let exact = ads.filter(|&ads| {
+            let exact = ads.filter(|&(ads, _)| {
                 ads <= *skip
                     && before.is_none_or(|key| {
                         let ad = self.segment.entry_ad[last_entry];
@@ -1528,12 +1536,9 @@ impl<'a> Cursor<'a> {
                     })
             });
             self.next_word += 1;
-            if let Some(ads) = exact {
+            if let Some((ads, last)) = exact {
                 *skip -= ads;
-                if matched & per_bit != 0 {
-                    let last = 63 - matched.leading_zeros() as usize;
-                    self.last_ad = Some(self.segment.entry_ad[word * 64 + last]);
-                }
+                self.last_ad = last.or(self.last_ad);
                 continue;
             }
             self.word = word;

@@ -53,35 +53,35 @@ if [ -n "$SNAPSHOT_ADS" ]; then
   ADS="$SNAPSHOT_ADS"
   "$TARGET_DIR/release/examples/make_snapshot" "$WORK/snapshot.adsnap" "$ADS" >/dev/null
   edge_args+=(--snapshot "$WORK/snapshot.adsnap")
-  REDIS_URL="$ADCAST_TEST_REDIS_URL" ADCAST_STREAM_KEY="$STREAM" ADCAST_LOG=warn \
-    taskset -c 0 "$EDGE" --listen "127.0.0.1:$EDGE_PORT" --worker-threads 1 \
-    --data-dir "$WORK/edge" --persist-interval-secs 3600 "${edge_args[@]}" &
-  edge_pid=$!
-  pids+=("$edge_pid")
-  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$EDGE_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-  curl -fs "http://127.0.0.1:$EDGE_PORT/readyz" >/dev/null || { echo "the edge did not get ready" >&2; exit 1; }
 else
-psql "$ADCAST_TEST_DATABASE_URL/postgres" -qc "drop database if exists $DB" -c "create database $DB" >/dev/null
-DATABASE_URL="$ADCAST_TEST_DATABASE_URL/$DB" REDIS_URL="$ADCAST_TEST_REDIS_URL" ADCAST_STREAM_KEY="$STREAM" \
-  ADCAST_SNAPSHOT_DIR="$WORK/snapshots" ADCAST_LOG=warn \
-  "$TARGET_DIR/release/adcast-writer" --listen "127.0.0.1:$WRITER_PORT" &
-writer_pid=$!
-pids+=("$writer_pid")
+  psql "$ADCAST_TEST_DATABASE_URL/postgres" -qc "drop database if exists $DB" -c "create database $DB" >/dev/null
+  DATABASE_URL="$ADCAST_TEST_DATABASE_URL/$DB" REDIS_URL="$ADCAST_TEST_REDIS_URL" ADCAST_STREAM_KEY="$STREAM" \
+    ADCAST_SNAPSHOT_DIR="$WORK/snapshots" ADCAST_LOG=warn \
+    "$TARGET_DIR/release/adcast-writer" --listen "127.0.0.1:$WRITER_PORT" &
+  writer_pid=$!
+  pids+=("$writer_pid")
+fi
 REDIS_URL="$ADCAST_TEST_REDIS_URL" ADCAST_STREAM_KEY="$STREAM" ADCAST_LOG=warn \
   taskset -c 0 "$EDGE" --listen "127.0.0.1:$EDGE_PORT" --worker-threads 1 \
   --data-dir "$WORK/edge" --persist-interval-secs 3600 "${edge_args[@]}" &
 edge_pid=$!
 pids+=("$edge_pid")
 
-for port in $WRITER_PORT $EDGE_PORT; do
-  for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
-  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "nothing answers on port $port" >&2; exit 1; }
-done
-python3 infra/bench/seed.py "http://127.0.0.1:$WRITER_PORT" "$ADS"
-curl -fs -H "Adcast-Min-Seq: $ADS" "http://127.0.0.1:$EDGE_PORT/api/v1/ad" >/dev/null \
-  || { sleep 2; curl -fs -H "Adcast-Min-Seq: $ADS" "http://127.0.0.1:$EDGE_PORT/api/v1/ad" >/dev/null; }
-# The writer is not part of the measurement: stop it so it takes no CPU.
-kill "$writer_pid"
+wait_for() { # url what
+  for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return; sleep 0.2; done
+  curl -fs "$1" >/dev/null || { echo "$2" >&2; exit 1; }
+}
+if [ -n "$SNAPSHOT_ADS" ]; then
+  wait_for "http://127.0.0.1:$EDGE_PORT/readyz" "the edge did not get ready"
+else
+  for port in $WRITER_PORT $EDGE_PORT; do
+    wait_for "http://127.0.0.1:$port/healthz" "nothing answers on port $port"
+  done
+  python3 infra/bench/seed.py "http://127.0.0.1:$WRITER_PORT" "$ADS"
+  curl -fs -H "Adcast-Min-Seq: $ADS" "http://127.0.0.1:$EDGE_PORT/api/v1/ad" >/dev/null \
+    || { sleep 2; curl -fs -H "Adcast-Min-Seq: $ADS" "http://127.0.0.1:$EDGE_PORT/api/v1/ad" >/dev/null; }
+  # The writer is not part of the measurement: stop it so it takes no CPU.
+  kill "$writer_pid"
 fi
 
 # The ceiling answers with a body the size of the edge's mean answer (to

@@ -409,9 +409,10 @@ fn decode_frames_in_two<S: AdSink + Send>(
     new_sink: &(impl Fn() -> S + Sync),
 ) -> Option<(S, S)> {
     let (head, tail) = frames.split_at(half_split(frames));
-    let ((first, head), (second, tail)) = std::thread::scope(|scope| {
-        let tail = scope.spawn(|| decode_frames(tail, false, new_sink()));
-        let head = decode_frames(head, true, new_sink());
+    let (mut first, mut second) = (new_sink(), new_sink());
+    let (head, tail) = std::thread::scope(|scope| {
+        let tail = scope.spawn(|| decode_frames(tail, false, &mut second));
+        let head = decode_frames(head, true, &mut first);
         (head, joined(tail))
     });
     let (head, tail) = (head?, tail?);
@@ -441,43 +442,40 @@ struct FramesRead {
 fn decode_frames<S: AdSink>(
     frames: &[(&[u8], usize)],
     start_body: bool,
-    mut sink: S,
-) -> (S, Option<FramesRead>) {
-    let read = (|| {
-        let mut decompressor = zstd::bulk::Decompressor::new().ok()?;
-        let mut raw = Vec::new();
-        let mut read = FramesRead {
-            count: None,
-            ads: 0,
-            run: Run {
-                at: 0,
-                first_id: None,
-                last_id: None,
-                outcome: Ok(()),
-            },
-        };
-        for (index, &(frame, size)) in frames.iter().enumerate() {
-            raw.clear();
-            raw.reserve(size);
-            if decompressor.decompress_to_buffer(frame, &mut raw).ok()? != size {
+    sink: &mut S,
+) -> Option<FramesRead> {
+    let mut decompressor = zstd::bulk::Decompressor::new().ok()?;
+    let mut raw = Vec::new();
+    let mut read = FramesRead {
+        count: None,
+        ads: 0,
+        run: Run {
+            at: 0,
+            first_id: None,
+            last_id: None,
+            outcome: Ok(()),
+        },
+    };
+    for (index, &(frame, size)) in frames.iter().enumerate() {
+        raw.clear();
+        raw.reserve(size);
+        if decompressor.decompress_to_buffer(frame, &mut raw).ok()? != size {
+            return None;
+        }
+        read.run.at = 0;
+        if start_body && index == 0 {
+            let (count, first) = ad_count(&raw).ok()?;
+            read.count = Some(count);
+            read.run.at = first;
+        }
+        while read.run.at < raw.len() {
+            if !decode_one(&raw, &mut read.run, sink) {
                 return None;
             }
-            read.run.at = 0;
-            if start_body && index == 0 {
-                let (count, first) = ad_count(&raw).ok()?;
-                read.count = Some(count);
-                read.run.at = first;
-            }
-            while read.run.at < raw.len() {
-                if !decode_one(&raw, &mut read.run, &mut sink) {
-                    return None;
-                }
-                read.ads += 1;
-            }
+            read.ads += 1;
         }
-        Some(read)
-    })();
-    (sink, read)
+    }
+    Some(read)
 }
 
 /// What a scoped thread returned, its panic passed on.
