@@ -210,6 +210,14 @@ impl ServedAd {
         })
     }
 
+    #[inline]
+    fn group_bytes(&self) -> &[u8] {
+        self.bytes
+            .get()
+            .get(self.groups_at as usize..)
+            .unwrap_or_default()
+    }
+
     fn rest(&self) -> Option<(AdId, TimeWindow, Targeting)> {
         let bytes = &self.bytes.get()[self.item_len as usize..self.groups_at as usize];
         bincode::serde::decode_from_slice(bytes, bincode::config::standard())
@@ -357,6 +365,15 @@ impl Slot {
                     visit(&bits, countries);
                 }
             }
+        }
+    }
+
+    /// The ad's group records, unless its slot holds its targeting.
+    #[inline]
+    fn group_bytes(&self) -> Option<&[u8]> {
+        match self.targeting {
+            InlineTargeting::InAd { .. } => Some(self.served.group_bytes()),
+            _ => None,
         }
     }
 
@@ -906,37 +923,83 @@ impl Part<'_> {
     fn build(mut self, slots: &[Slot], first_position: usize, now: i64) -> Vec<(i64, u32)> {
         let mut word = WordBits::new(0);
         let mut entry = 0;
-        for (position, slot) in (first_position..).zip(slots) {
-            if slot.start >= now {
-                self.future_starts.push((slot.start, position as u32));
-            }
-            let needs_per_bit = slot.entries() > 1 || slot.start >= now;
-            slot.for_each_entry(|bits, countries| {
-                if entry / 64 != word.word {
-                    word.store(&mut self);
-                    word = WordBits::new(entry / 64);
-                }
-                self.entry_ad[entry] = position as u32;
-                word.add(1 << (entry % 64), bits, countries, needs_per_bit);
-                entry += 1;
+        // Slots sorted by end point at ad bytes all over memory: before a
+        // batch of slots is indexed, read the first byte of each of its
+        // group records in a loop that does nothing else, so that the
+        // loads are in flight together and the records are in cache when
+        // indexed (waiting for each, one at a time, was most of a boot's
+        // indexing at a million ads).
+        let mut read_ahead = 0u8;
+        let mut groups: Vec<&[u8]> = Vec::with_capacity(READ_AHEAD);
+        let mut positions = first_position..;
+        for batch in slots.chunks(READ_AHEAD) {
+            groups.clear();
+            groups.extend(batch.iter().filter_map(Slot::group_bytes));
+            read_ahead = groups.iter().fold(read_ahead, |read, bytes| {
+                read ^ bytes.first().copied().unwrap_or(0)
             });
+            for (slot, position) in batch.iter().zip(positions.by_ref()) {
+                if slot.start >= now {
+                    self.future_starts.push((slot.start, position as u32));
+                }
+                let needs_per_bit = slot.entries() > 1 || slot.start >= now;
+                slot.for_each_entry(|bits, countries| {
+                    if entry / 64 != word.word {
+                        word.store(&mut self);
+                        word = WordBits::new(entry / 64);
+                    }
+                    self.entry_ad[entry] = position as u32;
+                    word.add(1 << (entry % 64), bits, countries, needs_per_bit);
+                    entry += 1;
+                });
+            }
         }
         debug_assert_eq!(entry, self.entry_ad.len());
         word.store(&mut self);
+        std::hint::black_box(read_ahead);
         self.future_starts
     }
 }
 
-/// `(id, position)` of every slot, sorted by id.
+/// How many slots' group records [`Part::build`] reads at once.
+const READ_AHEAD: usize = 64;
+
+/// `(id, position)` of every slot (distinct ids), sorted by id.
 fn by_id_of(slots: &[Slot]) -> Vec<(AdId, u32)> {
-    let mut by_id: Vec<(AdId, u32)> = slots
-        .iter()
-        .enumerate()
-        .map(|(position, slot)| (slot.id, position as u32))
-        .collect();
-    by_id.sort_unstable();
+    let ids = slots.iter().map(|slot| slot.id.get());
+    let (Some(low), Some(high)) = (ids.clone().min(), ids.max()) else {
+        return Vec::new();
+    };
+    let span = high.abs_diff(low).saturating_add(1);
+    if span > (slots.len() as u64).saturating_mul(DENSE_IDS_SPAN) {
+        let mut by_id: Vec<(AdId, u32)> = slots
+            .iter()
+            .enumerate()
+            .map(|(position, slot)| (slot.id, position as u32))
+            .collect();
+        by_id.sort_unstable();
+        return by_id;
+    }
+    // Ids from a database sequence are dense: place each position at its
+    // id's offset in a table (one pass, writes into a few MiB), then read
+    // the table in order, instead of sorting (2–3 times faster at a million).
+    let mut table = vec![u32::MAX; span as usize];
+    for (position, slot) in slots.iter().enumerate() {
+        table[(slot.id.get() - low) as usize] = position as u32;
+    }
+    let mut by_id = Vec::with_capacity(slots.len());
+    for (offset, &position) in (0..).zip(&table) {
+        if position != u32::MAX {
+            let id = AdId::new(low + offset).expect("between two slots' ids");
+            by_id.push((id, position));
+        }
+    }
     by_id
 }
+
+/// [`by_id_of`] places positions in a table when the ids span at most this
+/// many times as many values as there are slots.
+const DENSE_IDS_SPAN: u64 = 4;
 
 /// What a scoped thread returned; its panic goes on in this thread.
 fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
@@ -1600,6 +1663,39 @@ pub(crate) mod tests {
             .unwrap(),
             targeting: Targeting::any_of(groups.collect()),
         }
+    }
+
+    /// The id map is every slot's `(id, position)` sorted by id, whether
+    /// the ids are dense (placed in a table) or sparse (sorted), at the
+    /// edges of the id range too.
+    #[test]
+    fn the_id_map_is_sorted_by_id_for_dense_and_sparse_ids() {
+        let now = Timestamp::now();
+        let sample = adcast_shared::sample::sample_ads(500, 9, now);
+        let spacings: [&dyn Fn(i64) -> i64; 4] = [
+            &|n| n,                            // 1, 2, 3, …
+            &|n| 3 * n + n % 2,                // within the table's span
+            &|n| 1_000_003 * n,                // sparse: sorted instead
+            &|n| i64::MAX - 1_000 * (600 - n), // near the top of the range
+        ];
+        for (spacing, id_of) in spacings.iter().enumerate() {
+            let slots: Vec<Slot> = sample
+                .iter()
+                .map(|ad| {
+                    let mut ad = ad.clone();
+                    ad.id = AdId::new(id_of(ad.id.get())).unwrap();
+                    Slot::new(&ad)
+                })
+                .rev()
+                .collect();
+            let mut expected: Vec<(AdId, u32)> = (0..)
+                .zip(&slots)
+                .map(|(position, slot)| (slot.id, position))
+                .collect();
+            expected.sort_unstable();
+            assert_eq!(by_id_of(&slots), expected, "spacing {spacing}");
+        }
+        assert!(by_id_of(&[]).is_empty());
     }
 
     /// The hand-written rest of a served ad is bincode's own encoding, for
