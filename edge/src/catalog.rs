@@ -1,25 +1,37 @@
 //! Building a boot's base segment from a catalog handed over one ad at a
 //! time, as a snapshot decodes: each ad becomes its compact [`Slot`] at
 //! once, so a boot never holds the whole catalog as [`Ad`] values (a
-//! million of those weigh about as much again as the index itself).
+//! million of those weigh about as much again as the index itself). An ad
+//! read in place has its bytes written after the previous ad's, into a
+//! chunk of about half a MiB that its slot shares with the others' (one
+//! allocation per chunk, not per ad); the slots are made when the chunk
+//! is full.
 //!
 //! Large catalogs use both cores: a snapshot's ads are decoded in two
 //! parts on two threads ([`Snapshot::decode_in_two`]), each part into its
-//! own builder (so each ad is freed by the thread that allocated it: frees
-//! across threads contend for the allocator's lock), then the two runs of
-//! slots are sorted on two threads and merged. Each builder counts its
-//! slots' [`Census`] as they come (the slot just made is in cache), so
-//! indexing need not read every slot once more to size its bitsets.
+//! own builder (so each allocation is freed by the thread that made it:
+//! frees across threads contend for the allocator's lock), then the two
+//! runs of slots are sorted on two threads and merged. Each builder counts
+//! its slots' [`Census`] as they are made (the chunk is still in cache),
+//! so indexing need not read every slot once more to size its bitsets.
 //!
 //! [`Snapshot::decode_in_two`]: adcast_shared::snapshot::Snapshot::decode_in_two
+
+use std::sync::Arc;
 
 use adcast_shared::ad::{Ad, EncodedAd};
 use adcast_shared::snapshot::AdSink;
 
-use crate::segment::{Census, Segment, Slot, PARALLEL_FROM};
+use crate::mmap::FileBytes;
+use crate::segment::{Census, Segment, Slot, UnplacedSlot, PARALLEL_FROM};
 
 /// Slots reserved up front at most, whatever a file announces.
 const RESERVE_AT_MOST: u64 = 1 << 21;
+
+/// Ad bytes per chunk: a boot writes ads read in place one after another
+/// into chunks of about this size, each shared by its ads' slots, instead
+/// of an allocation per ad.
+const CHUNK: usize = 1 << 19;
 
 /// Collects a catalog's ads and indexes those not ended at `now`.
 pub(crate) struct CatalogBuilder {
@@ -27,6 +39,9 @@ pub(crate) struct CatalogBuilder {
     slots: Vec<Slot>,
     /// Of the slots so far.
     census: Census,
+    /// The bytes of the ads in `unplaced`, not yet shared.
+    chunk: Vec<u8>,
+    unplaced: Vec<UnplacedSlot>,
 }
 
 impl CatalogBuilder {
@@ -37,15 +52,19 @@ impl CatalogBuilder {
             now,
             slots: Vec::with_capacity(expected.min(RESERVE_AT_MOST) as usize),
             census: Census::new(),
+            chunk: Vec::new(),
+            unplaced: Vec::new(),
         }
     }
 
     /// The segment of every ad pushed that has not ended at `now`.
-    pub fn finish(self) -> Segment {
+    pub fn finish(mut self) -> Segment {
+        self.place_chunk();
         let CatalogBuilder {
             now,
             mut slots,
             census,
+            ..
         } = self;
         if slots.len() < PARALLEL_FROM {
             slots.sort_unstable_by_key(Slot::key);
@@ -57,8 +76,10 @@ impl CatalogBuilder {
 
     /// The segment of every ad pushed to either builder (both built for
     /// the same `now`; no ad in both) that has not ended at `now`.
-    pub fn finish_with(self, other: CatalogBuilder) -> Segment {
+    pub fn finish_with(mut self, mut other: CatalogBuilder) -> Segment {
         debug_assert_eq!(self.now, other.now);
+        self.place_chunk();
+        other.place_chunk();
         let census = self.census.with(&other.census);
         sorted_pair(self.slots, other.slots, &census, self.now)
     }
@@ -66,6 +87,19 @@ impl CatalogBuilder {
     fn add(&mut self, slot: Slot) {
         self.census.count(&slot);
         self.slots.push(slot);
+    }
+
+    /// Shares the chunk, and makes the slots of the ads written to it.
+    fn place_chunk(&mut self) {
+        if self.unplaced.is_empty() {
+            return;
+        }
+        let chunk = Arc::new(FileBytes::from(std::mem::take(&mut self.chunk)));
+        let mut unplaced = std::mem::take(&mut self.unplaced);
+        for slot in unplaced.drain(..) {
+            self.add(slot.placed(&chunk));
+        }
+        self.unplaced = unplaced;
     }
 }
 
@@ -85,7 +119,13 @@ impl AdSink for CatalogBuilder {
 
     fn push_encoded(&mut self, ad: &EncodedAd<'_>) {
         if ad.window.end().as_millis() > self.now {
-            self.add(Slot::from_encoded(ad));
+            if self.chunk.capacity() == 0 {
+                self.chunk.reserve_exact(CHUNK);
+            }
+            self.unplaced.push(Slot::write_encoded(ad, &mut self.chunk));
+            if self.chunk.len() >= CHUNK - CHUNK / 16 {
+                self.place_chunk();
+            }
         }
     }
 }
@@ -160,6 +200,46 @@ mod tests {
             assert_eq!(parallel, plain);
             assert_eq!(on_one_thread, plain);
         }
+    }
+
+    /// Ads read in place are written into shared chunks: the segment is
+    /// the one built from the decoded ads, every slot's bytes are its own
+    /// ad's, and a chunk holds many ads, not one.
+    #[test]
+    fn ads_read_in_place_share_chunks_and_build_the_plain_segment() {
+        let now = Timestamp::now();
+        let ads = sample_ads(PARALLEL_FROM + 3_000, 17, now);
+        let now = now.as_millis();
+        let encodings: Vec<Vec<u8>> = ads
+            .iter()
+            .map(|ad| bincode::serde::encode_to_vec(ad, bincode::config::standard()).unwrap())
+            .collect();
+        let mut builders = [CatalogBuilder::new(now, 0), CatalogBuilder::new(now, 0)];
+        for (n, encoding) in encodings.iter().enumerate() {
+            let encoded = EncodedAd::parse(encoding).expect("a canonical encoding");
+            // Every fifth ad decoded, as an ad not in canonical form would be.
+            if n % 5 == 0 {
+                builders[n % 2].push(ads[n].clone());
+            } else {
+                builders[n % 2].push_encoded(&encoded);
+            }
+        }
+        let [first, second] = builders;
+        let segment = first.finish_with(second);
+        let plain = Segment::build(ads.iter().map(Slot::new), now);
+        assert_eq!(layout(&segment), layout(&plain));
+        let mut buffers = std::collections::HashSet::new();
+        for (slot, expected) in segment.slots().iter().zip(plain.slots()) {
+            assert_eq!(slot.served.parts(), expected.served.parts());
+            assert_eq!(slot.ad().unwrap(), expected.ad().unwrap());
+            buffers.insert(slot.served.buffer_address());
+        }
+        let chunks = buffers.len() - ads.len() / 5;
+        assert!(
+            chunks > 3 && chunks < ads.len() / 500,
+            "{chunks} chunks for {} ads",
+            ads.len()
+        );
     }
 
     /// A count announced wrongly changes nothing but the threads used.

@@ -67,6 +67,13 @@ impl FileBytes {
     }
 }
 
+impl FileBytes {
+    /// Whether these are a mapped file's bytes.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.0, Backing::Mapped(_))
+    }
+}
+
 impl From<Vec<u8>> for FileBytes {
     fn from(bytes: Vec<u8>) -> FileBytes {
         FileBytes(Backing::Read(bytes))

@@ -35,8 +35,10 @@ pub(crate) const AGES: usize = 100;
 /// `(endAt, id)` in milliseconds and id: the serving order.
 pub(crate) type Key = (i64, i64);
 
-/// An ad as an edge holds it, in one shared allocation (or in the mapped
-/// index image it was loaded from, laid out the same way): its answer item
+/// An ad as an edge holds it, as a range of a shared buffer: an allocation
+/// of its own (an ad from an event), one of a boot's chunks (ads decoded
+/// from a snapshot, written one after another), or the mapped index image
+/// it was loaded from. Laid out the same way in each: its answer item
 /// (`{"title":…,"endAt":…}`, rendered once, what the walk copies), then the
 /// rest of the ad (id, window, targeting) in bincode, then, for an ad
 /// whose targeting its slot cannot hold, one record per condition group
@@ -51,27 +53,21 @@ pub(crate) struct ServedAd {
     groups_at: u32,
 }
 
-/// Where a served ad's bytes are.
+/// Where a served ad's bytes are: `len` bytes at `at` of `buffer`, checked
+/// to lie inside it when made. A buffer lives as long as any ad in it: a
+/// boot's chunk, or an index image, stays whole until its last ad is
+/// dropped, so what a boot loaded is the most such buffers ever hold.
 #[derive(Clone, Debug)]
-enum AdBytes {
-    /// An allocation of its own (an ad decoded from a snapshot or an event).
-    Own(Arc<[u8]>),
-    /// A range of the mapped index image it was loaded from, checked to lie
-    /// inside it when the image was loaded ([`ServedAd::in_image`]).
-    InImage {
-        file: Arc<FileBytes>,
-        at: u32,
-        len: u32,
-    },
+struct AdBytes {
+    buffer: Arc<FileBytes>,
+    at: u32,
+    len: u32,
 }
 
 impl AdBytes {
     #[inline]
     fn get(&self) -> &[u8] {
-        match self {
-            AdBytes::Own(bytes) => bytes,
-            AdBytes::InImage { file, at, len } => &file[*at as usize..][..*len as usize],
-        }
+        &self.buffer[self.at as usize..][..self.len as usize]
     }
 }
 
@@ -89,12 +85,34 @@ const ITEM_OPEN: &str = "{\"title\":";
 const ITEM_END_AT: &str = ",\"endAt\":\"";
 const ITEM_CLOSE: &str = "\"}";
 
+/// Where a served ad's parts are in the bytes [`ServedAd::write`] appended.
+#[derive(Clone, Copy, Debug)]
+struct Written {
+    at: u32,
+    len: u32,
+    item_len: u32,
+    groups_at: u32,
+}
+
 impl ServedAd {
     /// With `groups`, the ad's condition groups are also kept in the form
     /// the bitsets are built from, for ads whose slot cannot hold them.
     pub fn new(ad: &Ad, groups: bool) -> ServedAd {
+        thread_local! {
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUFFER.with_borrow_mut(|buffer| {
+            buffer.clear();
+            let written = ServedAd::write_ad(buffer, ad, groups);
+            ServedAd::placed(written, &Arc::new(FileBytes::from(buffer.to_vec())))
+        })
+    }
+
+    /// Appends the bytes of [`ServedAd::new`] to `out`.
+    fn write_ad(out: &mut Vec<u8>, ad: &Ad, groups: bool) -> Written {
         let groups = groups.then(|| ad.targeting.groups().iter());
-        ServedAd::build(
+        ServedAd::write(
+            out,
             ad.title.as_str(),
             ad.window.end(),
             |out| write_rest(out, ad),
@@ -102,41 +120,60 @@ impl ServedAd {
         )
     }
 
-    /// [`ServedAd::new`] of the ad read in place: its encoding without the
-    /// title is the rest as [`write_rest`] writes it (both canonical).
-    pub fn from_encoded(ad: &EncodedAd<'_>, groups: bool) -> ServedAd {
+    /// The bytes of [`ServedAd::new`] of the ad read in place, appended to
+    /// `out`: its encoding without the title is the rest as [`write_rest`]
+    /// writes it (both canonical).
+    fn write_encoded(out: &mut Vec<u8>, ad: &EncodedAd<'_>, groups: bool) -> Written {
         let rest = |out: &mut Vec<u8>| {
             for piece in ad.without_title() {
                 out.extend_from_slice(piece);
             }
         };
-        ServedAd::build(ad.title, ad.window.end(), rest, groups.then(|| ad.groups()))
+        ServedAd::write(
+            out,
+            ad.title,
+            ad.window.end(),
+            rest,
+            groups.then(|| ad.groups()),
+        )
     }
 
-    fn build<G: GroupSource>(
+    fn write<G: GroupSource>(
+        out: &mut Vec<u8>,
         title: &str,
         end: Timestamp,
         write_rest: impl FnOnce(&mut Vec<u8>),
         groups: Option<impl Iterator<Item = G>>,
-    ) -> ServedAd {
-        thread_local! {
-            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    ) -> Written {
+        let at = out.len();
+        write_item(out, title, end);
+        let item_len = out.len() - at;
+        write_rest(out);
+        let groups_at = out.len() - at;
+        for group in groups.into_iter().flatten() {
+            GroupBits::write_record(&group, out);
         }
-        BUFFER.with_borrow_mut(|buffer| {
-            buffer.clear();
-            write_item(buffer, title, end);
-            let item_len = buffer.len() as u32;
-            write_rest(buffer);
-            let groups_at = buffer.len() as u32;
-            for group in groups.into_iter().flatten() {
-                GroupBits::write_record(&group, buffer);
-            }
-            ServedAd {
-                bytes: AdBytes::Own(Arc::from(&buffer[..])),
-                item_len,
-                groups_at,
-            }
-        })
+        let fits = |n: usize| u32::try_from(n).expect("an ad's bytes fit a u32");
+        Written {
+            at: fits(at),
+            len: fits(out.len() - at),
+            item_len: fits(item_len),
+            groups_at: fits(groups_at),
+        }
+    }
+
+    /// The served ad `layout` describes in `buffer`, which holds the bytes
+    /// written.
+    fn placed(written: Written, buffer: &Arc<FileBytes>) -> ServedAd {
+        ServedAd {
+            bytes: AdBytes {
+                buffer: Arc::clone(buffer),
+                at: written.at,
+                len: written.len,
+            },
+            item_len: written.item_len,
+            groups_at: written.groups_at,
+        }
     }
 
     /// The served ad whose bytes are `file[at..at + len]`, laid out as
@@ -152,23 +189,24 @@ impl ServedAd {
         let fits = (at as usize)
             .checked_add(len as usize)
             .is_some_and(|end| end <= file.len());
-        (fits && item_len <= groups_at && groups_at <= len).then(|| ServedAd {
-            bytes: AdBytes::InImage {
-                file: Arc::clone(file),
-                at,
-                len,
-            },
+        let written = Written {
+            at,
+            len,
             item_len,
             groups_at,
-        })
+        };
+        (fits && item_len <= groups_at && groups_at <= len).then(|| ServedAd::placed(written, file))
+    }
+
+    /// Where the buffer its bytes are in lives (in tests: which ads share one).
+    #[cfg(test)]
+    pub fn buffer_address(&self) -> usize {
+        Arc::as_ptr(&self.bytes.buffer) as usize
     }
 
     /// The mapped index image its bytes are in, if they are in one.
     pub fn image(&self) -> Option<&Arc<FileBytes>> {
-        match &self.bytes {
-            AdBytes::Own(_) => None,
-            AdBytes::InImage { file, .. } => Some(file),
-        }
+        Some(&self.bytes.buffer).filter(|buffer| buffer.is_mapped())
     }
 
     /// All of its bytes, the item's length, and where the group records
@@ -324,10 +362,23 @@ impl Slot {
     }
 
     /// [`Slot::new`] of the ad read in place, without building it.
+    #[cfg(test)]
     pub fn from_encoded(ad: &EncodedAd<'_>) -> Slot {
+        let mut bytes = Vec::new();
+        let unplaced = Slot::write_encoded(ad, &mut bytes);
+        unplaced.placed(&Arc::new(FileBytes::from(bytes)))
+    }
+
+    /// [`Slot::from_encoded`], its bytes appended to `buffer`: the slot is
+    /// made once `buffer` is shared ([`UnplacedSlot::placed`]).
+    pub fn write_encoded(ad: &EncodedAd<'_>, buffer: &mut Vec<u8>) -> UnplacedSlot {
         let targeting = InlineTargeting::of(ad.groups());
-        let served = ServedAd::from_encoded(ad, targeting.in_ad());
-        Slot::of_parts(ad.id, ad.window, targeting, served)
+        UnplacedSlot {
+            id: ad.id,
+            window: ad.window,
+            targeting,
+            written: ServedAd::write_encoded(buffer, ad, targeting.in_ad()),
+        }
     }
 
     fn of_parts(
@@ -385,6 +436,26 @@ impl Slot {
         }
     }
 }
+
+/// A slot whose bytes are written into a buffer not yet shared.
+pub(crate) struct UnplacedSlot {
+    id: AdId,
+    window: TimeWindow,
+    targeting: InlineTargeting,
+    written: Written,
+}
+
+impl UnplacedSlot {
+    /// The slot, its bytes in `buffer` (the buffer they were written to).
+    pub fn placed(self, buffer: &Arc<FileBytes>) -> Slot {
+        let served = ServedAd::placed(self.written, buffer);
+        Slot::of_parts(self.id, self.window, self.targeting, served)
+    }
+}
+
+// 64 bytes: a boot sorts and merges a million slots, and the walk reads
+// one per ad it looks at.
+const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
 /// Bytes of a slot's record in an index image ([`Slot::write_record`]).
 pub(crate) const SLOT_RECORD: usize = 56;
