@@ -19,11 +19,13 @@
 
 use std::sync::Arc;
 
-use adcast_shared::ad::{Ad, EncodedAd};
+use adcast_shared::ad::{Ad, AdId, EncodedAd};
 use adcast_shared::snapshot::AdSink;
 
 use crate::mmap::FileBytes;
-use crate::segment::{Census, Segment, Slot, UnplacedSlot, PARALLEL_FROM};
+use crate::segment::{
+    by_id_of, id_map, joined, Census, Segment, Slot, UnplacedSlot, PARALLEL_FROM,
+};
 
 /// Slots reserved up front at most, whatever a file announces.
 const RESERVE_AT_MOST: u64 = 1 << 21;
@@ -68,7 +70,8 @@ impl CatalogBuilder {
         } = self;
         if slots.len() < PARALLEL_FROM {
             slots.sort_unstable_by_key(Slot::key);
-            return Segment::from_sorted_counted(slots, &census, now);
+            let by_id = by_id_of(&slots);
+            return Segment::from_sorted_counted(slots, by_id, &census, now);
         }
         let second = slots.split_off(slots.len() / 2);
         sorted_pair(slots, second, &census, now)
@@ -131,13 +134,48 @@ impl AdSink for CatalogBuilder {
 }
 
 /// The segment of two runs of slots (of that census together): each
-/// sorted on its own thread, then merged.
+/// sorted on its own thread, then merged while the other thread builds the
+/// id map from the runs' keys (merged the same way).
 fn sorted_pair(mut first: Vec<Slot>, mut second: Vec<Slot>, census: &Census, now: i64) -> Segment {
-    std::thread::scope(|scope| {
-        scope.spawn(|| second.sort_unstable_by_key(Slot::key));
-        first.sort_unstable_by_key(Slot::key);
+    let sorted = |slots: &mut Vec<Slot>| {
+        slots.sort_unstable_by_key(Slot::key);
+        slots
+            .iter()
+            .map(|slot| (slot.end, slot.id))
+            .collect::<Vec<_>>()
+    };
+    let (first_keys, second_keys) = std::thread::scope(|scope| {
+        let second_keys = scope.spawn(|| sorted(&mut second));
+        (sorted(&mut first), joined(second_keys))
     });
-    Segment::from_sorted_counted(merge_sorted(first, second), census, now)
+    let (slots, by_id) = std::thread::scope(|scope| {
+        let by_id = scope.spawn(|| id_map(merged_ids(&first_keys, &second_keys)));
+        (merge_sorted(first, second), joined(by_id))
+    });
+    Segment::from_sorted_counted(slots, by_id, census, now)
+}
+
+/// The ids of two runs of `(end, id)` keys sorted by key, in the order of
+/// the keys merged into one run.
+fn merged_ids<'a>(
+    first: &'a [(i64, AdId)],
+    second: &'a [(i64, AdId)],
+) -> impl Iterator<Item = AdId> + Clone + 'a {
+    let (mut first, mut second) = (first.iter().peekable(), second.iter().peekable());
+    std::iter::from_fn(move || {
+        let take_first = match (first.peek(), second.peek()) {
+            (Some(a), Some(b)) => a < b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        let next = if take_first {
+            first.next()
+        } else {
+            second.next()
+        };
+        next.map(|&(_, id)| id)
+    })
 }
 
 /// The slots of two runs sorted by key, in one run sorted by key.

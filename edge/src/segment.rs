@@ -1036,18 +1036,24 @@ impl Part<'_> {
 const READ_AHEAD: usize = 64;
 
 /// `(id, position)` of every slot (distinct ids), sorted by id.
-fn by_id_of(slots: &[Slot]) -> Vec<(AdId, u32)> {
-    let ids = slots.iter().map(|slot| slot.id.get());
-    let (Some(low), Some(high)) = (ids.clone().min(), ids.max()) else {
+pub(crate) fn by_id_of(slots: &[Slot]) -> Vec<(AdId, u32)> {
+    id_map(slots.iter().map(|slot| slot.id))
+}
+
+/// `(id, position)` of each id (distinct), given in position order, sorted
+/// by id.
+pub(crate) fn id_map(ids: impl Iterator<Item = AdId> + Clone) -> Vec<(AdId, u32)> {
+    let bounds = ids.clone().fold(None, |bounds, id| match bounds {
+        None => Some((id, id, 1u64)),
+        Some((low, high, count)) => Some((low.min(id), high.max(id), count + 1)),
+    });
+    let Some((low, high, count)) = bounds else {
         return Vec::new();
     };
+    let (low, high) = (low.get(), high.get());
     let span = high.abs_diff(low).saturating_add(1);
-    if span > (slots.len() as u64).saturating_mul(DENSE_IDS_SPAN) {
-        let mut by_id: Vec<(AdId, u32)> = slots
-            .iter()
-            .enumerate()
-            .map(|(position, slot)| (slot.id, position as u32))
-            .collect();
+    if span > count.saturating_mul(DENSE_IDS_SPAN) {
+        let mut by_id: Vec<(AdId, u32)> = ids.zip(0..).collect();
         by_id.sort_unstable();
         return by_id;
     }
@@ -1055,10 +1061,10 @@ fn by_id_of(slots: &[Slot]) -> Vec<(AdId, u32)> {
     // id's offset in a table (one pass, writes into a few MiB), then read
     // the table in order, instead of sorting (2–3 times faster at a million).
     let mut table = vec![u32::MAX; span as usize];
-    for (position, slot) in slots.iter().enumerate() {
-        table[(slot.id.get() - low) as usize] = position as u32;
+    for (id, position) in ids.zip(0..) {
+        table[(id.get() - low) as usize] = position;
     }
-    let mut by_id = Vec::with_capacity(slots.len());
+    let mut by_id = Vec::with_capacity(count as usize);
     for (offset, &position) in (0..).zip(&table) {
         if position != u32::MAX {
             let id = AdId::new(low + offset).expect("between two slots' ids");
@@ -1068,12 +1074,12 @@ fn by_id_of(slots: &[Slot]) -> Vec<(AdId, u32)> {
     by_id
 }
 
-/// [`by_id_of`] places positions in a table when the ids span at most this
+/// [`id_map`] places positions in a table when the ids span at most this
 /// many times as many values as there are slots.
 const DENSE_IDS_SPAN: u64 = 4;
 
 /// What a scoped thread returned; its panic goes on in this thread.
-fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+pub(crate) fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
     thread
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -1147,36 +1153,49 @@ impl Segment {
     /// end after `now`.
     pub fn from_sorted(slots: Vec<Slot>, now: i64) -> Segment {
         let census = Census::of(&slots);
-        Segment::from_parts(slots, &census, now, false)
+        Segment::from_parts(slots, None, &census, now, false)
     }
 
     /// Like [`Segment::from_sorted`], using both cores for a large run (a
     /// boot: compactions and overlays leave the other core to queries),
-    /// given the census of `slots` (counted as they were made).
-    pub fn from_sorted_counted(slots: Vec<Slot>, census: &Census, now: i64) -> Segment {
-        Segment::from_parts(slots, census, now, true)
+    /// given the census of `slots` (counted as they were made) and their
+    /// id map (built while they were merged: [`id_map`]).
+    pub fn from_sorted_counted(
+        slots: Vec<Slot>,
+        by_id: Vec<(AdId, u32)>,
+        census: &Census,
+        now: i64,
+    ) -> Segment {
+        debug_assert_eq!(by_id, by_id_of(&slots));
+        Segment::from_parts(slots, Some(by_id), census, now, true)
     }
 
     /// The segment of `slots` (sorted by key, distinct by id, all ending
-    /// after `now`, of that census). On `two_threads`, a large run is
-    /// indexed in two halves while its id map is built.
-    fn from_parts(slots: Vec<Slot>, census: &Census, now: i64, two_threads: bool) -> Segment {
+    /// after `now`, of that census), with their id map if it is given. On
+    /// `two_threads`, a large run is indexed in two halves.
+    fn from_parts(
+        slots: Vec<Slot>,
+        by_id: Option<Vec<(AdId, u32)>>,
+        census: &Census,
+        now: i64,
+        two_threads: bool,
+    ) -> Segment {
         debug_assert!(slots.windows(2).all(|w| w[0].key() < w[1].key()));
         debug_assert_eq!(*census, Census::of(&slots));
         let two_threads = two_threads && slots.len() >= PARALLEL_FROM;
         let middle = two_threads.then(|| word_aligned_middle(&slots)).flatten();
         let mut bits = Bits::for_census(census);
-        let (by_id, future_starts) = match middle {
-            None => (by_id_of(&slots), bits.whole().build(&slots, 0, now)),
+        let future_starts = match middle {
+            None => bits.whole().build(&slots, 0, now),
             Some((middle, first_entries)) => std::thread::scope(|scope| {
                 let (first, second) = bits.halves(first_entries);
-                let by_id = scope.spawn(|| by_id_of(&slots));
                 let second = scope.spawn(|| second.build(&slots[middle..], middle, now));
                 let mut future_starts = first.build(&slots[..middle], 0, now);
                 future_starts.extend(joined(second));
-                (joined(by_id), future_starts)
+                future_starts
             }),
         };
+        let by_id = by_id.unwrap_or_else(|| by_id_of(&slots));
         let Bits {
             fixed,
             country,
@@ -1912,7 +1931,8 @@ pub(crate) mod tests {
             })
             .collect();
         let slots: Vec<Slot> = ads.iter().map(Slot::new).collect();
-        let halves = Segment::from_sorted_counted(slots.clone(), &Census::of(&slots), 500);
+        let halves =
+            Segment::from_sorted_counted(slots.clone(), by_id_of(&slots), &Census::of(&slots), 500);
         let one_pass = Segment::from_sorted(slots.clone(), 500);
         assert!(word_aligned_middle(&slots).is_some());
         assert_eq!(layout(&halves), layout(&one_pass));
