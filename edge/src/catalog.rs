@@ -161,41 +161,39 @@ fn merged_ids<'a>(
     first: &'a [(i64, AdId)],
     second: &'a [(i64, AdId)],
 ) -> impl Iterator<Item = AdId> + Clone + 'a {
-    let (mut first, mut second) = (first.iter().peekable(), second.iter().peekable());
-    std::iter::from_fn(move || {
-        let take_first = match (first.peek(), second.peek()) {
-            (Some(a), Some(b)) => a < b,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return None,
-        };
-        let next = if take_first {
-            first.next()
-        } else {
-            second.next()
-        };
-        next.map(|&(_, id)| id)
-    })
+    merged(first.iter(), second.iter(), |a, b| a < b).map(|&(_, id)| id)
 }
 
 /// The slots of two runs sorted by key, in one run sorted by key.
 fn merge_sorted(first: Vec<Slot>, second: Vec<Slot>) -> Vec<Slot> {
-    let mut merged = Vec::with_capacity(first.len() + second.len());
-    let mut first = first.into_iter().peekable();
-    let mut second = second.into_iter().peekable();
-    loop {
+    let mut slots = Vec::with_capacity(first.len() + second.len());
+    slots.extend(merged(first.into_iter(), second.into_iter(), |a, b| {
+        a.key() < b.key()
+    }));
+    slots
+}
+
+/// The items of two runs, each sorted by `before`, in one sorted run (the
+/// second run's first on a tie).
+fn merged<T: Clone, I: Iterator<Item = T> + Clone>(
+    first: I,
+    second: I,
+    before: impl Fn(&T, &T) -> bool + Clone,
+) -> impl Iterator<Item = T> + Clone {
+    let (mut first, mut second) = (first.peekable(), second.peekable());
+    std::iter::from_fn(move || {
         let take_first = match (first.peek(), second.peek()) {
-            (Some(a), Some(b)) => a.key() < b.key(),
+            (Some(a), Some(b)) => before(a, b),
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (None, None) => return merged,
+            (None, None) => return None,
         };
-        merged.extend(if take_first {
+        if take_first {
             first.next()
         } else {
             second.next()
-        });
-    }
+        }
+    })
 }
 
 #[cfg(test)]
