@@ -46,24 +46,6 @@ pub struct Change {
     pub by: Option<String>,
 }
 
-/// Records one change, inside the caller's write transaction.
-pub(crate) async fn record(
-    tx: &mut Transaction<'static, Postgres>,
-    seq: u64,
-    id: AdId,
-    action: Action,
-    by: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO ad_history (seq, ad_id, action, by_label) VALUES ($1, $2, $3, $4)")
-        .bind(seq as i64)
-        .bind(id.get())
-        .bind(action.as_str())
-        .bind(by)
-        .execute(&mut **tx)
-        .await
-        .map(drop)
-}
-
 /// Records many creates made by one caller (an import), in one statement.
 pub(crate) async fn record_creates(
     tx: &mut Transaction<'static, Postgres>,

@@ -154,6 +154,11 @@ impl OutboxRelay {
             }
             last = batch_last;
             self.metrics.note_published(last);
+            if rows.len() < BATCH as usize {
+                // The outbox had no more rows; a commit since then has woken
+                // the next round already (`committed` changed).
+                break;
+            }
         }
         // The stream may be behind what this process saw (Redis lost data):
         // report the stream's truth, not the maximum ever seen.

@@ -21,10 +21,16 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
-use crate::audit::{self, Action};
+use crate::audit::Action;
 
 /// Key of the advisory lock that serialises all writes (any writer process).
 pub const WRITE_LOCK_KEY: i64 = 0x6164_6361_7374; // "adcast"
+
+/// Opens a write transaction and takes the write lock in one round trip (a
+/// simple query of two statements): every round trip inside the lock is
+/// time every other write waits, and on busy cores each one is a wait for
+/// a core on both sides.
+const BEGIN_WRITE: &str = "BEGIN; SELECT pg_advisory_xact_lock(107083791954804)";
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -109,16 +115,25 @@ impl Store {
                 return Ok(previous);
             }
         }
-        let seq = next_seq(&mut tx).await?;
-        let id: i64 = sqlx::query_scalar("SELECT nextval('ad_id_seq')")
-            .fetch_one(&mut *tx)
-            .await?;
+        let (seq, id): (i64, i64) = sqlx::query_as(
+            "WITH next AS (UPDATE change_sequence SET last_seq = last_seq + 1 RETURNING last_seq)
+             SELECT last_seq, nextval('ad_id_seq') FROM next",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let seq = seq as u64;
         let id =
             AdId::new(id).ok_or_else(|| decode_error("ad_id_seq returned a non-positive id"))?;
         let ad = Ad::from_draft(id, draft);
+        // The row, its outbox event and its audit record in one statement.
         sqlx::query(
-            "INSERT INTO ads (id, title, start_at, end_at, conditions, last_seq)
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+            "WITH ad AS (
+                 INSERT INTO ads (id, title, start_at, end_at, conditions, last_seq)
+                 VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+             ), event AS (
+                 INSERT INTO outbox (seq, ad_id, payload) VALUES ($6, $1, $7)
+             )
+             INSERT INTO ad_history (seq, ad_id, action, by_label) VALUES ($6, $1, $8, $9)",
         )
         .bind(ad.id.get())
         .bind(ad.title.as_str())
@@ -126,10 +141,11 @@ impl Store {
         .bind(ad.window.end().to_offset_date_time())
         .bind(conditions_json(&ad))
         .bind(seq as i64)
+        .bind(Change::Upsert(ad.clone()).encode())
+        .bind(Action::Create.as_str())
+        .bind(by)
         .execute(&mut *tx)
         .await?;
-        append_outbox(&mut tx, seq, &Change::Upsert(ad.clone())).await?;
-        audit::record(&mut tx, seq, ad.id, Action::Create, by).await?;
         if let Some(key) = &idempotency {
             remember(&mut tx, key, &render(&ad, seq)).await?;
         }
@@ -181,10 +197,16 @@ impl Store {
         }
         let seq = next_seq(&mut tx).await?;
         let ad = Ad::from_draft(id, draft);
+        // The row, its outbox event and its audit record in one statement.
         sqlx::query(
-            "UPDATE ads SET title = $2, start_at = $3, end_at = $4, conditions = $5::jsonb,
-                            last_seq = $6, updated_at = now()
-             WHERE id = $1",
+            "WITH ad AS (
+                 UPDATE ads SET title = $2, start_at = $3, end_at = $4, conditions = $5::jsonb,
+                                last_seq = $6, updated_at = now()
+                 WHERE id = $1
+             ), event AS (
+                 INSERT INTO outbox (seq, ad_id, payload) VALUES ($6, $1, $7)
+             )
+             INSERT INTO ad_history (seq, ad_id, action, by_label) VALUES ($6, $1, $8, $9)",
         )
         .bind(id.get())
         .bind(ad.title.as_str())
@@ -192,10 +214,11 @@ impl Store {
         .bind(ad.window.end().to_offset_date_time())
         .bind(conditions_json(&ad))
         .bind(seq as i64)
+        .bind(Change::Upsert(ad.clone()).encode())
+        .bind(Action::Replace.as_str())
+        .bind(by)
         .execute(&mut *tx)
         .await?;
-        append_outbox(&mut tx, seq, &Change::Upsert(ad.clone())).await?;
-        audit::record(&mut tx, seq, id, Action::Replace, by).await?;
         tx.commit().await?;
         Ok(Some(Written { value: ad, seq }))
     }
@@ -212,15 +235,22 @@ impl Store {
             return Ok(None);
         }
         let seq = next_seq(&mut tx).await?;
+        // The row, its outbox event and its audit record in one statement.
         sqlx::query(
-            "UPDATE ads SET deleted_at = now(), last_seq = $2, updated_at = now() WHERE id = $1",
+            "WITH ad AS (
+                 UPDATE ads SET deleted_at = now(), last_seq = $2, updated_at = now() WHERE id = $1
+             ), event AS (
+                 INSERT INTO outbox (seq, ad_id, payload) VALUES ($2, $1, $3)
+             )
+             INSERT INTO ad_history (seq, ad_id, action, by_label) VALUES ($2, $1, $4, $5)",
         )
         .bind(id.get())
         .bind(seq as i64)
+        .bind(Change::Delete(id).encode())
+        .bind(Action::Delete.as_str())
+        .bind(by)
         .execute(&mut *tx)
         .await?;
-        append_outbox(&mut tx, seq, &Change::Delete(id)).await?;
-        audit::record(&mut tx, seq, id, Action::Delete, by).await?;
         tx.commit().await?;
         Ok(Some(Written { value: (), seq }))
     }
@@ -424,12 +454,7 @@ impl Store {
     }
 
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(WRITE_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
+        self.pool.begin_with(BEGIN_WRITE).await
     }
 }
 
@@ -495,20 +520,6 @@ async fn lock_live_ad(
         .fetch_optional(&mut **tx)
         .await?;
     Ok(found.is_some())
-}
-
-async fn append_outbox(
-    tx: &mut Transaction<'static, Postgres>,
-    seq: u64,
-    change: &Change,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO outbox (seq, ad_id, payload) VALUES ($1, $2, $3)")
-        .bind(seq as i64)
-        .bind(change.ad_id().get())
-        .bind(change.encode())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 pub(crate) fn conditions_json(ad: &Ad) -> String {
