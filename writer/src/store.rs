@@ -583,3 +583,16 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .await
         .context("applying database migrations")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_transaction_takes_the_write_lock_by_its_key() {
+        assert_eq!(
+            BEGIN_WRITE,
+            format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        );
+    }
+}
