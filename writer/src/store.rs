@@ -17,7 +17,8 @@ use adcast_shared::timestamp::Timestamp;
 use adcast_shared::wire::{conditions_view, parse_conditions, AdView};
 use anyhow::{anyhow, Context};
 use futures_util::StreamExt;
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::query::Query;
 use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
@@ -109,35 +110,22 @@ impl Store {
                 return Ok(previous);
             }
         }
-        let (seq, id): (i64, i64) = sqlx::query_as(
-            "WITH next AS (UPDATE change_sequence SET last_seq = last_seq + 1 RETURNING last_seq)
-             SELECT last_seq, nextval('ad_id_seq') FROM next",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let seq = seq as u64;
-        let id =
-            AdId::new(id).ok_or_else(|| decode_error("ad_id_seq returned a non-positive id"))?;
+        let (seq, id) = next_seq_and_ad_id(&mut tx).await?;
         let ad = Ad::from_draft(id, draft);
-        // The row, its outbox event and its audit record in one statement.
-        sqlx::query(
-            "WITH ad AS (
-                 INSERT INTO ads (id, title, start_at, end_at, conditions, last_seq)
-                 VALUES ($1, $2, $3, $4, $5::jsonb, $6)
-             ), event AS (
-                 INSERT INTO outbox (seq, ad_id, payload) VALUES ($6, $1, $7)
-             )
-             INSERT INTO ad_history (seq, ad_id, action, by_label) VALUES ($6, $1, $8, $9)",
+        recorded_change(
+            with_event_and_audit!(
+                "INSERT INTO ads (id, title, start_at, end_at, conditions, last_seq)
+                 VALUES ($1, $6, $7, $8, $9::jsonb, $2)"
+            ),
+            seq,
+            &Change::Upsert(ad.clone()),
+            Action::Create,
+            by,
         )
-        .bind(ad.id.get())
         .bind(ad.title.as_str())
         .bind(ad.window.start().to_offset_date_time())
         .bind(ad.window.end().to_offset_date_time())
         .bind(conditions_json(&ad))
-        .bind(seq as i64)
-        .bind(Change::Upsert(ad.clone()).encode())
-        .bind(Action::Create.as_str())
-        .bind(by)
         .execute(&mut *tx)
         .await?;
         if let Some(key) = &idempotency {
@@ -191,26 +179,21 @@ impl Store {
         }
         let seq = next_seq(&mut tx).await?;
         let ad = Ad::from_draft(id, draft);
-        // The row, its outbox event and its audit record in one statement.
-        sqlx::query(
-            "WITH ad AS (
-                 UPDATE ads SET title = $2, start_at = $3, end_at = $4, conditions = $5::jsonb,
-                                last_seq = $6, updated_at = now()
-                 WHERE id = $1
-             ), event AS (
-                 INSERT INTO outbox (seq, ad_id, payload) VALUES ($6, $1, $7)
-             )
-             INSERT INTO ad_history (seq, ad_id, action, by_label) VALUES ($6, $1, $8, $9)",
+        recorded_change(
+            with_event_and_audit!(
+                "UPDATE ads SET title = $6, start_at = $7, end_at = $8, conditions = $9::jsonb,
+                                last_seq = $2, updated_at = now()
+                 WHERE id = $1"
+            ),
+            seq,
+            &Change::Upsert(ad.clone()),
+            Action::Replace,
+            by,
         )
-        .bind(id.get())
         .bind(ad.title.as_str())
         .bind(ad.window.start().to_offset_date_time())
         .bind(ad.window.end().to_offset_date_time())
         .bind(conditions_json(&ad))
-        .bind(seq as i64)
-        .bind(Change::Upsert(ad.clone()).encode())
-        .bind(Action::Replace.as_str())
-        .bind(by)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -229,20 +212,15 @@ impl Store {
             return Ok(None);
         }
         let seq = next_seq(&mut tx).await?;
-        // The row, its outbox event and its audit record in one statement.
-        sqlx::query(
-            "WITH ad AS (
-                 UPDATE ads SET deleted_at = now(), last_seq = $2, updated_at = now() WHERE id = $1
-             ), event AS (
-                 INSERT INTO outbox (seq, ad_id, payload) VALUES ($2, $1, $3)
-             )
-             INSERT INTO ad_history (seq, ad_id, action, by_label) VALUES ($2, $1, $4, $5)",
+        recorded_change(
+            with_event_and_audit!(
+                "UPDATE ads SET deleted_at = now(), last_seq = $2, updated_at = now() WHERE id = $1"
+            ),
+            seq,
+            &Change::Delete(id),
+            Action::Delete,
+            by,
         )
-        .bind(id.get())
-        .bind(seq as i64)
-        .bind(Change::Delete(id).encode())
-        .bind(Action::Delete.as_str())
-        .bind(by)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -512,6 +490,54 @@ async fn next_seq(tx: &mut Transaction<'static, Postgres>) -> Result<u64, sqlx::
             .fetch_one(&mut **tx)
             .await?;
     Ok(seq as u64)
+}
+
+/// The next sequence number and a new ad id, in one round trip.
+async fn next_seq_and_ad_id(
+    tx: &mut Transaction<'static, Postgres>,
+) -> Result<(u64, AdId), sqlx::Error> {
+    let (seq, id): (i64, i64) = sqlx::query_as(
+        "WITH next AS (UPDATE change_sequence SET last_seq = last_seq + 1 RETURNING last_seq)
+         SELECT last_seq, nextval('ad_id_seq') FROM next",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let id = AdId::new(id).ok_or_else(|| decode_error("ad_id_seq returned a non-positive id"))?;
+    Ok((seq as u64, id))
+}
+
+/// `row`, a statement that changes an ad's row, made into one statement
+/// that also writes the change's outbox event and its audit record (one
+/// round trip inside the write lock instead of three). Parameters: $1 the
+/// ad id, $2 the sequence number, $3 the encoded event, $4 the action, $5
+/// the caller's label (bound by [`recorded_change`]); `row`'s own from $6.
+macro_rules! with_event_and_audit {
+    ($row:literal) => {
+        concat!(
+            "WITH ad AS (",
+            $row,
+            "), event AS (INSERT INTO outbox (seq, ad_id, payload) VALUES ($2, $1, $3))
+             INSERT INTO ad_history (seq, ad_id, action, by_label) VALUES ($2, $1, $4, $5)"
+        )
+    };
+}
+use with_event_and_audit;
+
+/// A [`with_event_and_audit!`] statement with its first five parameters
+/// bound; the caller binds the row's own.
+fn recorded_change<'q>(
+    statement: &'q str,
+    seq: u64,
+    change: &Change,
+    action: Action,
+    by: Option<&'q str>,
+) -> Query<'q, Postgres, PgArguments> {
+    sqlx::query(statement)
+        .bind(change.ad_id().get())
+        .bind(seq as i64)
+        .bind(change.encode())
+        .bind(action.as_str())
+        .bind(by)
 }
 
 async fn lock_live_ad(
